@@ -1,0 +1,37 @@
+-- allocate: lease the head of a pool's free queue to an owner (pop-and-lock).
+-- KEYS: the pool's keys (_lib.lua); writes free, state, lease, owner, expiry, seq,
+--       uses, events (and cooling when it settles cooled wallets).
+-- ARGV: 1 owner  2 ttl_ms (0 = the pool's lease_ttl)  3 correlation_id ('' = none)
+--       4 user_id ('' = none)
+-- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id, fresh}
+--      | {'exhausted', free, leased, cooling} | {'nopool'}
+-- Idempotent per owner: an owner with a live lease gets it back unchanged (fresh = 0).
+-- Before it pops, it settles a few expired leases and cooled wallets.
+local owner, cid, uid = ARGV[1], ARGV[3], ARGV[4]
+local ttl_ms = int_arg(ARGV[2], 0, MAX_TTL_MS)
+if not valid_id(owner, false) then return fail('bad owner') end
+if not valid_id(cid, true) or not valid_id(uid, true) then return fail('bad correlation or user id') end
+if ttl_ms == nil then return fail('bad ttl') end
+
+local conf = read_conf()
+if not conf.exists then return {'nopool'} end
+if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
+local now = now_ms(conf)
+
+reap_expired(conf, now, SETTLE_ON_ALLOCATE)
+promote_cooled(conf, now, SETTLE_ON_ALLOCATE)
+
+local address, lease = live_lease_of(conf, now, owner)
+local fresh = 0
+if not address then
+  if redis.call('LLEN', K.free) == 0 then
+    local free, leased, cooling = counts()
+    return {'exhausted', free, leased, cooling}
+  end
+  address, lease = lease_head(now, owner, ttl_ms, cid, uid)
+  fresh = 1
+end
+local reply = {'ok'}
+for _, v in ipairs(lease_reply(address, lease)) do reply[#reply + 1] = v end
+reply[#reply + 1] = fresh
+return reply

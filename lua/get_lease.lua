@@ -1,0 +1,15 @@
+-- get_lease: the live lease an owner holds, read-only (an expired one reads as none).
+-- KEYS: the pool's keys (_lib.lua); reads conf, owner, lease.
+-- ARGV: 1 owner
+-- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id} | {'none'}
+local owner = ARGV[1]
+if not valid_id(owner, false) then return fail('bad owner') end
+local conf = read_conf()
+local now = now_ms(conf)
+local address = redis.call('HGET', K.owner, owner)
+if not address then return {'none'} end
+local lease = load_lease(address)
+if tonumber(lease.e) <= now then return {'none'} end
+local reply = {'ok'}
+for _, v in ipairs(lease_reply(address, lease)) do reply[#reply + 1] = v end
+return reply

@@ -1,0 +1,7 @@
+-- peek: the next addresses allocation would hand out, head first. Read-only.
+-- KEYS: the pool's keys (_lib.lua); reads free.
+-- ARGV: 1 count (1..10000)
+-- Reply: {address, ...}
+local count = int_arg(ARGV[1], 1, 10000)
+if count == nil then return fail('bad count') end
+return redis.call('LRANGE', K.free, 0, count - 1)

@@ -1,0 +1,28 @@
+-- retire: take a wallet out of service for good, from any state. A leased wallet loses
+-- its lease (the holder's release then raises LeaseLost). A retired address stays
+-- known, so adding it again counts as a duplicate.
+-- KEYS: the pool's keys (_lib.lua); writes free or cooling or lease/owner/expiry, state, events.
+-- ARGV: 1 address
+-- Reply: {'ok', previous_state} with previous_state '' for an unknown address
+--        (nothing written) or 'retired' (already retired, nothing written)
+local address = ARGV[1]
+if not valid_address(address) then return fail('bad address') end
+local state = redis.call('HGET', K.state, address)
+if not state then return {'ok', ''} end
+if state == 'retired' then return {'ok', 'retired'} end
+
+local conf = read_conf()
+local now = now_ms(conf)
+local owner, token, cid, uid = '', '', '', ''
+if state == 'free' then
+  redis.call('LREM', K.free, 1, address)
+elseif state == 'cooling' then
+  redis.call('ZREM', K.cooling, address)
+elseif state == 'leased' then
+  local lease = load_lease(address)
+  drop_lease(address, lease)
+  owner, token, cid, uid = lease.o, lease.t, lease.c, lease.u
+end
+redis.call('HSET', K.state, address, 'retired')
+emit(now, 'retired', address, 'retired', owner, token, cid, uid)
+return {'ok', state}

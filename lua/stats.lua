@@ -1,0 +1,16 @@
+-- stats: a consistent snapshot of one pool's counts and settings. Read-only.
+-- KEYS: the pool's keys (_lib.lua); reads all but lease values.
+-- ARGV: none
+-- Reply: {exists, free, leased, cooling, known, last_token, events, expired_unreaped,
+--         cooled_ready, lease_ttl_ms, cooldown_ms, max_size, max_uses, now_ms}
+-- known counts every address ever added (retired included).
+local conf = read_conf()
+local now = now_ms(conf)
+local free, leased, cooling = counts()
+return {
+  conf.exists and 1 or 0, free, leased, cooling, redis.call('HLEN', K.state),
+  tonumber(redis.call('GET', K.seq)) or 0, redis.call('XLEN', K.events),
+  redis.call('ZCOUNT', K.expiry, '-inf', now),
+  redis.call('ZCOUNT', K.cooling, '-inf', now - conf.cooldown_ms),
+  conf.lease_ttl_ms, conf.cooldown_ms, conf.max_size, conf.max_uses, fmt(now),
+}

@@ -1,0 +1,107 @@
+"""How a raw Redis reply or failure becomes a walletpool result or error, shared by
+the sync and async drivers: the wire form of a call, NOSCRIPT detection, and the
+translation of redis-py exceptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import exceptions as rx
+
+from .errors import BackendUnavailable, InvalidInput, WalletPoolError
+from .models import Lease
+from ._core import Call
+
+UNREACHABLE = (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.ClusterDownError,
+               rx.TryAgainError)
+
+
+def evalsha_args(call: Call[Any]) -> tuple[Any, ...]:
+    return ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+
+
+def eval_args(call: Call[Any]) -> tuple[Any, ...]:
+    """EVAL runs the script and caches it on the node, so later EVALSHAs find it again."""
+    return ("EVAL", call.script.source, len(call.keys), *call.keys, *call.args)
+
+
+def is_noscript(reply: object) -> bool:
+    return isinstance(reply, rx.NoScriptError)
+
+
+def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> WalletPoolError:
+    """A redis-py exception as the walletpool error a caller can act on."""
+    if isinstance(exc, WalletPoolError):
+        return exc
+    if isinstance(exc, UNREACHABLE):
+        doubt = ""
+        if call is not None and not call.idempotent:
+            doubt = f" The {call.script.name} may or may not have been applied; check with get_lease."
+        return BackendUnavailable(f"Redis at {where} is unavailable: {exc}.{doubt}")
+    if isinstance(exc, rx.ResponseError) and "walletpool:" in str(exc):
+        return InvalidInput(f"refused by the {call.script.name if call else ''} script: "
+                            f"{str(exc).split('walletpool:', 1)[1].strip()}")
+    if isinstance(exc, rx.RedisError):
+        return WalletPoolError(f"Redis at {where} failed: {exc}")
+    raise exc
+
+
+def where(client: Any) -> str:
+    """A printable location of the client's server, never with its password."""
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return f"unix://{kwargs['path']}"
+        return f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+    except AttributeError:
+        return type(client).__name__
+
+
+def decode_all(calls: list[Call[Any]], replies: list[Any], where_: str) -> list[object]:
+    """Pipeline results in order: a decoded value or the WalletPoolError of that call."""
+    results: list[object] = []
+    for call, reply in zip(calls, replies):
+        try:
+            if isinstance(reply, BaseException):
+                raise translate(reply, where_, call)
+            results.append(call.decode(reply))
+        except WalletPoolError as exc:
+            results.append(exc)
+    return results
+
+
+class PipelineOps:
+    """The operations a pipeline queues; sync and async pipelines add only `execute`."""
+
+    def __init__(self, ops: Any) -> None:
+        self._ops = ops
+        self._calls: list[Call[Any]] = []
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def _queue(self, call: Call[Any]) -> PipelineOps:
+        self._calls.append(call)
+        return self
+
+    def allocate(self, pool: str, owner: str, ttl: float | None = None,
+                 correlation_id: str | None = None, user_id: str | None = None) -> PipelineOps:
+        return self._queue(self._ops.allocate(pool, owner, ttl, correlation_id, user_id))
+
+    def release(self, lease: Lease) -> PipelineOps:
+        return self._queue(self._ops.release(lease))
+
+    def extend(self, lease: Lease, ttl: float | None = None) -> PipelineOps:
+        return self._queue(self._ops.extend(lease, ttl))
+
+    def get_lease(self, pool: str, owner: str) -> PipelineOps:
+        return self._queue(self._ops.get_lease(pool, owner))
+
+    def retire(self, pool: str, address: str) -> PipelineOps:
+        return self._queue(self._ops.retire(pool, address))
+
+    def stats(self, pool: str) -> PipelineOps:
+        return self._queue(self._ops.stats(pool))
+
+    def peek(self, pool: str, count: int = 10) -> PipelineOps:
+        return self._queue(self._ops.peek(pool, count))

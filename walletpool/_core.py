@@ -1,0 +1,375 @@
+"""Everything the sync and async clients share: for each operation, the script, keys
+and arguments of its call and the decoding of its reply into results or errors.
+
+A shell (pool.py, aio.py) only sends calls. Single-step operations are a `Call`;
+operations of several steps (a large `add`, `reap` until done) are a `Program`, a
+generator that yields calls and receives their decoded results, so both shells run
+the same logic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from . import validation
+from .errors import InvalidInput, LeaseLost, PoolExhausted, PoolFull, PoolNotFound
+from .keys import pool_keys
+from .models import AddResult, Lease, PoolStats
+from .scripts import Script, script
+from .settings import Settings
+
+T = TypeVar("T")
+log = logging.getLogger("walletpool")
+
+ADD_CHUNK = 5_000
+"""Addresses per add script call: large imports run as several short scripts so that
+one import never blocks Redis for long."""
+REAP_CHUNK = 1_000
+
+
+class Keep:
+    """Marker for 'leave this setting as it is' where None has a meaning of its own."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = Keep()
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    script: Script
+    keys: tuple[str, ...]
+    args: tuple[str | int, ...]
+    decode: Callable[[Any], T]
+    idempotent: bool
+    """Safe to send again after a connection broke mid-call (the reply may have been lost
+    after the script ran): allocate is idempotent per owner, release is not."""
+
+
+Program = Generator[Call[Any], Any, T]
+
+
+def text(value: Any) -> str:
+    """A reply item as str, whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ms(value: Any) -> float:
+    return int(text(value)) / 1000.0
+
+
+def _opt(value: Any) -> str | None:
+    return text(value) or None
+
+
+def _fields(**fields: object) -> dict[str, object]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+class Operations:
+    """Builds the calls of one client (one key prefix, one set of defaults)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._keys: dict[str, tuple[str, ...]] = {}
+
+    def keys(self, pool: str) -> tuple[str, ...]:
+        keys = self._keys.get(pool)
+        if keys is None:
+            keys = self._keys[pool] = pool_keys(self.settings.prefix, validation.pool_name(pool))
+        return keys
+
+    # -- allocate ---------------------------------------------------------------------------
+
+    def allocate(self, pool: str, owner: str, ttl: float | None = None,
+                 correlation_id: str | None = None, user_id: str | None = None) -> Call[Lease]:
+        keys = self.keys(pool)
+        owner = validation.identifier("owner", owner)
+        args = (owner, _ttl_arg(ttl), validation.optional_identifier("correlation_id", correlation_id),
+                validation.optional_identifier("user_id", user_id))
+
+        def decode(reply: Any) -> Lease:
+            status = text(reply[0])
+            if status != "ok":
+                raise _refusal(pool, status, reply)
+            lease = _lease(pool, owner, reply, 1)
+            _log_change("allocated", lease)
+            return lease
+
+        return Call(script("allocate"), keys, args, decode, idempotent=True)
+
+    def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
+                      correlation_id: str | None = None, user_id: str | None = None,
+                      partial: bool = False) -> Call[list[Lease]]:
+        keys = self.keys(pool)
+        checked = validation.owners(owners)
+        args = (_ttl_arg(ttl), validation.optional_identifier("correlation_id", correlation_id),
+                validation.optional_identifier("user_id", user_id), 1 if partial else 0, *checked)
+
+        def decode(reply: Any) -> list[Lease]:
+            status = text(reply[0])
+            if status != "ok":
+                raise _refusal(pool, status, reply, wanted=len(set(checked)))
+            leases = []
+            for i in range(int(reply[1])):
+                base = 2 + i * 8
+                lease = _lease(pool, text(reply[base]), reply, base + 1)
+                _log_change("allocated", lease)
+                leases.append(lease)
+            return leases
+
+        return Call(script("allocate_many"), keys, args, decode, idempotent=True)
+
+    # -- release / extend -------------------------------------------------------------------
+
+    def release(self, lease: Lease) -> Call[str]:
+        """Decodes to the wallet's new state: 'free', 'cooling' or 'retired' (worn out)."""
+        keys, args = self._lease_args(lease)
+
+        def decode(reply: Any) -> str:
+            if text(reply[0]) != "ok":
+                raise _lease_lost(lease, text(reply[1]), reply[2])
+            state = text(reply[1])
+            _log_change("released", lease, state=state)
+            return state
+
+        return Call(script("release"), keys, args, decode, idempotent=False)
+
+    def release_many(self, leases: Sequence[Lease]) -> Call[list[bool]]:
+        if isinstance(leases, Lease) or not 1 <= len(leases) <= validation.MAX_BATCH:
+            raise InvalidInput(f"release_many takes a list of 1 to {validation.MAX_BATCH} leases")
+        pools = {lease.pool if isinstance(lease, Lease) else None for lease in leases}
+        if len(pools) != 1:
+            raise InvalidInput("release_many releases leases of one pool at a time")
+        args: list[str | int] = []
+        keys: tuple[str, ...] = ()
+        for lease in leases:
+            keys, lease_args = self._lease_args(lease)
+            args.extend(lease_args)
+
+        def decode(reply: Any) -> list[bool]:
+            outcomes = [text(r) for r in reply[1:]]
+            for lease, outcome in zip(leases, outcomes):
+                if outcome.startswith("lost:"):
+                    _log_lost(lease, outcome[5:])
+                else:
+                    _log_change("released", lease, state=outcome)
+            return [not o.startswith("lost:") for o in outcomes]
+
+        return Call(script("release_many"), keys, tuple(args), decode, idempotent=False)
+
+    def extend(self, lease: Lease, ttl: float | None = None) -> Call[Lease]:
+        keys, args = self._lease_args(lease)
+
+        def decode(reply: Any) -> Lease:
+            if text(reply[0]) != "ok":
+                raise _lease_lost(lease, text(reply[1]), reply[2])
+            extended = Lease(lease.pool, lease.address, lease.owner, lease.token, _ms(reply[1]),
+                             lease.leased_at, lease.correlation_id, lease.user_id, fresh=False)
+            _log_change("extended", extended)
+            return extended
+
+        return Call(script("extend"), keys, (*args, _ttl_arg(ttl)), decode, idempotent=True)
+
+    def get_lease(self, pool: str, owner: str) -> Call[Lease | None]:
+        keys = self.keys(pool)
+        owner = validation.identifier("owner", owner)
+
+        def decode(reply: Any) -> Lease | None:
+            if text(reply[0]) != "ok":
+                return None
+            return _lease(pool, owner, [*reply, 0], 1)
+
+        return Call(script("get_lease"), keys, (owner,), decode, idempotent=True)
+
+    def _lease_args(self, lease: object) -> tuple[tuple[str, ...], tuple[str | int, ...]]:
+        if not isinstance(lease, Lease):
+            raise InvalidInput(f"expected a Lease from allocate, not {type(lease).__name__}")
+        keys = self.keys(lease.pool)
+        validation.address(lease.pool, lease.address)
+        validation.identifier("owner", lease.owner)
+        validation.count("token", lease.token, low=1, high=2**53)
+        return keys, (lease.address, lease.owner, lease.token)
+
+    # -- pool upkeep ------------------------------------------------------------------------
+
+    def add(self, pool: str, addresses: Sequence[str]) -> Program[AddResult]:
+        keys = self.keys(pool)
+        checked = validation.addresses(pool, addresses)
+        defaults = (self.settings.lease_ttl_ms, self.settings.max_size)
+        chunks = [checked[i : i + ADD_CHUNK] for i in range(0, len(checked), ADD_CHUNK)]
+        if len(chunks) > 1:
+            # Several scripts are not one atomic step: refuse up front what cannot fit.
+            stats = yield self._stats_or_none(pool)
+            max_size = stats.max_size if stats else self.settings.max_size
+            in_service = stats.in_service if stats else 0
+            if in_service + len(set(checked)) > max_size:
+                raise _pool_full(pool, in_service, max_size, len(set(checked)), added=0)
+        added = duplicates = 0
+        for chunk in chunks:
+            reply = yield Call(script("add"), keys, (*defaults, *chunk), _identity, idempotent=True)
+            if text(reply[0]) == "full":
+                raise _pool_full(pool, int(reply[1]), int(reply[2]), int(reply[3]), added=added)
+            added += int(reply[1])
+            duplicates += int(reply[2])
+        if not chunks:  # an empty list still creates the pool, as one call would
+            yield Call(script("add"), keys, defaults, _identity, idempotent=True)
+        log.debug("wallets added", extra=_fields(pool=pool, added=added, duplicates=duplicates))
+        return AddResult(added, duplicates)
+
+    def reap(self, pool: str) -> Program[int]:
+        keys = self.keys(pool)
+        expired = 0
+        while True:
+            reply = yield Call(script("reap"), keys, (REAP_CHUNK,), _identity, idempotent=True)
+            expired += int(reply[1])
+            if int(reply[1]) < REAP_CHUNK and int(reply[2]) < REAP_CHUNK:
+                break
+        if expired:
+            log.info("expired leases reclaimed", extra=_fields(pool=pool, expired=expired))
+        return expired
+
+    def retire(self, pool: str, address: str) -> Call[bool]:
+        keys = self.keys(pool)
+        address = validation.address(pool, address)
+
+        def decode(reply: Any) -> bool:
+            previous = text(reply[1])
+            if previous in ("", "retired"):
+                return False
+            log.info("wallet retired", extra=_fields(pool=pool, address=address, previous=previous))
+            return True
+
+        return Call(script("retire"), keys, (address,), decode, idempotent=False)
+
+    def configure(self, pool: str, lease_ttl: float | None = None, cooldown: float | None = None,
+                  max_size: int | None = None, max_uses: int | None | Keep = KEEP) -> Call[bool]:
+        """Decodes to True when the call created the pool."""
+        keys = self.keys(pool)
+        pairs: list[str | int] = []
+        if lease_ttl is not None:
+            pairs += ["lease_ttl_ms", validation.seconds("lease_ttl", lease_ttl)]
+        if cooldown is not None:
+            pairs += ["cooldown_ms", validation.seconds("cooldown", cooldown, allow_zero=True)]
+        if max_size is not None:
+            pairs += ["max_size", validation.count("max_size", max_size, low=1, high=10**9)]
+        if not isinstance(max_uses, Keep):
+            uses = 0 if max_uses is None else validation.count("max_uses", max_uses, low=1,
+                                                                 high=10**9)
+            pairs += ["max_uses", uses]
+        return self._configure(pool, keys, pairs)
+
+    def shift_clock(self, pool: str, offset: float) -> Call[bool]:
+        """Tests only: run the pool's clock `offset` seconds ahead of Redis's."""
+        ms = validation.seconds("offset", offset, allow_zero=True, maximum=10**9)
+        return self._configure(pool, self.keys(pool), ["clock_offset_ms", ms])
+
+    def _configure(self, pool: str, keys: tuple[str, ...], pairs: list[str | int]) -> Call[bool]:
+        def decode(reply: Any) -> bool:
+            log.info("pool configured", extra=_fields(pool=pool, settings=" ".join(map(str, pairs))))
+            return int(reply[1]) == 1
+
+        args = (self.settings.lease_ttl_ms, self.settings.max_size, *pairs)
+        return Call(script("configure"), keys, args, decode, idempotent=True)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def stats(self, pool: str) -> Call[PoolStats]:
+        def decode(reply: Any) -> PoolStats:
+            stats = _stats(pool, reply)
+            if stats is None:
+                raise PoolNotFound(f"pool {pool} does not exist: configure it or add wallets first")
+            return stats
+
+        return Call(script("stats"), self.keys(pool), (), decode, idempotent=True)
+
+    def _stats_or_none(self, pool: str) -> Call[PoolStats | None]:
+        return Call(script("stats"), self.keys(pool), (), lambda r: _stats(pool, r), idempotent=True)
+
+    def peek(self, pool: str, count: int = 10) -> Call[list[str]]:
+        count = validation.count("count", count, low=1, high=validation.MAX_PEEK)
+        return Call(script("peek"), self.keys(pool), (count,),
+                    lambda reply: [text(a) for a in reply], idempotent=True)
+
+
+def _identity(reply: Any) -> Any:
+    return reply
+
+
+def _ttl_arg(ttl: float | None) -> int:
+    """0 on the wire means 'the pool's lease_ttl'."""
+    return 0 if ttl is None else validation.seconds("ttl", ttl)
+
+
+def _lease(pool: str, owner: str, reply: Any, at: int) -> Lease:
+    address, token, expires, leased, cid, uid, fresh = reply[at : at + 7]
+    return Lease(pool, text(address), owner, int(text(token)), _ms(expires), _ms(leased),
+                 _opt(cid), _opt(uid), fresh=int(fresh) == 1)
+
+
+def _stats(pool: str, reply: Any) -> PoolStats | None:
+    n = [int(text(v)) for v in reply]
+    exists, free, leased, cooling, known, last_token, events, expired, ready = n[:9]
+    lease_ttl_ms, cooldown_ms, max_size, max_uses, now_ms = n[9:14]
+    if not exists and not known:
+        return None
+    return PoolStats(pool, free, leased, cooling, known - free - leased - cooling, known,
+                     last_token, events, expired, ready, lease_ttl_ms / 1000, cooldown_ms / 1000,
+                     max_size, max_uses or None, now_ms / 1000)
+
+
+def _refusal(pool: str, status: str, reply: Any, wanted: int = 1) -> Exception:
+    if status == "nopool":
+        return PoolNotFound(f"pool {pool} does not exist: configure it or add wallets first")
+    free, leased, cooling = (int(v) for v in reply[1:4])
+    shortfall = f"needs {wanted} free wallets, has {free}" if wanted > 1 else "has no free wallet"
+    log.warning("pool exhausted", extra=_fields(pool=pool, free=free, leased=leased,
+                                                 cooling=cooling, wanted=wanted))
+    return PoolExhausted(
+        f"pool {pool} {shortfall} ({leased} leased, {cooling} cooling); add wallets or wait",
+        pool=pool, free=free, leased=leased, cooling=cooling)
+
+
+_LOST_REASONS = {
+    "expired": "it expired{at} and was reclaimed; the wallet may already serve another order",
+    "stale": "the wallet is now leased under a newer token",
+    "none": "the wallet is not leased (already released, reclaimed or retired)",
+}
+
+
+def _lease_lost(lease: Lease, reason: str, expires_ms: Any) -> LeaseLost:
+    at = f" at {_ms(expires_ms):.3f}" if text(expires_ms) else ""
+    _log_lost(lease, reason)
+    return LeaseLost(
+        f"lease of {lease.address} in pool {lease.pool} for owner {lease.owner} (token "
+        f"{lease.token}) is lost: {_LOST_REASONS[reason].format(at=at)}",
+        pool=lease.pool, address=lease.address, owner=lease.owner, token=lease.token,
+        reason=reason)
+
+
+def _pool_full(pool: str, in_service: int, max_size: int, would_add: int, added: int) -> PoolFull:
+    log.warning("pool full", extra=_fields(pool=pool, in_service=in_service, max_size=max_size,
+                                           would_add=would_add, added=added))
+    done = f"; {added} of this call's wallets were added before" if added else "; nothing was added"
+    return PoolFull(
+        f"pool {pool} holds {in_service} wallets in service and max_size is {max_size}: "
+        f"{would_add} more do not fit{done}. Raise max_size with configure or retire wallets",
+        pool=pool, in_service=in_service, max_size=max_size, would_add=would_add)
+
+
+def _log_change(kind: str, lease: Lease, state: str | None = None) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(f"lease {kind}", extra=_fields(
+            pool=lease.pool, address=lease.address, owner=lease.owner, token=lease.token,
+            correlation_id=lease.correlation_id, user_id=lease.user_id, state=state))
+
+
+def _log_lost(lease: Lease, reason: str) -> None:
+    log.warning("lease lost", extra=_fields(
+        pool=lease.pool, address=lease.address, owner=lease.owner, token=lease.token,
+        correlation_id=lease.correlation_id, user_id=lease.user_id, reason=reason))

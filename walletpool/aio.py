@@ -1,0 +1,179 @@
+"""AsyncWalletPool: the asyncio client, the same operations as WalletPool as coroutines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from types import TracebackType
+from typing import Any, TypeVar
+
+import redis.asyncio as aredis
+from redis import exceptions as rx
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from . import _backend
+from ._core import KEEP, Call, Keep, Operations, Program, text
+from .keys import conf_pattern, pool_from_conf_key
+from .models import AddResult, Lease, PoolStats
+from .settings import Settings, mask_url
+
+T = TypeVar("T")
+
+
+class AsyncWalletPool:
+    """FIFO pools of deposit wallets in one Redis, for asyncio services. See WalletPool."""
+
+    def __init__(self, client: aredis.Redis | aredis.RedisCluster, *, prefix: str | None = None,
+                 settings: Settings | None = None) -> None:
+        base = settings or Settings.from_env()
+        self.settings = replace(base, prefix=prefix) if prefix else base
+        self.redis = client
+        self._ops = Operations(self.settings)
+        self._where = _backend.where(client)
+
+    @classmethod
+    def from_url(cls, url: str | None = None, *, prefix: str | None = None,
+                 **settings: Any) -> AsyncWalletPool:
+        """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields."""
+        resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
+        client = aredis.Redis.from_url(
+            resolved.redis_url, db=resolved.redis_db, socket_timeout=resolved.socket_timeout,
+            socket_connect_timeout=resolved.socket_timeout, retry=Retry(NoBackoff(), 0))
+        pool = cls(client, settings=resolved)
+        pool._where = mask_url(resolved.redis_url)
+        return pool
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def __aenter__(self) -> AsyncWalletPool:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None
+                        ) -> None:
+        await self.close()
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def configure(self, pool: str, lease_ttl: float | None = None,
+                        cooldown: float | None = None, max_size: int | None = None,
+                        max_uses: int | None | Keep = KEEP) -> bool:
+        return await self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses))
+
+    async def add(self, pool: str, addresses: Sequence[str]) -> AddResult:
+        return await self._run(self._ops.add(pool, addresses))
+
+    async def allocate(self, pool: str, owner: str, ttl: float | None = None,
+                       correlation_id: str | None = None, user_id: str | None = None) -> Lease:
+        return await self._call(self._ops.allocate(pool, owner, ttl, correlation_id, user_id))
+
+    async def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
+                            correlation_id: str | None = None, user_id: str | None = None,
+                            partial: bool = False) -> list[Lease]:
+        return await self._call(self._ops.allocate_many(pool, owners, ttl, correlation_id,
+                                                        user_id, partial))
+
+    async def release(self, lease: Lease) -> str:
+        return await self._call(self._ops.release(lease))
+
+    async def release_many(self, leases: Sequence[Lease]) -> list[bool]:
+        return await self._call(self._ops.release_many(leases))
+
+    async def extend(self, lease: Lease, ttl: float | None = None) -> Lease:
+        return await self._call(self._ops.extend(lease, ttl))
+
+    async def get_lease(self, pool: str, owner: str) -> Lease | None:
+        return await self._call(self._ops.get_lease(pool, owner))
+
+    async def reap(self, pool: str) -> int:
+        return await self._run(self._ops.reap(pool))
+
+    async def retire(self, pool: str, address: str) -> bool:
+        return await self._call(self._ops.retire(pool, address))
+
+    async def stats(self, pool: str) -> PoolStats:
+        return await self._call(self._ops.stats(pool))
+
+    async def peek(self, pool: str, count: int = 10) -> list[str]:
+        return await self._call(self._ops.peek(pool, count))
+
+    async def pools(self) -> list[str]:
+        prefix = self.settings.prefix
+        try:
+            found = {pool_from_conf_key(prefix, text(k))
+                     async for k in self.redis.scan_iter(match=conf_pattern(prefix), count=1000)}
+        except Exception as exc:
+            raise _backend.translate(exc, self._where) from exc
+        return sorted(found)
+
+    def pipeline(self) -> AsyncPipeline:
+        return AsyncPipeline(self)
+
+    async def _shift_clock(self, pool: str, offset: float) -> None:
+        """Tests only: run `pool`'s clock `offset` seconds ahead of Redis's."""
+        await self._call(self._ops.shift_clock(pool, offset))
+
+    # -- the driver -------------------------------------------------------------------------
+
+    async def _send(self, call: Call[Any]) -> Any:
+        try:
+            try:
+                return await self.redis.execute_command(*_backend.evalsha_args(call))
+            except rx.NoScriptError:
+                return await self.redis.execute_command(*_backend.eval_args(call))
+            except _backend.UNREACHABLE:
+                if not call.idempotent:
+                    raise
+                return await self.redis.execute_command(*_backend.evalsha_args(call))
+        except Exception as exc:
+            raise _backend.translate(exc, self._where, call) from exc
+
+    async def _call(self, call: Call[T]) -> T:
+        return call.decode(await self._send(call))
+
+    async def _run(self, program: Program[T]) -> T:
+        try:
+            call = next(program)
+            while True:
+                call = program.send(call.decode(await self._send(call)))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+
+class AsyncPipeline(_backend.PipelineOps):
+    """See walletpool.pool.Pipeline."""
+
+    def __init__(self, owner: AsyncWalletPool) -> None:
+        super().__init__(owner._ops)
+        self._pool = owner
+
+    async def execute(self) -> list[object]:
+        calls, self._calls = self._calls, []
+        if not calls:
+            return []
+        client = self._pool.redis
+        try:
+            replies = await self._send(client, calls, _backend.evalsha_args)
+            missing = [i for i, r in enumerate(replies) if _backend.is_noscript(r)]
+            if missing:
+                again = await self._send(client, [calls[i] for i in missing], _backend.eval_args)
+                for i, reply in zip(missing, again):
+                    replies[i] = reply
+        except Exception as exc:
+            raise _backend.translate(exc, self._pool._where) from exc
+        return _backend.decode_all(calls, replies, self._pool._where)
+
+    @staticmethod
+    async def _send(client: Any, calls: list[Call[Any]], wire: Any) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for call in calls:
+            pipe.execute_command(*wire(call))
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def __aenter__(self) -> AsyncPipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._calls = []

@@ -1,0 +1,26 @@
+"""Redis key names of a pool. Every key carries the pool as a hash tag, so one pool
+lives on one Cluster slot and every script touches one slot."""
+
+from __future__ import annotations
+
+# The order every script receives its KEYS in; lua/_lib.lua names them the same way.
+KEY_ORDER = ("conf", "free", "state", "lease", "owner", "expiry", "cooling", "seq", "events",
+             "uses")
+
+
+def pool_keys(prefix: str, pool: str) -> tuple[str, ...]:
+    """All keys of `pool`, in KEY_ORDER. `pool` must be validated first."""
+    return tuple(f"{prefix}:{{{pool}}}:{name}" for name in KEY_ORDER)
+
+
+def key(prefix: str, pool: str, name: str) -> str:
+    return pool_keys(prefix, pool)[KEY_ORDER.index(name)]
+
+
+def conf_pattern(prefix: str) -> str:
+    """SCAN pattern matching the settings key of every pool under `prefix`."""
+    return f"{prefix}:{{*}}:conf"
+
+
+def pool_from_conf_key(prefix: str, conf_key: str) -> str:
+    return conf_key[len(prefix) + 2 : -len("}:conf")]

