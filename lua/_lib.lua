@@ -14,9 +14,14 @@ local K = {
 -- Bounds shared with walletpool/validation.py; scripts re-check what clients send.
 local MAX_TTL_MS = 31536000000        -- one year
 local MAX_ID_LEN = 128
--- Expired leases and cooled wallets an allocation settles before it pops, so a pool
--- stays healthy without a reaper; `reap` settles the rest.
-local SETTLE_ON_ALLOCATE = 16
+-- Allocation settles expired leases and cooled wallets (up to SETTLE_LIMIT of each) at
+-- most once per SETTLE_EVERY_MS, and always before it reports a pool exhausted, so a
+-- pool stays healthy without a reaper; `reap` settles everything that is due.
+local SETTLE_LIMIT = 100
+local SETTLE_EVERY_MS = 1000
+-- Variadic commands go out in slices of this many arguments (even, so pairs stay
+-- whole), well under Lua's stack limit for unpack.
+local SLICE = 1000
 
 local function fail(message)
   return redis.error_reply('walletpool: ' .. message)
@@ -44,7 +49,7 @@ end
 
 local function read_conf()
   local v = redis.call('HMGET', K.conf, 'lease_ttl_ms', 'cooldown_ms', 'max_size', 'max_uses',
-                       'clock_offset_ms')
+                       'clock_offset_ms', 'settle_at_ms')
   return {
     exists = v[1] ~= false,
     lease_ttl_ms = tonumber(v[1]) or 0,
@@ -52,6 +57,7 @@ local function read_conf()
     max_size = tonumber(v[3]) or 0,
     max_uses = tonumber(v[4]) or 0,
     clock_offset_ms = tonumber(v[5]) or 0,
+    settle_at_ms = tonumber(v[6]) or 0,
   }
 end
 
@@ -61,66 +67,104 @@ local function now_ms(conf)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + conf.clock_offset_ms
 end
 
--- One event per state change, in the same script as the change (DESIGN invariant 7).
--- The field set is fixed so that the stream packs entries densely.
+-- Run `command key args...` over a long argument list in slices.
+local function bulk(command, key, args)
+  for i = 1, #args, SLICE do
+    redis.call(command, key, unpack(args, i, math.min(i + SLICE - 1, #args)))
+  end
+end
+
 local function emit(now, kind, address, state, owner, token, cid, uid)
+  -- One event per state change, in the same script as the change (DESIGN invariant 7).
+  -- The field set is fixed so that the stream packs entries densely.
   redis.call('XADD', K.events, '*', 'type', kind, 'address', address, 'state', state,
              'owner', owner or '', 'token', token or '', 'at', fmt(now),
              'cid', cid or '', 'uid', uid or '')
 end
 
--- A lease is stored as JSON with every number as a string (no float rounding).
-local function load_lease(address)
-  local raw = redis.call('HGET', K.lease, address)
-  if not raw then return nil end
-  return cjson.decode(raw)
+-- A lease is stored as JSON with every number as a string (no float rounding):
+-- o owner, t token, e expires_at_ms, l leased_at_ms, c correlation_id, u user_id.
+local function load_leases(addresses)
+  local leases = {}
+  for i = 1, #addresses, SLICE do
+    local raw = redis.call('HMGET', K.lease, unpack(addresses, i, math.min(i + SLICE - 1, #addresses)))
+    for j = 1, #raw do
+      leases[i + j - 1] = raw[j] and cjson.decode(raw[j]) or false
+    end
+  end
+  return leases
 end
 
-local function store_lease(address, lease)
-  redis.call('HSET', K.lease, address, cjson.encode(lease))
+local function load_lease(address)
+  local raw = redis.call('HGET', K.lease, address)
+  return raw and cjson.decode(raw) or nil
 end
 
 local function lease_reply(address, lease)
   return {address, lease.t, lease.e, lease.l, lease.c, lease.u}
 end
 
-local function drop_lease(address, lease)
-  redis.call('HDEL', K.lease, address)
-  redis.call('ZREM', K.expiry, address)
-  if redis.call('HGET', K.owner, lease.o) == address then
-    redis.call('HDEL', K.owner, lease.o)
-  end
+-- Remove leases (address i held under leases[i]) from the lease, expiry and owner
+-- indexes. Invariant 2 keeps the owner index exact, so each owner maps to its address.
+local function drop_leases(addresses, leases)
+  local owners = {}
+  for i = 1, #addresses do owners[i] = leases[i].o end
+  bulk('HDEL', K.lease, addresses)
+  bulk('ZREM', K.expiry, addresses)
+  bulk('HDEL', K.owner, owners)
 end
 
--- Where a wallet goes when its lease ends at `ended_at`: retired when worn out,
--- cooling while the pool has a cooldown, else straight to the tail of the free queue.
-local function return_wallet(conf, address, ended_at)
-  local state
-  if conf.max_uses > 0 and (tonumber(redis.call('HGET', K.uses, address)) or 0) >= conf.max_uses then
-    state = 'retired'
-  elseif conf.cooldown_ms > 0 then
-    redis.call('ZADD', K.cooling, ended_at, address)
-    state = 'cooling'
-  else
-    redis.call('RPUSH', K.free, address)
-    state = 'free'
+-- Where wallets go when their leases end (address i at ended_at[i]), in order:
+-- retired when worn out, cooling while the pool has a cooldown, else the tail of the
+-- free queue. Returns the new state of each.
+local function return_wallets(conf, addresses, ended_at)
+  local uses = {}
+  if conf.max_uses > 0 and #addresses > 0 then
+    for i = 1, #addresses, SLICE do
+      local got = redis.call('HMGET', K.uses, unpack(addresses, i, math.min(i + SLICE - 1, #addresses)))
+      for j = 1, #got do uses[i + j - 1] = tonumber(got[j]) or 0 end
+    end
   end
-  redis.call('HSET', K.state, address, state)
-  return state
+  local states, free, cooling, state_args = {}, {}, {}, {}
+  for i, address in ipairs(addresses) do
+    local state
+    if conf.max_uses > 0 and uses[i] >= conf.max_uses then
+      state = 'retired'
+    elseif conf.cooldown_ms > 0 then
+      state = 'cooling'
+      cooling[#cooling + 1] = ended_at[i]
+      cooling[#cooling + 1] = address
+    else
+      state = 'free'
+      free[#free + 1] = address
+    end
+    states[i] = state
+    state_args[#state_args + 1] = address
+    state_args[#state_args + 1] = state
+  end
+  bulk('RPUSH', K.free, free)
+  bulk('ZADD', K.cooling, cooling)
+  bulk('HSET', K.state, state_args)
+  return states
 end
 
-local function expire_lease(conf, now, address, lease)
-  drop_lease(address, lease)
-  local state = return_wallet(conf, address, tonumber(lease.e))
-  emit(now, 'expired', address, state, lease.o, lease.t, lease.c, lease.u)
+-- End leases whose deadline passed: back to the pool, one 'expired' event each.
+local function expire_leases(conf, now, addresses, leases)
+  if #addresses == 0 then return end
+  local ended_at = {}
+  for i = 1, #addresses do ended_at[i] = tonumber(leases[i].e) end
+  drop_leases(addresses, leases)
+  local states = return_wallets(conf, addresses, ended_at)
+  for i, address in ipairs(addresses) do
+    local lease = leases[i]
+    emit(now, 'expired', address, states[i], lease.o, lease.t, lease.c, lease.u)
+  end
 end
 
 -- Reclaim up to `limit` expired leases, oldest deadline first. Returns how many.
 local function reap_expired(conf, now, limit)
   local due = redis.call('ZRANGEBYSCORE', K.expiry, '-inf', now, 'LIMIT', 0, limit)
-  for _, address in ipairs(due) do
-    expire_lease(conf, now, address, load_lease(address))
-  end
+  expire_leases(conf, now, due, load_leases(due))
   return #due
 end
 
@@ -129,13 +173,29 @@ end
 local function promote_cooled(conf, now, limit)
   local ready = redis.call('ZRANGEBYSCORE', K.cooling, '-inf', now - conf.cooldown_ms,
                            'LIMIT', 0, limit)
+  if #ready == 0 then return 0 end
+  local state_args = {}
   for _, address in ipairs(ready) do
-    redis.call('ZREM', K.cooling, address)
-    redis.call('RPUSH', K.free, address)
-    redis.call('HSET', K.state, address, 'free')
+    state_args[#state_args + 1] = address
+    state_args[#state_args + 1] = 'free'
+  end
+  bulk('ZREM', K.cooling, ready)
+  bulk('RPUSH', K.free, ready)
+  bulk('HSET', K.state, state_args)
+  for _, address in ipairs(ready) do
     emit(now, 'cooled', address, 'free', '', '', '', '')
   end
   return #ready
+end
+
+-- Settle what is due now (see SETTLE_EVERY_MS); `force` settles regardless of the
+-- schedule, as allocation does before it reports a pool exhausted.
+local function settle(conf, now, force)
+  if not force and now < conf.settle_at_ms then return end
+  reap_expired(conf, now, SETTLE_LIMIT)
+  promote_cooled(conf, now, SETTLE_LIMIT)
+  redis.call('HSET', K.conf, 'settle_at_ms', fmt(now + SETTLE_EVERY_MS))
+  conf.settle_at_ms = now + SETTLE_EVERY_MS
 end
 
 -- The live lease of `owner`, settling it first when it has expired.
@@ -144,25 +204,91 @@ local function live_lease_of(conf, now, owner)
   if not address then return nil end
   local lease = load_lease(address)
   if tonumber(lease.e) <= now then
-    expire_lease(conf, now, address, lease)
+    expire_leases(conf, now, {address}, {lease})
     return nil
   end
   return address, lease
 end
 
--- Pop the head of the free queue and lease it. The caller has checked that the owner
--- holds no live lease and that the queue is not empty.
-local function lease_head(now, owner, ttl_ms, cid, uid)
-  local address = redis.call('LPOP', K.free)
-  local token = redis.call('INCR', K.seq)
-  local lease = {o = owner, t = fmt(token), e = fmt(now + ttl_ms), l = fmt(now), c = cid, u = uid}
-  store_lease(address, lease)
-  redis.call('HSET', K.owner, owner, address)
-  redis.call('ZADD', K.expiry, now + ttl_ms, address)
-  redis.call('HSET', K.state, address, 'leased')
-  redis.call('HINCRBY', K.uses, address, 1)
-  emit(now, 'allocated', address, 'leased', owner, lease.t, cid, uid)
-  return address, lease
+-- Pop up to #owners wallets from the head of the free queue and lease them to the
+-- owners in order (owners[i] gets the i-th). The caller has checked that none of the
+-- owners holds a live lease. Returns the addresses and leases made, possibly fewer.
+local function lease_heads(now, owners, ttl_ms, cid, uid)
+  local popped
+  if #owners == 1 then
+    local one = redis.call('LPOP', K.free)
+    popped = one and {one} or {}
+  else
+    popped = redis.call('LPOP', K.free, #owners) or {}
+  end
+  local n = #popped
+  if n == 0 then return popped, {} end
+  local last = redis.call('INCRBY', K.seq, n)
+  local expires = fmt(now + ttl_ms)
+  local leases, lease_args, owner_args, expiry_args, state_args = {}, {}, {}, {}, {}
+  for i, address in ipairs(popped) do
+    local lease = {o = owners[i], t = fmt(last - n + i), e = expires, l = fmt(now), c = cid, u = uid}
+    leases[i] = lease
+    lease_args[#lease_args + 1] = address
+    lease_args[#lease_args + 1] = cjson.encode(lease)
+    owner_args[#owner_args + 1] = owners[i]
+    owner_args[#owner_args + 1] = address
+    expiry_args[#expiry_args + 1] = now + ttl_ms
+    expiry_args[#expiry_args + 1] = address
+    state_args[#state_args + 1] = address
+    state_args[#state_args + 1] = 'leased'
+  end
+  bulk('HSET', K.lease, lease_args)
+  bulk('HSET', K.owner, owner_args)
+  bulk('ZADD', K.expiry, expiry_args)
+  bulk('HSET', K.state, state_args)
+  for i, address in ipairs(popped) do
+    redis.call('HINCRBY', K.uses, address, 1)
+    emit(now, 'allocated', address, 'leased', owners[i], leases[i].t, cid, uid)
+  end
+  return popped, leases
+end
+
+-- Check leases (address, owner, token) against the store and end the live ones as
+-- released. Returns each outcome (the new state, or 'lost:expired' / 'lost:stale' /
+-- 'lost:none') and the stored leases read. Expired ones are settled as expirations.
+local function release_leases(conf, now, addresses, owners, tokens)
+  local stored = load_leases(addresses)
+  local outcomes = {}
+  local live, live_leases, expired, expired_leases = {}, {}, {}, {}
+  local seen = {}
+  for i, address in ipairs(addresses) do
+    local lease = stored[i]
+    if seen[address] then
+      outcomes[i] = 'lost:none'  -- named twice in one batch: the first one released it
+    elseif not lease then
+      outcomes[i] = 'lost:none'
+    elseif lease.t ~= tokens[i] or lease.o ~= owners[i] then
+      outcomes[i] = 'lost:stale'
+    elseif tonumber(lease.e) <= now then
+      outcomes[i] = 'lost:expired'
+      expired[#expired + 1] = address
+      expired_leases[#expired_leases + 1] = lease
+      seen[address] = true
+    else
+      live[#live + 1] = address
+      live_leases[#live_leases + 1] = lease
+      seen[address] = i
+    end
+  end
+  expire_leases(conf, now, expired, expired_leases)
+  if #live > 0 then
+    local ended_at = {}
+    for i = 1, #live do ended_at[i] = now end
+    drop_leases(live, live_leases)
+    local states = return_wallets(conf, live, ended_at)
+    for i, address in ipairs(live) do
+      local lease = live_leases[i]
+      outcomes[seen[address]] = states[i]
+      emit(now, 'released', address, states[i], lease.o, lease.t, lease.c, lease.u)
+    end
+  end
+  return outcomes, stored
 end
 
 local function counts()

@@ -6,7 +6,14 @@
 -- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id, fresh}
 --      | {'exhausted', free, leased, cooling} | {'nopool'}
 -- Idempotent per owner: an owner with a live lease gets it back unchanged (fresh = 0).
--- Before it pops, it settles a few expired leases and cooled wallets.
+-- It settles expired leases and cooled wallets when due, and always before it reports
+-- the pool exhausted (see SETTLE_EVERY_MS in _lib.lua).
+local owner, cid, uid = ARGV[1], ARGV[3], ARGV[4]
+local ttl_ms = int_arg(ARGV[2], 0, MAX_TTL_MS)
+if not valid_id(owner, false) then return fail('bad owner') end
+if not valid_id(cid, true) or not valid_id(uid, true) then return fail('bad correlation or user id') end
+if ttl_ms == nil then return fail('bad ttl') end
+
 local owner, cid, uid = ARGV[1], ARGV[3], ARGV[4]
 local ttl_ms = int_arg(ARGV[2], 0, MAX_TTL_MS)
 if not valid_id(owner, false) then return fail('bad owner') end
@@ -17,19 +24,21 @@ local conf = read_conf()
 if not conf.exists then return {'nopool'} end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)
-
-reap_expired(conf, now, SETTLE_ON_ALLOCATE)
-promote_cooled(conf, now, SETTLE_ON_ALLOCATE)
+settle(conf, now, false)
 
 local address, lease = live_lease_of(conf, now, owner)
 local fresh = 0
 if not address then
-  if redis.call('LLEN', K.free) == 0 then
+  local popped, leases = lease_heads(now, {owner}, ttl_ms, cid, uid)
+  if #popped == 0 then
+    settle(conf, now, true)
+    popped, leases = lease_heads(now, {owner}, ttl_ms, cid, uid)
+  end
+  if #popped == 0 then
     local free, leased, cooling = counts()
     return {'exhausted', free, leased, cooling}
   end
-  address, lease = lease_head(now, owner, ttl_ms, cid, uid)
-  fresh = 1
+  address, lease, fresh = popped[1], leases[1], 1
 end
 local reply = {'ok'}
 for _, v in ipairs(lease_reply(address, lease)) do reply[#reply + 1] = v end

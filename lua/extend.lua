@@ -10,6 +10,13 @@ if not valid_id(owner, false) then return fail('bad owner') end
 if int_arg(token, 1, 2^53) == nil then return fail('bad token') end
 if ttl_ms == nil then return fail('bad ttl') end
 
+local address, owner, token = ARGV[1], ARGV[2], ARGV[3]
+local ttl_ms = int_arg(ARGV[4], 0, MAX_TTL_MS)
+if not valid_address(address) then return fail('bad address') end
+if not valid_id(owner, false) then return fail('bad owner') end
+if int_arg(token, 1, 2^53) == nil then return fail('bad token') end
+if ttl_ms == nil then return fail('bad ttl') end
+
 local conf = read_conf()
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)
@@ -17,12 +24,12 @@ local lease = load_lease(address)
 if not lease then return {'lost', 'none', ''} end
 if lease.t ~= token or lease.o ~= owner then return {'lost', 'stale', ''} end
 if tonumber(lease.e) <= now then
-  expire_lease(conf, now, address, lease)
+  expire_leases(conf, now, {address}, {lease})
   return {'lost', 'expired', lease.e}
 end
 
 lease.e = fmt(now + ttl_ms)
-store_lease(address, lease)
+redis.call('HSET', K.lease, address, cjson.encode(lease))
 redis.call('ZADD', K.expiry, now + ttl_ms, address)
 emit(now, 'extended', address, 'leased', lease.o, lease.t, lease.c, lease.u)
 return {'ok', lease.e}

@@ -10,17 +10,15 @@ if not valid_address(address) then return fail('bad address') end
 if not valid_id(owner, false) then return fail('bad owner') end
 if int_arg(token, 1, 2^53) == nil then return fail('bad token') end
 
+local address, owner, token = ARGV[1], ARGV[2], ARGV[3]
+if not valid_address(address) then return fail('bad address') end
+if not valid_id(owner, false) then return fail('bad owner') end
+if int_arg(token, 1, 2^53) == nil then return fail('bad token') end
+
 local conf = read_conf()
 local now = now_ms(conf)
-local lease = load_lease(address)
-if not lease then return {'lost', 'none', ''} end
-if lease.t ~= token or lease.o ~= owner then return {'lost', 'stale', ''} end
-if tonumber(lease.e) <= now then
-  expire_lease(conf, now, address, lease)
-  return {'lost', 'expired', lease.e}
-end
-
-drop_lease(address, lease)
-local state = return_wallet(conf, address, now)
-emit(now, 'released', address, state, lease.o, lease.t, lease.c, lease.u)
-return {'ok', state}
+local outcomes, stored = release_leases(conf, now, {address}, {owner}, {token})
+local outcome = outcomes[1]
+if outcome == 'lost:expired' then return {'lost', 'expired', stored[1].e} end
+if outcome:sub(1, 5) == 'lost:' then return {'lost', outcome:sub(6), ''} end
+return {'ok', outcome}

@@ -10,25 +10,19 @@ for i = 1, #ARGV, 3 do
   if int_arg(ARGV[i + 2], 1, 2^53) == nil then return fail('bad token') end
 end
 
+if #ARGV % 3 ~= 0 then return fail('release_many takes address, owner, token triples') end
+local addresses, owners, tokens = {}, {}, {}
+for i = 1, #ARGV, 3 do
+  if not valid_address(ARGV[i]) then return fail('bad address') end
+  if not valid_id(ARGV[i + 1], false) then return fail('bad owner') end
+  if int_arg(ARGV[i + 2], 1, 2^53) == nil then return fail('bad token') end
+  addresses[#addresses + 1], owners[#owners + 1], tokens[#tokens + 1] = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+end
+
 local conf = read_conf()
 local now = now_ms(conf)
 local reply = {'ok'}
-for i = 1, #ARGV, 3 do
-  local address, owner, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local lease = load_lease(address)
-  local outcome
-  if not lease then
-    outcome = 'lost:none'
-  elseif lease.t ~= token or lease.o ~= owner then
-    outcome = 'lost:stale'
-  elseif tonumber(lease.e) <= now then
-    expire_lease(conf, now, address, lease)
-    outcome = 'lost:expired'
-  else
-    drop_lease(address, lease)
-    outcome = return_wallet(conf, address, now)
-    emit(now, 'released', address, outcome, lease.o, lease.t, lease.c, lease.u)
-  end
+for _, outcome in ipairs(release_leases(conf, now, addresses, owners, tokens)) do
   reply[#reply + 1] = outcome
 end
 return reply

@@ -20,7 +20,7 @@ elseif state == 'cooling' then
   redis.call('ZREM', K.cooling, address)
 elseif state == 'leased' then
   local lease = load_lease(address)
-  drop_lease(address, lease)
+  drop_leases({address}, {lease})
   owner, token, cid, uid = lease.o, lease.t, lease.c, lease.u
 end
 redis.call('HSET', K.state, address, 'retired')

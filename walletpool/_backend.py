@@ -8,9 +8,9 @@ from typing import Any
 
 from redis import exceptions as rx
 
+from ._core import Call
 from .errors import BackendUnavailable, InvalidInput, WalletPoolError
 from .models import Lease
-from ._core import Call
 
 UNREACHABLE = (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.ClusterDownError,
                rx.TryAgainError)
@@ -36,7 +36,8 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
     if isinstance(exc, UNREACHABLE):
         doubt = ""
         if call is not None and not call.idempotent:
-            doubt = f" The {call.script.name} may or may not have been applied; check with get_lease."
+            doubt = (f" The {call.script.name} may or may not have been applied;"
+                     " check with get_lease.")
         return BackendUnavailable(f"Redis at {where} is unavailable: {exc}.{doubt}")
     if isinstance(exc, rx.ResponseError) and "walletpool:" in str(exc):
         return InvalidInput(f"refused by the {call.script.name if call else ''} script: "
@@ -60,7 +61,7 @@ def where(client: Any) -> str:
 def decode_all(calls: list[Call[Any]], replies: list[Any], where_: str) -> list[object]:
     """Pipeline results in order: a decoded value or the WalletPoolError of that call."""
     results: list[object] = []
-    for call, reply in zip(calls, replies):
+    for call, reply in zip(calls, replies, strict=False):
         try:
             if isinstance(reply, BaseException):
                 raise translate(reply, where_, call)

@@ -90,7 +90,8 @@ class Operations:
                  correlation_id: str | None = None, user_id: str | None = None) -> Call[Lease]:
         keys = self.keys(pool)
         owner = validation.identifier("owner", owner)
-        args = (owner, _ttl_arg(ttl), validation.optional_identifier("correlation_id", correlation_id),
+        args = (owner, _ttl_arg(ttl),
+                validation.optional_identifier("correlation_id", correlation_id),
                 validation.optional_identifier("user_id", user_id))
 
         def decode(reply: Any) -> Lease:
@@ -154,7 +155,7 @@ class Operations:
 
         def decode(reply: Any) -> list[bool]:
             outcomes = [text(r) for r in reply[1:]]
-            for lease, outcome in zip(leases, outcomes):
+            for lease, outcome in zip(leases, outcomes, strict=False):
                 if outcome.startswith("lost:"):
                     _log_lost(lease, outcome[5:])
                 else:
@@ -198,7 +199,9 @@ class Operations:
 
     # -- pool upkeep ------------------------------------------------------------------------
 
-    def add(self, pool: str, addresses: Sequence[str]) -> Program[AddResult]:
+    def add(self, pool: str, addresses: Sequence[str],
+            progress: Callable[[int], None] | None = None) -> Program[AddResult]:
+        """`progress`, if given, is called with the number of addresses sent so far."""
         keys = self.keys(pool)
         checked = validation.addresses(pool, addresses)
         defaults = (self.settings.lease_ttl_ms, self.settings.max_size)
@@ -217,6 +220,8 @@ class Operations:
                 raise _pool_full(pool, int(reply[1]), int(reply[2]), int(reply[3]), added=added)
             added += int(reply[1])
             duplicates += int(reply[2])
+            if progress is not None:
+                progress(added + duplicates)
         if not chunks:  # an empty list still creates the pool, as one call would
             yield Call(script("add"), keys, defaults, _identity, idempotent=True)
         log.debug("wallets added", extra=_fields(pool=pool, added=added, duplicates=duplicates))
@@ -248,7 +253,7 @@ class Operations:
         return Call(script("retire"), keys, (address,), decode, idempotent=False)
 
     def configure(self, pool: str, lease_ttl: float | None = None, cooldown: float | None = None,
-                  max_size: int | None = None, max_uses: int | None | Keep = KEEP) -> Call[bool]:
+                  max_size: int | None = None, max_uses: int | Keep | None = KEEP) -> Call[bool]:
         """Decodes to True when the call created the pool."""
         keys = self.keys(pool)
         pairs: list[str | int] = []
@@ -271,7 +276,8 @@ class Operations:
 
     def _configure(self, pool: str, keys: tuple[str, ...], pairs: list[str | int]) -> Call[bool]:
         def decode(reply: Any) -> bool:
-            log.info("pool configured", extra=_fields(pool=pool, settings=" ".join(map(str, pairs))))
+            settings = " ".join(map(str, pairs))
+            log.info("pool configured", extra=_fields(pool=pool, settings=settings))
             return int(reply[1]) == 1
 
         args = (self.settings.lease_ttl_ms, self.settings.max_size, *pairs)
@@ -289,7 +295,8 @@ class Operations:
         return Call(script("stats"), self.keys(pool), (), decode, idempotent=True)
 
     def _stats_or_none(self, pool: str) -> Call[PoolStats | None]:
-        return Call(script("stats"), self.keys(pool), (), lambda r: _stats(pool, r), idempotent=True)
+        return Call(script("stats"), self.keys(pool), (), lambda r: _stats(pool, r),
+                    idempotent=True)
 
     def peek(self, pool: str, count: int = 10) -> Call[list[str]]:
         count = validation.count("count", count, low=1, high=validation.MAX_PEEK)

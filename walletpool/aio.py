@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio as aredis
 from redis import exceptions as rx
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from . import _backend
 from ._core import KEEP, Call, Keep, Operations, Program, text
 from .keys import conf_pattern, pool_from_conf_key
 from .models import AddResult, Lease, PoolStats
-from .settings import Settings, mask_url
+from .settings import Settings, connection_options, mask_url
 
 T = TypeVar("T")
 
@@ -37,9 +35,9 @@ class AsyncWalletPool:
                  **settings: Any) -> AsyncWalletPool:
         """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields."""
         resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
-        client = aredis.Redis.from_url(
-            resolved.redis_url, db=resolved.redis_db, socket_timeout=resolved.socket_timeout,
-            socket_connect_timeout=resolved.socket_timeout, retry=Retry(NoBackoff(), 0))
+        connections = aredis.BlockingConnectionPool.from_url(
+            resolved.redis_url, **connection_options(resolved))
+        client = aredis.Redis(connection_pool=connections)
         pool = cls(client, settings=resolved)
         pool._where = mask_url(resolved.redis_url)
         return pool
@@ -58,11 +56,15 @@ class AsyncWalletPool:
 
     async def configure(self, pool: str, lease_ttl: float | None = None,
                         cooldown: float | None = None, max_size: int | None = None,
-                        max_uses: int | None | Keep = KEEP) -> bool:
+                        max_uses: int | Keep | None = KEEP) -> bool:
         return await self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses))
 
-    async def add(self, pool: str, addresses: Sequence[str]) -> AddResult:
-        return await self._run(self._ops.add(pool, addresses))
+    async def add(self, pool: str, addresses: Sequence[str],
+                  progress: Callable[[int], None] | None = None) -> AddResult:
+        """Add wallets to the tail of the free queue, skipping known addresses. Up to 5,000
+        addresses are one atomic step; a larger list runs as several, after checking
+        up front that all fit. `progress` is called with the count sent so far."""
+        return await self._run(self._ops.add(pool, addresses, progress))
 
     async def allocate(self, pool: str, owner: str, ttl: float | None = None,
                        correlation_id: str | None = None, user_id: str | None = None) -> Lease:
@@ -159,7 +161,7 @@ class AsyncPipeline(_backend.PipelineOps):
             missing = [i for i, r in enumerate(replies) if _backend.is_noscript(r)]
             if missing:
                 again = await self._send(client, [calls[i] for i in missing], _backend.eval_args)
-                for i, reply in zip(missing, again):
+                for i, reply in zip(missing, again, strict=False):
                     replies[i] = reply
         except Exception as exc:
             raise _backend.translate(exc, self._pool._where) from exc

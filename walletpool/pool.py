@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from . import _backend
 from ._core import KEEP, Call, Keep, Operations, Program, text
 from .keys import conf_pattern, pool_from_conf_key
 from .models import AddResult, Lease, PoolStats
-from .settings import Settings, mask_url
+from .settings import Settings, connection_options, mask_url
 
 T = TypeVar("T")
 
@@ -32,6 +30,7 @@ class WalletPool:
         base = settings or Settings.from_env()
         self.settings = replace(base, prefix=prefix) if prefix else base
         self.redis = client
+        self._execute: Callable[..., Any] = client.execute_command
         self._ops = Operations(self.settings)
         self._where = _backend.where(client)
 
@@ -40,9 +39,9 @@ class WalletPool:
                  **settings: Any) -> WalletPool:
         """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields."""
         resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
-        client = redis.Redis.from_url(
-            resolved.redis_url, db=resolved.redis_db, socket_timeout=resolved.socket_timeout,
-            socket_connect_timeout=resolved.socket_timeout, retry=Retry(NoBackoff(), 0))
+        connections = redis.BlockingConnectionPool.from_url(
+            resolved.redis_url, **connection_options(resolved))
+        client = redis.Redis(connection_pool=connections)
         pool = cls(client, settings=resolved)
         pool._where = mask_url(resolved.redis_url)
         return pool
@@ -59,13 +58,17 @@ class WalletPool:
     # -- operations -------------------------------------------------------------------------
 
     def configure(self, pool: str, lease_ttl: float | None = None, cooldown: float | None = None,
-                  max_size: int | None = None, max_uses: int | None | Keep = KEEP) -> bool:
+                  max_size: int | None = None, max_uses: int | Keep | None = KEEP) -> bool:
         """Create `pool` or change its settings; None (KEEP for max_uses) leaves one as it
         is, max_uses=None means no limit. Returns True when the pool was created."""
         return self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses))
 
-    def add(self, pool: str, addresses: Sequence[str]) -> AddResult:
-        return self._run(self._ops.add(pool, addresses))
+    def add(self, pool: str, addresses: Sequence[str],
+            progress: Callable[[int], None] | None = None) -> AddResult:
+        """Add wallets to the tail of the free queue, skipping known addresses. Up to 5,000
+        addresses are one atomic step; a larger list runs as several, after checking
+        up front that all fit. `progress` is called with the count sent so far."""
+        return self._run(self._ops.add(pool, addresses, progress))
 
     def allocate(self, pool: str, owner: str, ttl: float | None = None,
                  correlation_id: str | None = None, user_id: str | None = None) -> Lease:
@@ -124,13 +127,13 @@ class WalletPool:
     def _send(self, call: Call[Any]) -> Any:
         try:
             try:
-                return self.redis.execute_command(*_backend.evalsha_args(call))
+                return self._execute(*_backend.evalsha_args(call))
             except redis.exceptions.NoScriptError:
-                return self.redis.execute_command(*_backend.eval_args(call))
+                return self._execute(*_backend.eval_args(call))
             except _backend.UNREACHABLE:
                 if not call.idempotent:
                     raise
-                return self.redis.execute_command(*_backend.evalsha_args(call))
+                return self._execute(*_backend.evalsha_args(call))
         except Exception as exc:
             raise _backend.translate(exc, self._where, call) from exc
 
@@ -165,7 +168,7 @@ class Pipeline(_backend.PipelineOps):
             missing = [i for i, r in enumerate(replies) if _backend.is_noscript(r)]
             if missing:  # the scripts were flushed: run those calls again with their source
                 again = self._send(client, [calls[i] for i in missing], _backend.eval_args)
-                for i, reply in zip(missing, again):
+                for i, reply in zip(missing, again, strict=False):
                     replies[i] = reply
         except Exception as exc:
             raise _backend.translate(exc, self._pool._where) from exc

@@ -7,6 +7,7 @@ Environment names (all documented in the README):
   WALLET_MAX_QUEUE_LENGTH    default max wallets of new pools (default 1000000)
   WALLETPOOL_PREFIX          key prefix (default wp)
   WALLETPOOL_SOCKET_TIMEOUT  seconds to wait for Redis before BackendUnavailable (default 5)
+  WALLETPOOL_MAX_CONNECTIONS connections per client; callers beyond wait for one (default 64)
 """
 
 from __future__ import annotations
@@ -32,13 +33,16 @@ class Settings:
     max_size: int = 1_000_000
     prefix: str = "wp"
     socket_timeout: float = 5.0
+    max_connections: int = 64
 
     def __post_init__(self) -> None:
         if PREFIX_RE.fullmatch(self.prefix) is None:
-            raise InvalidInput(f"invalid key prefix {self.prefix!r}: use 1-64 of A-Z a-z 0-9 _ . : -")
+            raise InvalidInput(
+                f"invalid key prefix {self.prefix!r}: use 1-64 of A-Z a-z 0-9 _ . : -")
         validation.seconds("lease_ttl", self.lease_ttl)
         validation.count("max_size", self.max_size, low=1, high=10**9)
         validation.seconds("socket_timeout", self.socket_timeout, maximum=3600)
+        validation.count("max_connections", self.max_connections, low=1, high=100_000)
         if self.redis_db is not None:
             validation.count("redis_db", self.redis_db, low=0, high=10_000)
 
@@ -63,8 +67,29 @@ class Settings:
             values["prefix"] = env["WALLETPOOL_PREFIX"]
         if "WALLETPOOL_SOCKET_TIMEOUT" in env:
             values["socket_timeout"] = _number(env, "WALLETPOOL_SOCKET_TIMEOUT", float)
+        if "WALLETPOOL_MAX_CONNECTIONS" in env:
+            values["max_connections"] = _number(env, "WALLETPOOL_MAX_CONNECTIONS", int)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def connection_options(settings: Settings) -> dict[str, object]:
+    """Options for redis-py's BlockingConnectionPool.from_url, sync or async: callers wait
+    up to socket_timeout for a free connection, and redis-py retries nothing, so that
+    walletpool alone decides which calls are safe to send twice."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    options: dict[str, object] = {
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.socket_timeout,
+        "max_connections": settings.max_connections,
+        "timeout": settings.socket_timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if settings.redis_db is not None:
+        options["db"] = settings.redis_db
+    return options
 
 
 def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> int | float:

@@ -89,5 +89,6 @@ def seconds(kind: str, value: object, *, allow_zero: bool = False, maximum: floa
 
 def count(kind: str, value: object, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(f"{kind} must be a whole number from {low} to {high}, not {_shown(value)}")
+        raise InvalidInput(
+            f"{kind} must be a whole number from {low} to {high}, not {_shown(value)}")
     return value

@@ -1,0 +1,1 @@
+"""walletpool's benchmarks: run with `python -m benchmarks`."""

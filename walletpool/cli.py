@@ -1,0 +1,302 @@
+"""The `walletpool` command: operate pools from a shell.
+
+Exit codes: 0 ok, 1 refused by the pool (exhausted, lease lost, full), 2 bad input,
+3 Redis unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import TextIO
+
+import click
+
+from . import errors, validation
+from ._core import KEEP, Keep
+from .logs import configure_logging
+from .models import Lease, PoolStats
+from .pool import WalletPool
+
+EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 1, 2, 3
+
+
+def _exit_code(exc: errors.WalletPoolError) -> int:
+    if isinstance(exc, errors.InvalidInput):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, errors.BackendUnavailable):
+        return EXIT_UNAVAILABLE
+    return EXIT_REFUSED
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn walletpool errors into one line on stderr and the documented exit code."""
+    try:
+        yield
+    except errors.WalletPoolError as exc:
+        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(_exit_code(exc))
+
+
+def _pool(ctx: click.Context) -> WalletPool:
+    pool: WalletPool | None = ctx.obj.get("pool")
+    if pool is None:
+        with _reported():
+            pool = WalletPool.from_url(ctx.obj["redis_url"], prefix=ctx.obj["prefix"])
+        ctx.obj["pool"] = pool
+        ctx.call_on_close(pool.close)
+    return pool
+
+
+def _emit(value: object, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(value, indent=2, default=str) if as_json else text)
+
+
+def _lease_text(lease: Lease) -> str:
+    return (f"{lease.address}  owner={lease.owner} token={lease.token} "
+            f"expires_at={lease.expires_at:.3f}" + ("" if lease.fresh else " (already held)"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--redis-url", envvar="REDIS_URL", default=None, show_envvar=True,
+              help="Redis to use [default: redis://127.0.0.1:6379/0].")
+@click.option("--prefix", envvar="WALLETPOOL_PREFIX", default=None, show_envvar=True,
+              help="Key prefix [default: wp].")
+@click.option("--log-level", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--json-logs", is_flag=True, help="Log records as JSON lines on stderr.")
+@click.pass_context
+def main(ctx: click.Context, redis_url: str | None, prefix: str | None, log_level: str,
+         json_logs: bool) -> None:
+    """Fair, atomic pools of deposit wallets on Redis."""
+    configure_logging(log_level.upper(), json_lines=json_logs)
+    ctx.ensure_object(dict)
+    ctx.obj.update(redis_url=redis_url, prefix=prefix)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def pools(ctx: click.Context, as_json: bool) -> None:
+    """List the pools with their counts."""
+    pool = _pool(ctx)
+    with _reported():
+        stats = [pool.stats(name) for name in pool.pools()]
+    if as_json:
+        _emit([asdict(s) for s in stats], True, "")
+    elif not stats:
+        click.echo("no pools")
+    else:
+        _print_table(stats)
+
+
+@main.command(name="import")
+@click.argument("pool_name", metavar="POOL")
+@click.argument("source", type=click.File("r"), metavar="FILE")
+@click.pass_context
+def import_(ctx: click.Context, pool_name: str, source: TextIO) -> None:
+    """Add the addresses in FILE (one a line, '-' for stdin) to POOL.
+
+    Blank lines and lines starting with '#' are skipped. Every address is checked
+    before any is written: one bad line and nothing is added.
+    """
+    pool = _pool(ctx)
+    with _reported():
+        validation.pool_name(pool_name)
+    addresses: list[str] = []
+    bad: list[str] = []
+    for number, line in enumerate(source, start=1):
+        address = line.strip()
+        if not address or address.startswith("#"):
+            continue
+        try:
+            addresses.append(validation.address(pool_name, address))
+        except errors.WalletPoolError as exc:
+            bad.append(f"line {number}: {exc}")
+    with _reported():
+        if bad:
+            raise errors.InvalidAddress(
+                f"{len(bad)} invalid line(s), nothing imported:\n  " + "\n  ".join(bad[:20])
+                + ("\n  ..." if len(bad) > 20 else ""))
+        with click.progressbar(length=len(addresses), label=f"importing into {pool_name}",
+                               file=sys.stderr, show_pos=True) as bar:
+            done = [0]
+
+            def advance(sent: int) -> None:
+                bar.update(sent - done[0])
+                done[0] = sent
+
+            result = pool.add(pool_name, addresses, progress=advance)
+    click.echo(f"{pool_name}: added {result.added}, duplicates {result.duplicates}")
+
+
+@main.command()
+@click.argument("pool_name", metavar="POOL")
+@click.argument("owner")
+@click.option("--ttl", type=float, help="Lease TTL in seconds [default: the pool's].")
+@click.option("--correlation-id")
+@click.option("--user-id")
+@click.option("--json", "as_json", is_flag=True, help="Print the lease as JSON.")
+@click.pass_context
+def allocate(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
+             correlation_id: str | None, user_id: str | None, as_json: bool) -> None:
+    """Lease the next free wallet of POOL to OWNER (the same one again if OWNER holds one)."""
+    pool = _pool(ctx)
+    with _reported():
+        lease = pool.allocate(pool_name, owner, ttl=ttl, correlation_id=correlation_id,
+                              user_id=user_id)
+    _emit(asdict(lease), as_json, _lease_text(lease))
+
+
+def _held(pool: WalletPool, pool_name: str, owner: str, token: int | None) -> Lease:
+    lease = pool.get_lease(pool_name, owner)
+    if lease is None:
+        raise errors.LeaseLost(f"owner {owner} holds no live lease in pool {pool_name}",
+                               pool=pool_name, address="", owner=owner, token=token or 0,
+                               reason="none")
+    if token is not None and token != lease.token:
+        raise errors.LeaseLost(
+            f"owner {owner} holds {lease.address} in pool {pool_name} under token "
+            f"{lease.token}, not {token}", pool=pool_name, address=lease.address, owner=owner,
+            token=token, reason="stale")
+    return lease
+
+
+@main.command()
+@click.argument("pool_name", metavar="POOL")
+@click.argument("owner")
+@click.option("--token", type=int, help="Release only if the lease still has this token.")
+@click.pass_context
+def release(ctx: click.Context, pool_name: str, owner: str, token: int | None) -> None:
+    """Release the wallet OWNER holds in POOL."""
+    pool = _pool(ctx)
+    with _reported():
+        lease = _held(pool, pool_name, owner, token)
+        state = pool.release(lease)
+    click.echo(f"released {lease.address} (now {state})")
+
+
+@main.command()
+@click.argument("pool_name", metavar="POOL")
+@click.argument("owner")
+@click.option("--ttl", type=float, help="New TTL from now, seconds [default: the pool's].")
+@click.option("--token", type=int, help="Extend only if the lease still has this token.")
+@click.pass_context
+def extend(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
+           token: int | None) -> None:
+    """Extend the lease OWNER holds in POOL."""
+    pool = _pool(ctx)
+    with _reported():
+        lease = pool.extend(_held(pool, pool_name, owner, token), ttl=ttl)
+    click.echo(_lease_text(lease))
+
+
+@main.command()
+@click.argument("pool_names", nargs=-1, metavar="[POOL]...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def stats(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> None:
+    """Counts and settings of the given pools (all pools when none is named)."""
+    pool = _pool(ctx)
+    with _reported():
+        stats = [pool.stats(name) for name in (pool_names or pool.pools())]
+    if as_json:
+        _emit([asdict(s) for s in stats], True, "")
+    else:
+        _print_table(stats)
+
+
+def _print_table(stats: list[PoolStats]) -> None:
+    columns = ["pool", "free", "leased", "cooling", "retired", "total", "expired_unreaped",
+               "last_token", "events", "lease_ttl", "cooldown", "max_size", "max_uses"]
+    rows = [[str(getattr(s, c) if getattr(s, c) is not None else "-") for c in columns]
+            for s in stats]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)))
+    for row in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)))
+
+
+@main.command()
+@click.argument("pool_name", metavar="POOL")
+@click.option("-n", "--count", type=int, default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def peek(ctx: click.Context, pool_name: str, count: int, as_json: bool) -> None:
+    """The next free addresses of POOL, head first."""
+    pool = _pool(ctx)
+    with _reported():
+        addresses = pool.peek(pool_name, count)
+    _emit(addresses, as_json, "\n".join(addresses))
+
+
+@main.command()
+@click.argument("pool_names", nargs=-1, metavar="[POOL]...")
+@click.pass_context
+def reap(ctx: click.Context, pool_names: tuple[str, ...]) -> None:
+    """Reclaim expired leases and return cooled wallets (all pools when none is named)."""
+    pool = _pool(ctx)
+    with _reported():
+        for name in pool_names or pool.pools():
+            click.echo(f"{name}: {pool.reap(name)} expired lease(s) reclaimed")
+
+
+@main.command()
+@click.argument("pool_name", metavar="POOL")
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+@click.pass_context
+def retire(ctx: click.Context, pool_name: str, addresses: tuple[str, ...]) -> None:
+    """Take wallets out of service for good (a leased one loses its lease)."""
+    pool = _pool(ctx)
+    with _reported():
+        for address in addresses:
+            done = pool.retire(pool_name, address)
+            click.echo(f"{address}: {'retired' if done else 'unknown or already retired'}")
+
+
+def _max_uses(value: str | None) -> int | Keep | None:
+    if value is None:
+        return KEEP
+    if value.lower() in ("none", "unlimited", "0"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a whole number or 'none'") from None
+
+
+@main.command()
+@click.argument("pool_name", metavar="POOL")
+@click.option("--lease-ttl", type=float, help="Default lease TTL, seconds.")
+@click.option("--cooldown", type=float, help="Seconds a released wallet rests before reuse.")
+@click.option("--max-size", type=int, help="Most wallets the pool may hold in service.")
+@click.option("--max-uses", help="Retire a wallet after this many leases ('none': no limit).")
+@click.pass_context
+def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
+              cooldown: float | None, max_size: int | None, max_uses: str | None) -> None:
+    """Create POOL or change its settings; options not given keep their value."""
+    pool = _pool(ctx)
+    uses = _max_uses(max_uses)
+    with _reported():
+        created = pool.configure(pool_name, lease_ttl=lease_ttl, cooldown=cooldown,
+                                 max_size=max_size, max_uses=uses)
+        stats = pool.stats(pool_name)
+    click.echo(f"{pool_name} {'created' if created else 'updated'}: lease_ttl={stats.lease_ttl:g}s "
+               f"cooldown={stats.cooldown:g}s max_size={stats.max_size} "
+               f"max_uses={stats.max_uses or 'none'}")
+
+
+@main.command()
+def quickstart() -> None:
+    """Start a throwaway Redis, walk through the main operations, stop it again."""
+    from .quickstart import run
+
+    sys.exit(run(click.echo))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
