@@ -49,7 +49,7 @@ end
 
 local function read_conf()
   local v = redis.call('HMGET', K.conf, 'lease_ttl_ms', 'cooldown_ms', 'max_size', 'max_uses',
-                       'clock_offset_ms', 'settle_at_ms')
+                       'clock_offset_ms', 'settle_at_ms', 'clock_ms')
   return {
     exists = v[1] ~= false,
     lease_ttl_ms = tonumber(v[1]) or 0,
@@ -58,11 +58,14 @@ local function read_conf()
     max_uses = tonumber(v[4]) or 0,
     clock_offset_ms = tonumber(v[5]) or 0,
     settle_at_ms = tonumber(v[6]) or 0,
+    clock_ms = tonumber(v[7]) or 0,
   }
 end
 
--- Server time in ms; clock_offset_ms is set only by the test suite to move time forward.
+-- Server time in ms. Only the test suite sets clock_ms (a frozen clock) and
+-- clock_offset_ms (time moved forward), so that expiry and cooldown need no sleeping.
 local function now_ms(conf)
+  if conf.clock_ms > 0 then return conf.clock_ms + conf.clock_offset_ms end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + conf.clock_offset_ms
 end
@@ -215,7 +218,9 @@ end
 -- owners holds a live lease. Returns the addresses and leases made, possibly fewer.
 local function lease_heads(now, owners, ttl_ms, cid, uid)
   local popped
-  if #owners == 1 then
+  if #owners == 0 then
+    return {}, {}
+  elseif #owners == 1 then
     local one = redis.call('LPOP', K.free)
     popped = one and {one} or {}
   else

@@ -3,11 +3,12 @@
 -- KEYS: the pool's keys (_lib.lua); writes conf, events.
 -- ARGV: 1 default lease_ttl_ms  2 default max_size, then field/value pairs from:
 --       lease_ttl_ms (1..1 year), cooldown_ms (0..1 year), max_size (1..10^9),
---       max_uses (0 = unlimited), clock_offset_ms (tests only: shifts the pool's clock)
+--       max_uses (0 = unlimited); tests only: clock_offset_ms (moves the pool's clock
+--       forward), clock_ms (freezes it at that epoch ms; 0 = Redis TIME)
 -- Reply: {'ok', created (1|0)}
 local LIMITS = {
   lease_ttl_ms = {1, MAX_TTL_MS}, cooldown_ms = {0, MAX_TTL_MS}, max_size = {1, 1e9},
-  max_uses = {0, 1e9}, clock_offset_ms = {0, 1e13},
+  max_uses = {0, 1e9}, clock_offset_ms = {0, 1e13}, clock_ms = {0, 1e14},
 }
 local default_ttl = int_arg(ARGV[1], 1, MAX_TTL_MS)
 local default_size = int_arg(ARGV[2], 1, 1e9)

@@ -274,6 +274,11 @@ class Operations:
         ms = validation.seconds("offset", offset, allow_zero=True, maximum=10**9)
         return self._configure(pool, self.keys(pool), ["clock_offset_ms", ms])
 
+    def freeze_clock(self, pool: str, at: float) -> Call[bool]:
+        """Tests only: stop the pool's clock at epoch seconds `at` (0: Redis TIME again)."""
+        ms = validation.seconds("at", at, allow_zero=True, maximum=10**11)
+        return self._configure(pool, self.keys(pool), ["clock_ms", ms, "clock_offset_ms", 0])
+
     def _configure(self, pool: str, keys: tuple[str, ...], pairs: list[str | int]) -> Call[bool]:
         def decode(reply: Any) -> bool:
             settings = " ".join(map(str, pairs))

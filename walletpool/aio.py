@@ -116,6 +116,10 @@ class AsyncWalletPool:
         """Tests only: run `pool`'s clock `offset` seconds ahead of Redis's."""
         await self._call(self._ops.shift_clock(pool, offset))
 
+    async def _freeze_clock(self, pool: str, at: float) -> None:
+        """Tests only: stop `pool`'s clock at epoch seconds `at` (0: Redis TIME again)."""
+        await self._call(self._ops.freeze_clock(pool, at))
+
     # -- the driver -------------------------------------------------------------------------
 
     async def _send(self, call: Call[Any]) -> Any:

@@ -122,6 +122,10 @@ class WalletPool:
         """Tests only: run `pool`'s clock `offset` seconds ahead of Redis's."""
         self._call(self._ops.shift_clock(pool, offset))
 
+    def _freeze_clock(self, pool: str, at: float) -> None:
+        """Tests only: stop `pool`'s clock at epoch seconds `at` (0: Redis TIME again)."""
+        self._call(self._ops.freeze_clock(pool, at))
+
     # -- the driver -------------------------------------------------------------------------
 
     def _send(self, call: Call[Any]) -> Any:

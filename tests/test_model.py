@@ -1,0 +1,207 @@
+"""Model-based test: random sequences of every operation run against a real Redis and
+the pure-Python reference in tests/model.py side by side.
+
+After every step the results and errors agree, the whole pool as stored in Redis
+equals the model's (free queue in order, states, leases, owners, deadlines, cooling,
+fencing counter, uses), and DESIGN.md's invariants 1 to 6 hold on the keys:
+1 one state each, no wallet twice in the free queue; 2 one lease per wallet and per
+owner, a repeated allocate returns the same lease; 3 FIFO (the free queue equals the
+model's, in order); 4 tokens strictly increase; 5 conservation; 6 no leaked lease
+(every lease in Redis is one the model holds). Time is the pool's frozen test clock.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
+
+from tests.invariants import check_invariants, pool_state
+from tests.model import PoolModel
+from walletpool import KEEP, Lease, LeaseLost, PoolExhausted, PoolFull, WalletPool
+
+POOL = "BTC"
+ADDRESSES = [f"w{i}" for i in range(8)]
+OWNERS = [f"o{i}" for i in range(5)]
+START_MS = 1_800_000_000_000
+TTLS = [None, 1, 3, 10]
+
+
+def comparable(exc: Exception) -> tuple[Any, ...]:
+    """What must agree between Redis and the model when both refuse."""
+    fields = ("pool", "free", "leased", "cooling", "address", "owner", "token", "reason",
+              "in_service", "max_size", "would_add")
+    return (type(exc).__name__, *(getattr(exc, f, None) for f in fields))
+
+
+class PoolMachine(RuleBasedStateMachine):
+    def __init__(self, pool: WalletPool, client: redis.Redis) -> None:
+        super().__init__()
+        self.pool, self.client = pool, client
+        self.model: PoolModel
+        self.offset_ms = 0
+        self.max_token = 0
+
+    leases = Bundle("leases")
+
+    def both(self, on_redis: Any, on_model: Any) -> Any:
+        """Run one operation on both sides; results or refusals must agree."""
+        try:
+            expected: Any = on_model()
+        except (PoolExhausted, LeaseLost, PoolFull) as exc:
+            with pytest.raises(type(exc)) as caught:
+                on_redis()
+            assert comparable(caught.value) == comparable(exc)
+            return None
+        got = on_redis()
+        assert got == expected
+        return got
+
+    def fresh_tokens(self, leases: list[Lease]) -> None:
+        """Invariant 4: every new lease's token is above every token issued before."""
+        for lease in leases:
+            if lease.fresh:
+                assert lease.token > self.max_token
+                self.max_token = lease.token
+
+    @initialize(cooldown=st.sampled_from([0, 2]), max_uses=st.sampled_from([None, 2]),
+                max_size=st.sampled_from([6, 100]), lease_ttl=st.sampled_from([2, 5]))
+    def setup(self, cooldown: int, max_uses: int | None, max_size: int, lease_ttl: int) -> None:
+        self.client.flushall()
+        self.pool.configure(POOL, lease_ttl=lease_ttl, cooldown=cooldown, max_size=max_size,
+                            max_uses=max_uses)
+        self.pool._freeze_clock(POOL, START_MS / 1000)
+        self.model = PoolModel(POOL, START_MS, lease_ttl * 1000, cooldown * 1000, max_size,
+                               max_uses or 0)
+
+    @rule(addresses=st.lists(st.sampled_from(ADDRESSES), max_size=6))
+    def add(self, addresses: list[str]) -> None:
+        self.both(lambda: tuple(self.pool.add(POOL, addresses).__dict__.values()),
+                  lambda: self.model.add(addresses))
+
+    @rule(target=leases, owner=st.sampled_from(OWNERS), ttl=st.sampled_from(TTLS),
+          cid=st.sampled_from([None, "c1"]))
+    def allocate(self, owner: str, ttl: int | None, cid: str | None) -> Any:
+        lease = self.both(lambda: self.pool.allocate(POOL, owner, ttl=ttl, correlation_id=cid),
+                          lambda: self.model.allocate(owner, ttl and ttl * 1000, cid))
+        if lease is None:
+            return multiple()
+        self.fresh_tokens([lease])
+        return lease
+
+    @rule(target=leases, owners=st.lists(st.sampled_from(OWNERS), min_size=1, max_size=4),
+          ttl=st.sampled_from(TTLS), partial=st.booleans())
+    def allocate_many(self, owners: list[str], ttl: int | None, partial: bool) -> Any:
+        got = self.both(lambda: self.pool.allocate_many(POOL, owners, ttl=ttl, partial=partial),
+                        lambda: self.model.allocate_many(owners, ttl and ttl * 1000, partial))
+        if not got:
+            return multiple()
+        self.fresh_tokens(got)
+        return multiple(*got)
+
+    @rule(lease=leases)
+    def release(self, lease: Lease) -> None:
+        self.both(lambda: self.pool.release(lease), lambda: self.model.release(lease))
+
+    @rule(lease=leases, change=st.sampled_from(["token", "owner"]))
+    def release_a_forged_lease(self, lease: Lease, change: str) -> None:
+        forged = (replace(lease, token=lease.token + 1) if change == "token"
+                  else replace(lease, owner=lease.owner + "x"))
+        self.both(lambda: self.pool.release(forged), lambda: self.model.release(forged))
+
+    @rule(leases=st.lists(leases, min_size=1, max_size=4))
+    def release_many(self, leases: list[Lease]) -> None:
+        self.both(lambda: self.pool.release_many(leases),
+                  lambda: [not o.startswith("lost:") for o in self.model.release_many(leases)])
+
+    @rule(lease=leases, ttl=st.sampled_from(TTLS))
+    def extend(self, lease: Lease, ttl: int | None) -> None:
+        self.both(lambda: self.pool.extend(lease, ttl=ttl),
+                  lambda: self.model.extend(lease, ttl and ttl * 1000))
+
+    @rule(owner=st.sampled_from(OWNERS))
+    def get_lease(self, owner: str) -> None:
+        self.both(lambda: self.pool.get_lease(POOL, owner), lambda: self.model.get_lease(owner))
+
+    @rule()
+    def reap(self) -> None:
+        self.both(lambda: self.pool.reap(POOL), self.model.reap)
+
+    @rule(address=st.sampled_from(ADDRESSES))
+    def retire(self, address: str) -> None:
+        self.both(lambda: self.pool.retire(POOL, address), lambda: self.model.retire(address))
+
+    @rule(cooldown=st.sampled_from([None, 0, 2, 4]),
+          max_uses=st.sampled_from([KEEP, None, 2, 3]))
+    def configure(self, cooldown: int | None, max_uses: Any) -> None:
+        self.pool.configure(POOL, cooldown=cooldown, max_uses=max_uses)
+        if cooldown is not None:
+            self.model.cooldown = cooldown * 1000
+        if max_uses is not KEEP:
+            self.model.max_uses = max_uses or 0
+
+    @rule(seconds=st.sampled_from([0.5, 1, 2, 3, 7]))
+    def time_passes(self, seconds: float) -> None:
+        self.offset_ms += int(seconds * 1000)
+        self.pool._shift_clock(POOL, self.offset_ms / 1000)
+        self.model.now = START_MS + self.offset_ms
+
+    @rule(count=st.integers(min_value=1, max_value=10))
+    def peek(self, count: int) -> None:
+        assert self.pool.peek(POOL, count) == self.model.free[:count]
+
+    @rule()
+    def stats(self) -> None:
+        s = self.pool.stats(POOL)
+        assert (s.free, s.leased, s.cooling, s.retired, s.total) == self.model.counts()
+        m = self.model
+        assert s.expired_unreaped == sum(1 for h in m.leases.values() if h.expires <= m.now)
+        assert s.cooled_ready == sum(1 for t in m.cooling.values() if t <= m.now - m.cooldown)
+        assert s.last_token == m.seq
+
+    @invariant()
+    def redis_holds_exactly_the_model(self) -> None:
+        if not hasattr(self, "model"):
+            return
+        st_ = check_invariants(self.client, "wp", POOL)
+        m = self.model
+        assert st_["free"] == m.free
+        assert st_["state"] == m.state
+        assert st_["owner"] == m.owners
+        assert st_["seq"] == m.seq
+        assert st_["cooling"] == {a: float(t) for a, t in m.cooling.items()}
+        leases = st_["lease"]
+        assert isinstance(leases, dict)
+        assert {a: (v["o"], int(v["t"]), int(v["e"]), int(v["l"]), v["c"] or None)
+                for a, v in leases.items()} == {
+            a: (h.owner, h.token, h.expires, h.leased, h.cid) for a, h in m.leases.items()}
+        uses = {a: int(n) for a, n in self.client.hgetall(f"wp:{{{POOL}}}:uses").items()}
+        assert uses == {a: n for a, n in m.uses.items() if n}
+        settle_at = self.client.hget(f"wp:{{{POOL}}}:conf", "settle_at_ms")
+        assert int(settle_at or 0) == m.settle_at
+
+
+def test_the_pool_behaves_as_its_model(redis_client: redis.Redis, pool: WalletPool) -> None:
+    run_state_machine_as_test(lambda: PoolMachine(pool, redis_client))
+
+
+def test_the_model_check_reads_what_redis_holds(btc: WalletPool,
+                                                redis_client: redis.Redis) -> None:
+    """The comparison above reads real keys: a planted corruption must show."""
+    redis_client.rpush("wp:{BTC}:free", "a0")
+    with pytest.raises(AssertionError, match="repeats"):
+        check_invariants(redis_client, "wp", "BTC")
+    assert json.dumps(pool_state(redis_client, "wp", "BTC")["free"]).count("a0") == 2
