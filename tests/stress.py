@@ -5,14 +5,16 @@ monotonic clock, which all processes share. `start` is taken after allocate retu
 `end` is the earlier of: just before release was sent, and the send time of the last
 allocate or extend plus its TTL less 1 ms (Redis stamps a lease in whole milliseconds,
 rounded down, so its deadline can come up to 1 ms before send + TTL). So each logged
-interval lies inside the time the lease really held the wallet. If the pool never gives one wallet to two holders at
-once, the logged intervals of one address cannot overlap. A found overlap is a real
+interval lies inside the time the lease really held the wallet. If the pool never
+gives one wallet to two holders at once, the logged intervals of one address cannot
+overlap. A found overlap is a real
 double allocation, never an artefact of timing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from collections import defaultdict
@@ -180,5 +182,5 @@ def token_order_breaks(holdings: list[Holding]) -> list[tuple[Holding, Holding]]
         by_address[h.address].append(h)
     for held in by_address.values():
         held.sort(key=lambda h: h.start)
-        breaks += [(a, b) for a, b in zip(held, held[1:]) if b.token <= a.token]
+        breaks += [(a, b) for a, b in itertools.pairwise(held) if b.token <= a.token]
     return breaks
