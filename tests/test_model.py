@@ -34,10 +34,14 @@ from tests.model import PoolModel
 from walletpool import KEEP, Lease, LeaseLost, PoolExhausted, PoolFull, WalletPool
 
 POOL = "BTC"
-ADDRESSES = [f"w{i}" for i in range(8)]
-OWNERS = [f"o{i}" for i in range(5)]
+ADDRESSES = [f"w{i}" for i in range(5)]
+OWNERS = [f"o{i}" for i in range(3)]
 START_MS = 1_800_000_000_000
-TTLS = [None, 1, 3, 10]
+TTLS = [None, 0.5, 1, 3, 10]  # 0.5 s: deadlines that fall between two settles
+
+
+def ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
 
 
 def comparable(exc: Exception) -> tuple[Any, ...]:
@@ -94,9 +98,9 @@ class PoolMachine(RuleBasedStateMachine):
 
     @rule(target=leases, owner=st.sampled_from(OWNERS), ttl=st.sampled_from(TTLS),
           cid=st.sampled_from([None, "c1"]))
-    def allocate(self, owner: str, ttl: int | None, cid: str | None) -> Any:
+    def allocate(self, owner: str, ttl: float | None, cid: str | None) -> Any:
         lease = self.both(lambda: self.pool.allocate(POOL, owner, ttl=ttl, correlation_id=cid),
-                          lambda: self.model.allocate(owner, ttl and ttl * 1000, cid))
+                          lambda: self.model.allocate(owner, ms(ttl), cid))
         if lease is None:
             return multiple()
         self.fresh_tokens([lease])
@@ -104,9 +108,9 @@ class PoolMachine(RuleBasedStateMachine):
 
     @rule(target=leases, owners=st.lists(st.sampled_from(OWNERS), min_size=1, max_size=4),
           ttl=st.sampled_from(TTLS), partial=st.booleans())
-    def allocate_many(self, owners: list[str], ttl: int | None, partial: bool) -> Any:
+    def allocate_many(self, owners: list[str], ttl: float | None, partial: bool) -> Any:
         got = self.both(lambda: self.pool.allocate_many(POOL, owners, ttl=ttl, partial=partial),
-                        lambda: self.model.allocate_many(owners, ttl and ttl * 1000, partial))
+                        lambda: self.model.allocate_many(owners, ms(ttl), partial))
         if not got:
             return multiple()
         self.fresh_tokens(got)
@@ -128,9 +132,9 @@ class PoolMachine(RuleBasedStateMachine):
                   lambda: [not o.startswith("lost:") for o in self.model.release_many(leases)])
 
     @rule(lease=leases, ttl=st.sampled_from(TTLS))
-    def extend(self, lease: Lease, ttl: int | None) -> None:
+    def extend(self, lease: Lease, ttl: float | None) -> None:
         self.both(lambda: self.pool.extend(lease, ttl=ttl),
-                  lambda: self.model.extend(lease, ttl and ttl * 1000))
+                  lambda: self.model.extend(lease, ms(ttl)))
 
     @rule(owner=st.sampled_from(OWNERS))
     def get_lease(self, owner: str) -> None:
@@ -158,6 +162,19 @@ class PoolMachine(RuleBasedStateMachine):
         self.offset_ms += int(seconds * 1000)
         self.pool._shift_clock(POOL, self.offset_ms / 1000)
         self.model.now = START_MS + self.offset_ms
+
+    @rule(which=st.sampled_from(["lease", "cooling"]), delta_ms=st.sampled_from([-1, 0, 1]))
+    def time_reaches_a_deadline(self, which: str, delta_ms: int) -> None:
+        """Move the clock to just before, at or after the next deadline: where an
+        off-by-one in expiry or cooldown would show."""
+        m = self.model
+        due = ([h.expires for h in m.leases.values()] if which == "lease"
+               else [t + m.cooldown for t in m.cooling.values()])
+        later = [t + delta_ms for t in due if t + delta_ms > m.now]
+        if later:
+            self.offset_ms = min(later) - START_MS
+            self.pool._shift_clock(POOL, self.offset_ms / 1000)
+            m.now = START_MS + self.offset_ms
 
     @rule(count=st.integers(min_value=1, max_value=10))
     def peek(self, count: int) -> None:

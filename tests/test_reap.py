@@ -91,3 +91,13 @@ def test_reap_works_through_more_than_one_chunk(pool: WalletPool,
     assert pool.reap("LTC") == 2500
     assert pool.stats("LTC").free == 2500
     check_invariants(redis_client, "wp", "LTC")
+
+
+def test_a_lease_at_its_exact_deadline_is_over_even_between_settles(btc: WalletPool) -> None:
+    btc._freeze_clock("BTC", 1_800_000_000)
+    btc.allocate("BTC", owner="warm-up")  # settles now; the next settle is 1 s away
+    old = btc.allocate("BTC", owner="o1", ttl=0.5)
+    btc._shift_clock("BTC", 0.5)  # exactly the deadline, before the next settle
+    assert btc.get_lease("BTC", "o1") is None
+    new = btc.allocate("BTC", owner="o1")
+    assert new.fresh and new.token > old.token and new.address != old.address

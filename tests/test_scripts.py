@@ -7,7 +7,7 @@ import re
 import pytest
 import redis
 
-from walletpool import PoolExhausted, WalletPool
+from walletpool import PoolExhausted, PoolNotFound, WalletPool
 from walletpool.keys import KEY_ORDER
 from walletpool.scripts import LIB, lua_dir, script
 
@@ -87,4 +87,13 @@ def test_scripts_heal_after_a_restart_without_persistence(tmp_path) -> None:  # 
     with server:  # the same port, nothing kept: the script cache is empty again
         pool.add("BTC", ["a0", "a1"])
         assert pool.allocate("BTC", "o1").address == "a0"
+    with server:  # and again, this time the first calls after the restart are a pipeline
+        pipe = pool.pipeline()
+        pipe.stats("BTC").allocate("BTC", "o1")
+        missing, exhausted = pipe.execute()
+        assert isinstance(missing, PoolNotFound) and isinstance(exhausted, PoolNotFound)
+        pool.add("BTC", ["a0"])
+        pipe.allocate("BTC", "o1").peek("BTC")
+        lease, head = pipe.execute()
+        assert (lease.address, head) == ("a0", [])  # type: ignore[attr-defined]
         pool.close()

@@ -16,6 +16,22 @@ UNREACHABLE = (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.Cluster
                rx.TryAgainError)
 
 
+class Attempt:
+    def __init__(self, last: bool) -> None:
+        self.last = last
+
+    def again(self, exc: BaseException) -> bool:
+        """Whether to send the call once more after `exc`: only a broken connection,
+        and only when another attempt is left."""
+        return not self.last and isinstance(exc, (rx.ConnectionError, rx.TimeoutError))
+
+
+def attempts(call: Call[Any]) -> list[Attempt]:
+    """Idempotent calls get a second attempt after a broken connection (the first may
+    have run with its reply lost; running again is harmless); the others get one."""
+    return [Attempt(False), Attempt(True)] if call.idempotent else [Attempt(True)]
+
+
 def evalsha_args(call: Call[Any]) -> tuple[Any, ...]:
     return ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
 

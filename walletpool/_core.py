@@ -79,7 +79,7 @@ class Operations:
         self._keys: dict[str, tuple[str, ...]] = {}
 
     def keys(self, pool: str) -> tuple[str, ...]:
-        keys = self._keys.get(pool)
+        keys = self._keys.get(pool) if isinstance(pool, str) else None
         if keys is None:
             keys = self._keys[pool] = pool_keys(self.settings.prefix, validation.pool_name(pool))
         return keys

@@ -123,17 +123,16 @@ class AsyncWalletPool:
     # -- the driver -------------------------------------------------------------------------
 
     async def _send(self, call: Call[Any]) -> Any:
-        try:
+        for attempt in _backend.attempts(call):
             try:
-                return await self.redis.execute_command(*_backend.evalsha_args(call))
-            except rx.NoScriptError:
-                return await self.redis.execute_command(*_backend.eval_args(call))
-            except _backend.UNREACHABLE:
-                if not call.idempotent:
-                    raise
-                return await self.redis.execute_command(*_backend.evalsha_args(call))
-        except Exception as exc:
-            raise _backend.translate(exc, self._where, call) from exc
+                try:
+                    return await self.redis.execute_command(*_backend.evalsha_args(call))
+                except rx.NoScriptError:
+                    return await self.redis.execute_command(*_backend.eval_args(call))
+            except Exception as exc:
+                if not attempt.again(exc):
+                    raise _backend.translate(exc, self._where, call) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _call(self, call: Call[T]) -> T:
         return call.decode(await self._send(call))

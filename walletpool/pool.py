@@ -129,17 +129,16 @@ class WalletPool:
     # -- the driver -------------------------------------------------------------------------
 
     def _send(self, call: Call[Any]) -> Any:
-        try:
+        for attempt in _backend.attempts(call):
             try:
-                return self._execute(*_backend.evalsha_args(call))
-            except redis.exceptions.NoScriptError:
-                return self._execute(*_backend.eval_args(call))
-            except _backend.UNREACHABLE:
-                if not call.idempotent:
-                    raise
-                return self._execute(*_backend.evalsha_args(call))
-        except Exception as exc:
-            raise _backend.translate(exc, self._where, call) from exc
+                try:
+                    return self._execute(*_backend.evalsha_args(call))
+                except redis.exceptions.NoScriptError:
+                    return self._execute(*_backend.eval_args(call))
+            except Exception as exc:
+                if not attempt.again(exc):
+                    raise _backend.translate(exc, self._where, call) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _call(self, call: Call[T]) -> T:
         return call.decode(self._send(call))

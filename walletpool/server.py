@@ -76,11 +76,13 @@ class RedisServer:
     """
 
     def __init__(self, data_dir: Path, binary: Path | None = None, port: int | None = None,
-                 appendfsync: str | None = "everysec") -> None:
+                 appendfsync: str | None = "everysec", extra_args: list[str] | None = None
+                 ) -> None:
         self.binary = binary or find_binary()
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendfsync = appendfsync
+        self.extra_args = extra_args or []
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -92,8 +94,9 @@ class RedisServer:
                 "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
                 "--maxmemory-policy", "noeviction", "--logfile", "redis.log"]
         if self.appendfsync is None:
-            return [*args, "--appendonly", "no"]
-        return [*args, "--appendonly", "yes", "--appendfsync", self.appendfsync]
+            return [*args, "--appendonly", "no", *self.extra_args]
+        return [*args, "--appendonly", "yes", "--appendfsync", self.appendfsync,
+                *self.extra_args]
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,202 @@
+"""Hostile input to every public method and CLI command: each gets its documented
+error and leaves Redis exactly as it was (a DUMP of every key, before and after)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from walletpool import (
+    InvalidAddress,
+    InvalidInput,
+    InvalidPool,
+    LeaseLost,
+    PoolFull,
+    WalletPool,
+)
+from walletpool.cli import main
+from walletpool.server import RedisServer
+
+HOSTILE_POOLS: list[Any] = ["", "B", "x" * 10_000, "ÜSDT", "BTC\n", "*", "BTC*", "{BTC}",
+                            "B:TC", "../BTC", "BTC-", "btc", None, 42, b"BTC", ["BTC"]]
+HOSTILE_IDS: list[Any] = ["", " ", "x" * 10_000, "ü", "a\nb", "a b", "\x00", None, 5, b"o1"]
+HOSTILE_TTLS: list[Any] = [0, -1, float("nan"), float("inf"), -float("inf"), 10**12, "60",
+                           True, [1]]
+HOSTILE_ADDRESSES: list[Any] = ["", "x" * 129, "a b", "a\nb", "ü", "a/b", "../a", "{a}",
+                                "a*", None, 7, b"a1"]
+HOSTILE_COUNTS: list[Any] = [0, -1, 10_001, 2.5, "5", True, None]
+
+
+def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
+    return {k: client.dump(k) for k in sorted(client.keys("*"))}
+
+
+@pytest.fixture
+def setup(btc: WalletPool, redis_server: RedisServer):  # type: ignore[no-untyped-def]
+    btc.add("ETH", ["e0"])
+    lease = btc.allocate("BTC", "order-1")
+    raw = redis.Redis(port=redis_server.port)
+    yield btc, lease, raw
+    raw.close()
+
+
+def cases(pool: WalletPool, lease: Any) -> list[tuple[str, Callable[[], object], type[Exception]]]:
+    table: list[tuple[str, Callable[[], object], type[Exception]]] = []
+    for name in HOSTILE_POOLS:
+        for op, call in [
+            ("configure", lambda n=name: pool.configure(n, lease_ttl=5)),
+            ("add", lambda n=name: pool.add(n, ["a"])),
+            ("allocate", lambda n=name: pool.allocate(n, "o1")),
+            ("allocate_many", lambda n=name: pool.allocate_many(n, ["o1"])),
+            ("get_lease", lambda n=name: pool.get_lease(n, "o1")),
+            ("reap", lambda n=name: pool.reap(n)),
+            ("retire", lambda n=name: pool.retire(n, "a0")),
+            ("stats", lambda n=name: pool.stats(n)),
+            ("peek", lambda n=name: pool.peek(n)),
+            ("release", lambda n=name: pool.release(replace(lease, pool=n))),
+            ("extend", lambda n=name: pool.extend(replace(lease, pool=n))),
+        ]:
+            table.append((f"{op} pool={name!r:.20}", call, InvalidPool))
+    for value in HOSTILE_IDS:
+        table += [
+            (f"allocate owner={value!r:.20}", lambda v=value: pool.allocate("BTC", v),
+             InvalidInput),
+            (f"allocate correlation_id={value!r:.20}",
+             lambda v=value: pool.allocate("BTC", "o2", correlation_id=v) if v is not None
+             else pool.allocate("BTC", "o2", correlation_id=""), InvalidInput),
+            (f"allocate user_id={value!r:.20}",
+             lambda v=value: pool.allocate("BTC", "o2", user_id=v if v is not None else ""),
+             InvalidInput),
+            (f"allocate_many owner={value!r:.20}",
+             lambda v=value: pool.allocate_many("BTC", ["o2", v]), InvalidInput),
+            (f"get_lease owner={value!r:.20}", lambda v=value: pool.get_lease("BTC", v),
+             InvalidInput),
+            (f"release owner={value!r:.20}", lambda v=value: pool.release(replace(lease, owner=v)),
+             InvalidInput),
+        ]
+    for ttl in HOSTILE_TTLS:
+        table += [
+            (f"allocate ttl={ttl!r}", lambda t=ttl: pool.allocate("BTC", "o2", ttl=t),
+             InvalidInput),
+            (f"allocate_many ttl={ttl!r}", lambda t=ttl: pool.allocate_many("BTC", ["o2"], ttl=t),
+             InvalidInput),
+            (f"extend ttl={ttl!r}", lambda t=ttl: pool.extend(lease, ttl=t), InvalidInput),
+            (f"configure lease_ttl={ttl!r}", lambda t=ttl: pool.configure("BTC", lease_ttl=t),
+             InvalidInput),
+            (f"configure cooldown={ttl!r}",
+             lambda t=ttl: pool.configure("BTC", cooldown=t if t != 0 else -1), InvalidInput),
+        ]
+    for address in HOSTILE_ADDRESSES:
+        table += [
+            (f"add address={address!r:.20}", lambda a=address: pool.add("BTC", ["ok1", a]),
+             InvalidAddress),
+            (f"retire address={address!r:.20}", lambda a=address: pool.retire("BTC", a),
+             InvalidAddress),
+            (f"release address={address!r:.20}",
+             lambda a=address: pool.release(replace(lease, address=a)), InvalidAddress),
+        ]
+    for count in HOSTILE_COUNTS:
+        table.append((f"peek count={count!r}", lambda c=count: pool.peek("BTC", c), InvalidInput))
+    for limit in [0, -1, 10**10, 2.5, "5", True]:
+        table += [
+            (f"configure max_size={limit!r}", lambda c=limit: pool.configure("BTC", max_size=c),
+             InvalidInput),
+            (f"configure max_uses={limit!r}", lambda c=limit: pool.configure("BTC", max_uses=c),
+             InvalidInput),
+        ]
+    for token in [0, -1, 2**60, "5", 1.5, None, True]:
+        table.append((f"release token={token!r}",
+                      lambda t=token: pool.release(replace(lease, token=t)), InvalidInput))
+    many = [f"ok{i}" for i in range(100_000)]
+    table += [
+        ("add a string, not a list", lambda: pool.add("BTC", "bc1qabc"), InvalidAddress),
+        ("add 100k addresses, the last one bad", lambda: pool.add("BTC", [*many, "bad one"]),
+         InvalidAddress),
+        ("add 100k addresses over max_size", lambda: pool.add("BTC", many), PoolFull),
+        ("allocate_many no owners", lambda: pool.allocate_many("BTC", []), InvalidInput),
+        ("allocate_many a string", lambda: pool.allocate_many("BTC", "o1"), InvalidInput),
+        ("allocate_many 10,001 owners",
+         lambda: pool.allocate_many("BTC", [f"o{i}" for i in range(10_001)]), InvalidInput),
+        ("release not a lease", lambda: pool.release({"address": "a0"}), InvalidInput),  # type: ignore[arg-type]
+        ("release_many nothing", lambda: pool.release_many([]), InvalidInput),
+        ("release_many two pools",
+         lambda: pool.release_many([lease, replace(lease, pool="ETH")]), InvalidInput),
+        ("release a lease of another pool", lambda: pool.release(replace(lease, pool="ETH")),
+         LeaseLost),
+        ("extend a lease of another pool", lambda: pool.extend(replace(lease, pool="ETH")),
+         LeaseLost),
+        ("release with another owner", lambda: pool.release(replace(lease, owner="order-2")),
+         LeaseLost),
+    ]
+    return table
+
+
+def test_every_method_refuses_hostile_input_and_changes_nothing(setup) -> None:  # type: ignore[no-untyped-def]
+    pool, lease, raw = setup
+    table = cases(pool, lease)
+    assert len(table) > 300
+    before = snapshot(raw)
+    wrong = []
+    for label, call, expected in table:
+        try:
+            call()
+            wrong.append(f"{label}: no error")
+        except expected:
+            pass
+        except Exception as exc:
+            wrong.append(f"{label}: {type(exc).__name__}: {exc}"[:200])
+        if snapshot(raw) != before:
+            wrong.append(f"{label}: Redis changed")
+            before = snapshot(raw)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_owners_with_key_syntax_are_plain_values_not_keys(setup) -> None:  # type: ignore[no-untyped-def]
+    pool, _, raw = setup
+    keys_before = set(raw.keys("*"))
+    for owner in ["{BTC}:free", "*", "../../etc", "wp:{ETH}:state", "::"]:
+        lease = pool.allocate("BTC", owner)
+        assert pool.get_lease("BTC", owner) == replace(lease, fresh=False)
+        pool.release(lease)
+    assert set(raw.keys("*")) == keys_before
+    assert pool.stats("ETH").free == 1
+
+
+CLI_CASES = [
+    ["allocate", "BTC\n", "o1"], ["allocate", "{BTC}", "o1"], ["allocate", "BTC", ""],
+    ["allocate", "BTC", "o 1"], ["allocate", "BTC", "ü"], ["allocate", "BTC", "o1", "--ttl", "nan"],
+    ["allocate", "BTC", "o1", "--ttl", "-1"], ["allocate", "BTC", "o1", "--ttl", "1e13"],
+    ["allocate", "BTC", "o1", "--ttl", "soon"], ["release", "../BTC", "o1"],
+    ["release", "BTC", "o\n1"], ["extend", "BTC", "order-1", "--ttl", "0"],
+    ["stats", "*"], ["peek", "BTC", "-n", "0"], ["peek", "BTC", "-n", "99999"],
+    ["reap", "B:TC"], ["retire", "BTC", "../a0"], ["retire", "BTC", "a 0"],
+    ["configure", "BTC", "--max-size", "-1"], ["configure", "BTC", "--cooldown", "inf"],
+    ["configure", "BTC", "--max-uses", "lots"], ["configure", "btc", "--lease-ttl", "5"],
+    ["import", "{BTC}", "-"], ["import", "BTC", "/nonexistent/file"],
+]
+
+
+@pytest.mark.parametrize("args", CLI_CASES, ids=[" ".join(a)[:40] for a in CLI_CASES])
+def test_every_cli_command_refuses_hostile_input_with_exit_2(
+        setup, redis_server: RedisServer, args: list[str]) -> None:  # type: ignore[no-untyped-def]
+    _, _, raw = setup
+    before = snapshot(raw)
+    result = CliRunner().invoke(main, ["--redis-url", redis_server.url, *args],
+                                input="bc1qok\n")
+    assert result.exit_code == 2, result.output
+    assert snapshot(raw) == before
+
+
+def test_import_with_hostile_lines_writes_nothing(setup, redis_server: RedisServer) -> None:  # type: ignore[no-untyped-def]
+    _, _, raw = setup
+    before = snapshot(raw)
+    hostile = "good1\nü\n\x00\n{a}\n" + "x" * 200 + "\n"
+    result = CliRunner().invoke(main, ["--redis-url", redis_server.url, "import", "BTC", "-"],
+                                input=hostile)
+    assert result.exit_code == 2 and "line 2" in result.output and "4 invalid" in result.output
+    assert snapshot(raw) == before

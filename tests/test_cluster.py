@@ -1,0 +1,125 @@
+"""Redis Cluster: every key of a pool carries the pool as a hash tag, so each script
+runs on one slot and pools spread over the nodes, with no change to the scripts.
+Three masters are started from the same redis-server binaries as the other tests."""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from tests.conftest import BINARIES
+from walletpool import PoolExhausted, WalletPool
+from walletpool.server import RedisServer, binary_version
+
+SLOTS = 16384
+POOLS = ["BTC", "ETH", "LTC", "USDT-TRC20", "USDT-ERC20", "XRP"]
+
+
+class Cluster:
+    def __init__(self, binary: Path, folder: Path, masters: int = 3) -> None:
+        self.nodes = []
+        for i in range(masters):
+            data = folder / f"node{i}"
+            self.nodes.append(RedisServer(data, binary=binary, port=cluster_port(),
+                                          appendfsync=None, extra_args=[
+                "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
+                "--cluster-config-file", str(data / "nodes.conf")]))
+
+    def start(self) -> Cluster:
+        for node in self.nodes:
+            node.start()
+        clients = [redis.Redis(port=n.port) for n in self.nodes]
+        share = SLOTS // len(clients)
+        for i, client in enumerate(clients):
+            last = SLOTS - 1 if i == len(clients) - 1 else (i + 1) * share - 1
+            client.execute_command("CLUSTER ADDSLOTS", *range(i * share, last + 1))
+        for client in clients[1:]:
+            client.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
+        deadline = time.monotonic() + 20
+        while not all(c.execute_command("CLUSTER INFO")["cluster_state"] == "ok" for c in clients):
+            assert time.monotonic() < deadline, "the test cluster did not come up"
+            time.sleep(0.1)
+        for c in clients:
+            c.close()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (10,000 above) is free too."""
+    for _ in range(200):
+        port = random.randint(20_000, 55_000)
+        try:
+            for candidate in (port, port + 10_000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+@pytest.fixture(scope="module", params=BINARIES or [None],
+                ids=lambda b: f"cluster-{binary_version(b)}" if b else "no-redis")
+def cluster(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if request.param is None:
+        pytest.fail("no redis-server found to build a cluster from")
+    nodes = Cluster(request.param, tmp_path_factory.mktemp("cluster")).start()
+    yield nodes
+    nodes.stop()
+
+
+@pytest.fixture
+def cluster_pool(cluster: Cluster) -> Iterator[WalletPool]:
+    client = RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    yield WalletPool(client)
+    client.close()
+
+
+def test_pools_spread_over_the_nodes_and_each_runs_on_one_slot(
+        cluster_pool: WalletPool) -> None:
+    client = cluster_pool.redis
+    assert isinstance(client, RedisCluster)
+    nodes = {client.get_node_from_key(f"wp:{{{p}}}:free").name for p in POOLS}
+    assert len(nodes) > 1, "all pools landed on one node; the test proves nothing"
+    for pool in POOLS:
+        cluster_pool.configure(pool, lease_ttl=60)
+        assert cluster_pool.add(pool, [f"{pool.lower()}-{i}" for i in range(3)]).added == 3
+        leases = [cluster_pool.allocate(pool, f"order-{i}") for i in range(3)]
+        assert [x.address for x in leases] == [f"{pool.lower()}-{i}" for i in range(3)]
+        with pytest.raises(PoolExhausted):
+            cluster_pool.allocate(pool, "order-late")
+        assert cluster_pool.release_many(leases) == [True, True, True]
+        assert cluster_pool.stats(pool).free == 3
+    assert cluster_pool.pools() == sorted(POOLS)
+
+
+def flush_scripts(cluster: Cluster) -> None:
+    for node in cluster.nodes:
+        with redis.Redis(port=node.port) as client:
+            client.script_flush()
+
+
+def test_calls_and_pipelines_heal_after_script_flush_on_every_node(
+        cluster: Cluster, cluster_pool: WalletPool) -> None:
+    for pool in POOLS:
+        cluster_pool.add(pool, [f"{pool.lower()}-a"])
+    flush_scripts(cluster)
+    leases = [cluster_pool.allocate(pool, "o1") for pool in POOLS]
+    flush_scripts(cluster)
+    pipe = cluster_pool.pipeline()
+    for lease in leases:
+        pipe.release(lease)
+    assert pipe.execute() == ["free"] * len(POOLS)
