@@ -77,12 +77,16 @@ local function bulk(command, key, args)
   end
 end
 
-local function emit(now, kind, address, state, owner, token, cid, uid)
-  -- One event per state change, in the same script as the change (DESIGN invariant 7).
-  -- The field set is fixed so that the stream packs entries densely.
+-- One event per state change, in the same script as the change (DESIGN invariant 7).
+-- `lease` (or nil) gives owner, token, deadline and ids; `uses` is the wallet's lease
+-- count after an allocation. Values are absolute, not deltas, so the syncer can apply
+-- events in any order. The field set is fixed so that the stream packs densely.
+local function emit(now, kind, address, state, lease, uses)
+  lease = lease or {}
   redis.call('XADD', K.events, '*', 'type', kind, 'address', address, 'state', state,
-             'owner', owner or '', 'token', token or '', 'at', fmt(now),
-             'cid', cid or '', 'uid', uid or '')
+             'owner', lease.o or '', 'token', lease.t or '', 'expires', lease.e or '',
+             'at', fmt(now), 'cid', lease.c or '', 'uid', lease.u or '',
+             'uses', uses and fmt(uses) or '')
 end
 
 -- A lease is stored as JSON with every number as a string (no float rounding):
@@ -159,8 +163,7 @@ local function expire_leases(conf, now, addresses, leases)
   drop_leases(addresses, leases)
   local states = return_wallets(conf, addresses, ended_at)
   for i, address in ipairs(addresses) do
-    local lease = leases[i]
-    emit(now, 'expired', address, states[i], lease.o, lease.t, lease.c, lease.u)
+    emit(now, 'expired', address, states[i], leases[i])
   end
 end
 
@@ -186,7 +189,7 @@ local function promote_cooled(conf, now, limit)
   bulk('RPUSH', K.free, ready)
   bulk('HSET', K.state, state_args)
   for _, address in ipairs(ready) do
-    emit(now, 'cooled', address, 'free', '', '', '', '')
+    emit(now, 'cooled', address, 'free', nil)
   end
   return #ready
 end
@@ -248,8 +251,8 @@ local function lease_heads(now, owners, ttl_ms, cid, uid)
   bulk('ZADD', K.expiry, expiry_args)
   bulk('HSET', K.state, state_args)
   for i, address in ipairs(popped) do
-    redis.call('HINCRBY', K.uses, address, 1)
-    emit(now, 'allocated', address, 'leased', owners[i], leases[i].t, cid, uid)
+    local uses = redis.call('HINCRBY', K.uses, address, 1)
+    emit(now, 'allocated', address, 'leased', leases[i], uses)
   end
   return popped, leases
 end
@@ -290,7 +293,7 @@ local function release_leases(conf, now, addresses, owners, tokens)
     for i, address in ipairs(live) do
       local lease = live_leases[i]
       outcomes[seen[address]] = states[i]
-      emit(now, 'released', address, states[i], lease.o, lease.t, lease.c, lease.u)
+      emit(now, 'released', address, states[i], lease)
     end
   end
   return outcomes, stored

@@ -35,6 +35,6 @@ end
 for _, address in ipairs(fresh) do
   redis.call('RPUSH', K.free, address)
   redis.call('HSET', K.state, address, 'free')
-  emit(now, 'added', address, 'free', '', '', '', '')
+  emit(now, 'added', address, 'free', nil)
 end
 return {'ok', #fresh, (#ARGV - 2) - #fresh}

@@ -31,5 +31,5 @@ end
 lease.e = fmt(now + ttl_ms)
 redis.call('HSET', K.lease, address, cjson.encode(lease))
 redis.call('ZADD', K.expiry, now + ttl_ms, address)
-emit(now, 'extended', address, 'leased', lease.o, lease.t, lease.c, lease.u)
+emit(now, 'extended', address, 'leased', lease)
 return {'ok', lease.e}

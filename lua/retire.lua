@@ -13,16 +13,15 @@ if state == 'retired' then return {'ok', 'retired'} end
 
 local conf = read_conf()
 local now = now_ms(conf)
-local owner, token, cid, uid = '', '', '', ''
+local lease = nil
 if state == 'free' then
   redis.call('LREM', K.free, 1, address)
 elseif state == 'cooling' then
   redis.call('ZREM', K.cooling, address)
 elseif state == 'leased' then
-  local lease = load_lease(address)
+  lease = load_lease(address)
   drop_leases({address}, {lease})
-  owner, token, cid, uid = lease.o, lease.t, lease.c, lease.u
 end
 redis.call('HSET', K.state, address, 'retired')
-emit(now, 'retired', address, 'retired', owner, token, cid, uid)
+emit(now, 'retired', address, 'retired', lease)
 return {'ok', state}

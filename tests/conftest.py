@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from walletpool import WalletPool
 from walletpool.server import RedisServer, binary_version, find_binaries
@@ -18,6 +18,10 @@ from walletpool.server import RedisServer, binary_version, find_binaries
 settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=400, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+# For mutation testing: a failure is all that is needed, not its shortest form.
+settings.register_profile("mutation", max_examples=40, deadline=None, database=None,
+                          phases=[Phase.explicit, Phase.generate],
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
@@ -58,9 +62,14 @@ def pool(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[Walle
         yield pool
 
 
+FROZEN_AT = 1_800_000_000.0
+
+
 @pytest.fixture
 def btc(pool: WalletPool) -> WalletPool:
-    """A BTC pool of five wallets a0..a4, no cooldown, 60 s leases."""
+    """A BTC pool of five wallets a0..a4, no cooldown, 60 s leases, and its clock
+    frozen at FROZEN_AT, so that deadlines in tests are exact, not a race with time."""
     pool.configure("BTC", lease_ttl=60, cooldown=0, max_size=100)
+    pool._freeze_clock("BTC", FROZEN_AT)
     pool.add("BTC", [f"a{i}" for i in range(5)])
     return pool

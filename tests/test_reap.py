@@ -94,7 +94,6 @@ def test_reap_works_through_more_than_one_chunk(pool: WalletPool,
 
 
 def test_a_lease_at_its_exact_deadline_is_over_even_between_settles(btc: WalletPool) -> None:
-    btc._freeze_clock("BTC", 1_800_000_000)
     btc.allocate("BTC", owner="warm-up")  # settles now; the next settle is 1 s away
     old = btc.allocate("BTC", owner="o1", ttl=0.5)
     btc._shift_clock("BTC", 0.5)  # exactly the deadline, before the next settle
