@@ -84,7 +84,8 @@ end
 local function emit(now, kind, address, state, lease, uses)
   lease = lease or {}
   redis.call('XADD', K.events, '*', 'type', kind, 'address', address, 'state', state,
-             'owner', lease.o or '', 'token', lease.t or '', 'expires', lease.e or '',
+             'owner', lease.o or '', 'token', lease.t or '', 'leased', lease.l or '',
+             'expires', lease.e or '',
              'at', fmt(now), 'cid', lease.c or '', 'uid', lease.u or '',
              'uses', uses and fmt(uses) or '')
 end

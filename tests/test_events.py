@@ -10,7 +10,8 @@ import redis
 from walletpool import WalletPool, WalletPoolError
 
 STREAM = "wp:{BTC}:events"
-FIELDS = ["type", "address", "state", "owner", "token", "expires", "at", "cid", "uid", "uses"]
+FIELDS = ["type", "address", "state", "owner", "token", "leased", "expires", "at", "cid", "uid",
+          "uses"]
 
 
 def new_events(client: redis.Redis, after: str = "-") -> list[dict[str, str]]:

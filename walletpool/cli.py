@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -201,20 +201,28 @@ def extend(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
 @click.pass_context
 def stats(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> None:
     """Counts and settings of the given pools (all pools when none is named)."""
+    from .sync import lag
+
     pool = _pool(ctx)
     with _reported():
         stats = [pool.stats(name) for name in (pool_names or pool.pools())]
+        lags = {s.pool: lag(pool.redis, pool.settings.prefix, s.pool) for s in stats}
     if as_json:
-        _emit([asdict(s) for s in stats], True, "")
+        _emit([{**asdict(s), "unsynced": lags[s.pool].unsynced,
+                "unsynced_age": lags[s.pool].oldest_age} for s in stats], True, "")
     else:
-        _print_table(stats)
+        _print_table(stats, lags)
 
 
-def _print_table(stats: list[PoolStats]) -> None:
+def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None) -> None:
     columns = ["pool", "free", "leased", "cooling", "retired", "total", "expired_unreaped",
                "last_token", "events", "lease_ttl", "cooldown", "max_size", "max_uses"]
     rows = [[str(getattr(s, c) if getattr(s, c) is not None else "-") for c in columns]
             for s in stats]
+    if lags is not None:
+        columns += ["unsynced", "unsynced_age"]
+        for row, s in zip(rows, stats, strict=True):
+            row += [str(lags[s.pool].unsynced), f"{lags[s.pool].oldest_age:.1f}s"]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)))
     for row in rows:
@@ -288,6 +296,113 @@ def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
     click.echo(f"{pool_name} {'created' if created else 'updated'}: lease_ttl={stats.lease_ttl:g}s "
                f"cooldown={stats.cooldown:g}s max_size={stats.max_size} "
                f"max_uses={stats.max_uses or 'none'}")
+
+
+# -- the database: schema, write-behind, restore ----------------------------------------
+
+database_option = click.option(
+    "--database-url", envvar="WALLETPOOL_DATABASE_URL", default=None, show_envvar=True,
+    help="SQLAlchemy URL of the durable record [default: sqlite:///walletpool.db].")
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command()
+@database_option
+def upgrade(database_url: str | None) -> None:
+    """Create the schema or bring it to this version of walletpool."""
+    from .store.engine import create_engine
+    from .store.migrations import LATEST
+    from .store.migrations import upgrade as run_upgrade
+
+    engine = create_engine(database_url)
+    applied = run_upgrade(engine)
+    click.echo(f"schema at version {LATEST}" + (f" (applied {applied})" if applied else
+                                                  " (nothing to do)"))
+
+
+@main.command()
+@database_option
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--block", default=1.0, show_default=True, type=click.FloatRange(0.01, 60),
+              help="Seconds to wait when no pool has new events.")
+@click.option("--consumer", help="This syncer's name in the consumer group [default: host-pid].")
+@click.option("--claim-idle", default=30.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds after which a stalled syncer's entries are taken over.")
+@click.option("--once", is_flag=True, help="Sync what is there, then exit.")
+@click.pass_context
+def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: float,
+         consumer: str | None, claim_idle: float, once: bool) -> None:
+    """Copy every pool's events to the database until stopped (SIGTERM: finish the
+    batch in hand, acknowledge it, exit 0)."""
+    import signal
+
+    from .store.engine import create_engine
+    from .sync import Syncer
+
+    pool = _pool(ctx)
+    syncer = Syncer(pool.redis, create_engine(database_url), prefix=pool.settings.prefix,
+                    consumer=consumer, batch_size=batch_size, block=block,
+                    claim_idle=claim_idle)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: syncer.stop())
+    with _reported():
+        if once:
+            total = 0
+            while (done := syncer.run_once()):
+                total += done
+        else:
+            total = syncer.run()
+    click.echo(f"committed {total} events")
+
+
+@main.command()
+@database_option
+@click.option("--pool", "pool_names", multiple=True, metavar="POOL",
+              help="Pool to restore (repeat; default: every pool in the database).")
+@click.option("--force", is_flag=True, help="Replace a pool that still exists in Redis.")
+@click.pass_context
+def restore(ctx: click.Context, database_url: str | None, pool_names: tuple[str, ...],
+            force: bool) -> None:
+    """Rebuild pools in Redis from the database after Redis lost them."""
+    from .store.engine import create_engine
+    from .store.restore import restore as run_restore
+    from .store.restore import stored_pools
+
+    pool = _pool(ctx)
+    engine = create_engine(database_url)
+    with _reported():
+        for name in pool_names or stored_pools(engine):
+            done = run_restore(pool.redis, engine, pool.settings.prefix,
+                               validation.pool_name(name), force=force)
+            click.echo(f"{name}: restored {done.free} free, {done.leased} leased, "
+                       f"{done.cooling} cooling, {done.retired} retired; next token "
+                       f"{done.next_token}")
+
+
+@main.command()
+@database_option
+@click.argument("pool_names", nargs=-1, metavar="[POOL]...")
+@click.pass_context
+def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[str, ...]) -> None:
+    """Compare Redis and the database wallet by wallet; exit 1 on any difference."""
+    from .store.engine import create_engine
+    from .store.restore import reconcile as run_reconcile
+
+    pool = _pool(ctx)
+    engine = create_engine(database_url)
+    differences = []
+    with _reported():
+        for name in pool_names or pool.pools():
+            differences += run_reconcile(pool.redis, engine, pool.settings.prefix,
+                                         validation.pool_name(name))
+    for difference in differences:
+        click.echo(str(difference))
+    click.echo(f"{len(differences)} difference(s)")
+    sys.exit(EXIT_REFUSED if differences else 0)
 
 
 @main.command()

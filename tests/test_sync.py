@@ -1,0 +1,265 @@
+"""Write-behind to the database: every event lands once, rows end as the newest event
+says, restore rebuilds exactly what was committed, reconcile sees differences. Runs on
+PostgreSQL and, where the feature applies, on SQLite through the same code.
+DESIGN.md invariants 4 (tokens grow across restores) and 7 (each event applied once,
+none lost)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from tests.conftest import fresh_database
+from tests.invariants import check_invariants
+from walletpool import WalletPool
+from walletpool.cli import main
+from walletpool.server import RedisServer
+from walletpool.store import schema
+from walletpool.store.apply import Event, apply_batch
+from walletpool.store.restore import PoolExists, reconcile, restore
+from walletpool.store.server import PostgresServer
+from walletpool.sync import GROUP, Syncer, lag
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sync_all(pool: WalletPool, engine: sa.Engine, **options: object) -> int:
+    syncer = Syncer(pool.redis, engine, **options)  # type: ignore[arg-type]
+    total = 0
+    while done := syncer.run_once():
+        total += done
+    return total
+
+
+def count(engine: sa.Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+
+
+def churn(pool: WalletPool, name: str, rounds: int, batch: int = 50) -> int:
+    """allocate_many + release_many rounds; returns the events they appended."""
+    for r in range(rounds):
+        pool.release_many(pool.allocate_many(name, [f"r{r}-{i}" for i in range(batch)]))
+    return rounds * batch * 2
+
+
+def test_every_event_type_lands_and_rows_match_redis(
+        btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
+    btc.configure("BTC", max_uses=3)
+    lease = btc.allocate("BTC", "o1", correlation_id="c1", user_id="u1")
+    btc.extend(lease, ttl=120)
+    btc.release(btc.allocate("BTC", "o2"))
+    btc.allocate("BTC", "o3", ttl=1)
+    btc.configure("BTC", cooldown=5)
+    btc._shift_clock("BTC", 2)
+    btc.reap("BTC")
+    btc._shift_clock("BTC", 8)
+    btc.reap("BTC")
+    btc.retire("BTC", "a4")
+    appended = redis_client.xlen("wp:{BTC}:events")
+    assert sync_all(btc, store) == appended
+    with store.connect() as conn:
+        kinds = set(conn.execute(sa.select(schema.events.c.type)).scalars())
+        row = conn.execute(sa.select(schema.wallets).where(
+            schema.wallets.c.address == lease.address)).mappings().one()
+        settings = conn.execute(sa.select(schema.pools)).mappings().one()
+    assert kinds == {"configured", "added", "allocated", "extended", "released", "expired",
+                     "cooled", "retired"}
+    assert count(store, schema.events) == appended
+    assert (row["state"], row["owner"], row["token"], row["correlation_id"], row["uses"]) == (
+        "leased", "o1", lease.token, "c1", 1)
+    assert (settings["cooldown_ms"], settings["max_uses"], settings["max_token"]) == (
+        5000, 3, btc.stats("BTC").last_token)
+    assert reconcile(redis_client, store, "wp", "BTC") == []
+    assert redis_client.xlen("wp:{BTC}:events") <= 1, "committed entries were not trimmed"
+
+
+def test_replayed_and_reordered_batches_end_in_the_same_rows(
+        btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
+    btc.configure("BTC", cooldown=3)
+    for i in range(4):
+        btc.release(btc.allocate("BTC", f"o{i}"))
+    btc.allocate("BTC", "held")
+    entries = redis_client.xrange("wp:{BTC}:events")
+    batch = [Event.from_entry("BTC", i, f) for i, f in entries]
+    with store.begin() as conn:
+        assert apply_batch(conn, batch[::-1]) == len(batch)
+    with store.begin() as conn:
+        assert apply_batch(conn, batch) == 0  # a replay inserts nothing
+    for half in (batch[len(batch) // 2 :], batch[: len(batch) // 2]):  # newer half first
+        with store.begin() as conn:
+            apply_batch(conn, half)
+    assert count(store, schema.events) == len(batch)
+    assert reconcile(redis_client, store, "wp", "BTC") == []
+
+
+def test_flushall_then_restore_brings_back_the_pool_as_committed(
+        btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
+    btc.configure("BTC", cooldown=30, max_uses=5)
+    cooling = btc.allocate("BTC", "o-cool")
+    btc.release(cooling)
+    held = btc.allocate("BTC", "o-held", correlation_id="c9")
+    sync_all(btc, store)
+    before = (btc.peek("BTC", 10), btc.stats("BTC"), btc.get_lease("BTC", "o-held"))
+    redis_client.flushall()
+    done = restore(redis_client, store, "wp", "BTC")
+    assert (done.free, done.leased, done.cooling) == (3, 1, 1)
+    btc._freeze_clock("BTC", 1_800_000_000)  # the test clock is no setting: set it again
+    after = (btc.peek("BTC", 10), btc.stats("BTC"), btc.get_lease("BTC", "o-held"))
+    assert after[0] == before[0], "FIFO order changed"
+    assert after[2] == before[2]
+    for field in ("free", "leased", "cooling", "retired", "lease_ttl", "cooldown", "max_uses"):
+        assert getattr(after[1], field) == getattr(before[1], field), field
+    check_invariants(redis_client, "wp", "BTC")
+    fresh = btc.allocate("BTC", "o-new")
+    assert fresh.token > held.token  # invariant 4, across the restore
+    assert btc.release(held) == "cooling"  # the live lease still releases with its token
+    btc._shift_clock("BTC", 31)
+    btc.reap("BTC")
+    assert cooling.address in btc.peek("BTC", 10)
+
+
+def test_restore_refuses_a_pool_that_still_exists(btc: WalletPool, redis_client: redis.Redis,
+                                                  store: sa.Engine) -> None:
+    sync_all(btc, store)
+    with pytest.raises(PoolExists, match="force"):
+        restore(redis_client, store, "wp", "BTC")
+    assert restore(redis_client, store, "wp", "BTC", force=True).free == 5
+
+
+def test_reconcile_finds_a_planted_difference(btc: WalletPool, redis_client: redis.Redis,
+                                              redis_server: RedisServer,
+                                              store: sa.Engine) -> None:
+    lease = btc.allocate("BTC", "o1")
+    sync_all(btc, store)
+    url = str(store.url.render_as_string(hide_password=False))
+    args = ["--redis-url", redis_server.url, "reconcile", "--database-url", url, "BTC"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    with store.begin() as conn:
+        conn.execute(schema.wallets.update().where(schema.wallets.c.address == lease.address)
+                     .values(state="free", owner=None, token=None))
+    found = reconcile(redis_client, store, "wp", "BTC")
+    assert [(d.address, d.database) for d in found] == [(lease.address, "free")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "1 difference(s)" in result.output
+
+
+def test_the_stream_grows_while_no_syncer_runs_and_lag_shows_it(
+        btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
+    churn(btc, "BTC", 3, batch=5)
+    unsynced = lag(redis_client, "wp", "BTC")
+    assert unsynced.unsynced == redis_client.xlen("wp:{BTC}:events") >= 30
+    sync_all(btc, store)
+    assert lag(redis_client, "wp", "BTC").unsynced == 0
+    churn(btc, "BTC", 1, batch=5)
+    assert lag(redis_client, "wp", "BTC").unsynced == 10
+
+
+# -- faults, on PostgreSQL -----------------------------------------------------------------
+
+def test_two_syncers_commit_each_event_once(pool: WalletPool, redis_client: redis.Redis,
+                                           pg: sa.Engine) -> None:
+    pool.configure("SYNC", lease_ttl=600)
+    pool.add("SYNC", [f"s{i}" for i in range(100)])
+    syncers = [Syncer(pool.redis, pg, consumer=f"c{i}", batch_size=64, block=0.01)
+               for i in range(2)]
+    threads = [threading.Thread(target=s.run) for s in syncers]
+    for t in threads:
+        t.start()
+    appended = 101 + churn(pool, "SYNC", 40)
+    deadline = time.monotonic() + 60
+    while count(pg, schema.events) < appended and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for s in syncers:
+        s.stop()
+    for t in threads:
+        t.join()
+    assert count(pg, schema.events) == appended
+    assert [s.errors for s in syncers] == [0, 0]
+    assert all(s.committed > 0 for s in syncers), "one syncer did all the work"
+    assert sum(s.committed for s in syncers) == appended
+    assert reconcile(redis_client, pg, "wp", "SYNC") == []
+
+
+def run_cli_syncer(redis_url: str, db_url: str, consumer: str, *extra: str
+                   ) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "walletpool.cli", "--redis-url", redis_url, "sync",
+         "--database-url", db_url, "--consumer", consumer, "--block", "0.05",
+         "--batch-size", "50", *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_syncer_killed_mid_batch_loses_and_duplicates_nothing(
+        pool: WalletPool, redis_server: RedisServer, redis_client: redis.Redis,
+        pg: sa.Engine) -> None:
+    url = str(pg.url.render_as_string(hide_password=False))
+    pool.configure("SYNC", lease_ttl=600)
+    pool.add("SYNC", [f"s{i}" for i in range(100)])
+    appended = 101
+    first = run_cli_syncer(redis_server.url, url, "doomed")
+    for _ in range(3):
+        appended += churn(pool, "SYNC", 10)
+        time.sleep(0.2)
+        if first.poll() is None and count(pg, schema.events) > 0:
+            first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    assert first.returncode == -9
+    assert count(pg, schema.events) < appended  # it died with work left
+    # a new syncer under another name takes over the dead one's unacknowledged entries
+    second = run_cli_syncer(redis_server.url, url, "heir", "--claim-idle", "0.2")
+    deadline = time.monotonic() + 60
+    while count(pg, schema.events) < appended and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second.send_signal(signal.SIGTERM)
+    out, err = second.communicate(timeout=30)
+    assert second.returncode == 0 and "committed" in out, err
+    assert count(pg, schema.events) == appended
+    assert reconcile(redis_client, pg, "wp", "SYNC") == []
+    assert redis_client.xpending("wp:{SYNC}:events", GROUP)["pending"] == 0
+
+
+@pytest.fixture
+def restartable_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, which it may kill and start again."""
+    server = PostgresServer(tmp_path).start()
+    yield server
+    server.remove()
+
+
+def test_postgres_restarted_under_load_loses_nothing(
+        pool: WalletPool, redis_client: redis.Redis,
+        restartable_postgres: PostgresServer) -> None:
+    postgres_server = restartable_postgres
+    pg = fresh_database(postgres_server.url)
+    pool.configure("SYNC", lease_ttl=600)
+    pool.add("SYNC", [f"s{i}" for i in range(100)])
+    syncer = Syncer(pool.redis, pg, batch_size=64, block=0.01)
+    thread = threading.Thread(target=syncer.run)
+    thread.start()
+    appended = 101 + churn(pool, "SYNC", 5)
+    postgres_server.kill()
+    appended += churn(pool, "SYNC", 10)  # allocation does not wait for the database
+    time.sleep(0.5)
+    postgres_server.start()
+    deadline = time.monotonic() + 60
+    while count(pg, schema.events) < appended and time.monotonic() < deadline:
+        time.sleep(0.1)
+    syncer.stop()
+    thread.join()
+    assert count(pg, schema.events) == appended
+    assert reconcile(redis_client, pg, "wp", "SYNC") == []
+    assert syncer.errors == 0  # the outage was waited out, not failed through
+    pg.dispose()

@@ -1,0 +1,162 @@
+"""Applying a pool's events to the database: one batch, one transaction.
+
+Events are inserted once (keyed by pool and stream id; a replayed batch inserts
+nothing). A wallet row takes the state of an event only when the event is newer than
+the one that set the row, and a pool's settings likewise; use counts and the highest
+token only grow. So batches may arrive twice or out of order (two syncers, entries
+reclaimed from a crashed one) and the rows still end as the newest event says."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import schema
+
+
+@dataclass(frozen=True)
+class Event:
+    pool: str
+    ms: int
+    seq: int
+    type: str
+    address: str | None
+    state: str | None
+    owner: str | None
+    token: int | None
+    leased_at: int | None
+    expires_at: int | None
+    at: int
+    correlation_id: str | None
+    user_id: str | None
+    uses: int | None
+    settings: str | None
+
+    @property
+    def stream_id(self) -> str:
+        return f"{self.ms}-{self.seq}"
+
+    @classmethod
+    def from_entry(cls, pool: str, entry_id: str | bytes, fields: Mapping[Any, Any]) -> Event:
+        f = {_s(k): _s(v) for k, v in fields.items()}
+        ms, seq = _s(entry_id).split("-")
+        return cls(pool, int(ms), int(seq), f["type"], f.get("address") or None,
+                   f.get("state") or None, f.get("owner") or None, _int(f.get("token")),
+                   _int(f.get("leased")), _int(f.get("expires")), int(f.get("at") or ms),
+                   f.get("cid") or None, f.get("uid") or None, _int(f.get("uses")),
+                   f.get("settings") or None)
+
+    def row(self) -> dict[str, Any]:
+        return {c.name: getattr(self, {"event_ms": "ms", "event_seq": "seq"}.get(c.name, c.name))
+                for c in schema.events.columns}
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def wallet_row(event: Event) -> dict[str, Any]:
+    """The wallet as this event leaves it."""
+    leased = event.state == "leased"
+    ended = event.type in ("released", "expired")
+    since = None
+    if event.state == "cooling":
+        since = event.expires_at if event.type == "expired" else event.at
+    return {
+        "pool": event.pool, "address": event.address, "state": event.state,
+        "owner": event.owner if leased else None, "token": event.token if leased else None,
+        "leased_at": event.leased_at if leased else None,
+        "expires_at": event.expires_at if leased else None,
+        "released_at": (event.expires_at if event.type == "expired" else event.at)
+        if ended else None,
+        "cooling_since": since,
+        "correlation_id": event.correlation_id if leased else None,
+        "user_id": event.user_id if leased else None,
+        "uses": event.uses or 0, "event_ms": event.ms, "event_seq": event.seq,
+    }
+
+
+def apply_batch(conn: sa.Connection, batch: Iterable[Event]) -> int:
+    """Write `batch` (events of any pools) inside the caller's transaction. Returns the
+    number of events new to the database."""
+    events = sorted(batch, key=lambda e: (e.pool, e.ms, e.seq))
+    if not events:
+        return 0
+    inserted = conn.execute(
+        _insert(conn, schema.events).values([e.row() for e in events])
+        .on_conflict_do_nothing().returning(schema.events.c.event_ms)).fetchall()
+    _apply_wallets(conn, events)
+    _apply_pools(conn, events)
+    return len(inserted)
+
+
+def _apply_wallets(conn: sa.Connection, events: list[Event]) -> None:
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for e in events:
+        if e.address is None:
+            continue
+        row = wallet_row(e)
+        old = newest.get((e.pool, e.address))
+        if old is not None:
+            row["uses"] = max(row["uses"], old["uses"])
+        newest[(e.pool, e.address)] = row
+    if not newest:
+        return
+    w = schema.wallets
+    statement = _insert(conn, w).values(list(newest.values()))
+    new = statement.excluded
+    is_newer = sa.tuple_(w.c.event_ms, w.c.event_seq) < sa.tuple_(new.event_ms, new.event_seq)
+    taken = {c.name: sa.case((is_newer, new[c.name]), else_=w.c[c.name])
+             for c in w.columns if c.name not in ("pool", "address", "uses")}
+    taken["uses"] = sa.case((new.uses > w.c.uses, new.uses), else_=w.c.uses)
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[w.c.pool, w.c.address], set_=taken,
+        where=sa.or_(is_newer, new.uses > w.c.uses)))
+
+
+def _apply_pools(conn: sa.Connection, events: list[Event]) -> None:
+    p = schema.pools
+    by_pool: dict[str, list[Event]] = {}
+    for e in events:
+        by_pool.setdefault(e.pool, []).append(e)
+    for pool, mine in by_pool.items():
+        top = max((e.token or 0) for e in mine)
+        settings = [e for e in mine if e.type == "configured" and e.settings]
+        values: dict[str, Any] = {"name": pool, "lease_ttl_ms": 0, "cooldown_ms": 0,
+                                  "max_size": 0, "max_uses": 0, "max_token": top,
+                                  "event_ms": 0, "event_seq": 0}
+        if settings:
+            last = settings[-1]
+            values.update(parse_settings(last.settings or ""), event_ms=last.ms,
+                          event_seq=last.seq)
+        statement = _insert(conn, p).values(values)
+        new = statement.excluded
+        is_newer = sa.tuple_(p.c.event_ms, p.c.event_seq) < sa.tuple_(new.event_ms,
+                                                                      new.event_seq)
+        taken: dict[str, Any] = {
+            c: sa.case((is_newer, new[c]), else_=p.c[c])
+            for c in ("lease_ttl_ms", "cooldown_ms", "max_size", "max_uses", "event_ms",
+                      "event_seq")}
+        taken["max_token"] = sa.case((new.max_token > p.c.max_token, new.max_token),
+                                     else_=p.c.max_token)
+        conn.execute(statement.on_conflict_do_update(index_elements=[p.c.name], set_=taken))
+
+
+def parse_settings(text: str) -> dict[str, int]:
+    """'lease_ttl_ms=900000 cooldown_ms=0 ...' as a dict of ints."""
+    pairs = (item.split("=", 1) for item in text.split())
+    return {k: int(v) for k, v in pairs if k in ("lease_ttl_ms", "cooldown_ms", "max_size",
+                                                 "max_uses")}

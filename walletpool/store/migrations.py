@@ -1,0 +1,57 @@
+"""Versioned DDL: each schema version is one function, applied once, in order, in one
+transaction with its version row. Plain SQLAlchemy Core, so the same migrations run on
+PostgreSQL and SQLite; for a handful of tables this is simpler to read and to ship
+than Alembic's environment and revision files, and needs no extra dependency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from . import schema
+
+
+def _v1(conn: sa.Connection) -> None:
+    for table in (schema.pools, schema.wallets, schema.events):
+        table.create(conn)
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
+LATEST = len(MIGRATIONS)
+
+
+def current_version(conn: sa.Connection) -> int:
+    if not sa.inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    return int(conn.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar()
+               or 0)
+
+
+def upgrade(engine: sa.Engine) -> list[int]:
+    """Apply the versions the database lacks; returns the ones applied."""
+    applied = []
+    with engine.begin() as conn:
+        schema.schema_version.create(conn, checkfirst=True)
+    for version in range(1, LATEST + 1):
+        with engine.begin() as conn:
+            if current_version(conn) >= version:
+                continue
+            MIGRATIONS[version - 1](conn)
+            conn.execute(schema.schema_version.insert().values(version=version))
+            applied.append(version)
+    return applied
+
+
+def check(engine: sa.Engine) -> None:
+    """Refuse to work on a database whose schema is older or newer than this code's."""
+    with engine.connect() as conn:
+        version = current_version(conn)
+    if version != LATEST:
+        from ..errors import WalletPoolError
+
+        raise WalletPoolError(
+            f"the database schema is at version {version}, this walletpool needs {LATEST}: "
+            "run `walletpool db upgrade`" if version < LATEST else
+            f"the database schema is at version {version}, newer than this walletpool "
+            f"({LATEST}): upgrade walletpool")

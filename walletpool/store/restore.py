@@ -1,0 +1,145 @@
+"""Rebuilding a pool's Redis keys from the database, and comparing the two.
+
+`restore` writes the pool's settings key last: until it exists every allocation is
+refused (PoolNotFound), so a half-restored pool never hands out a wallet. The fencing
+counter is set RESTORE_TOKEN_GAP above the highest token the database has seen, since
+Redis may have issued tokens in its last unsynced moments that the database never
+learned of; fencing tokens must only grow (DESIGN invariant 4)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import PoolNotFound, WalletPoolError
+from ..keys import KEY_ORDER, key, pool_keys
+from . import schema
+from .migrations import check
+
+RESTORE_TOKEN_GAP = 1_000_000
+CHUNK = 5_000
+
+
+class PoolExists(WalletPoolError):
+    """Redis still holds the pool; restore would overwrite it (use force)."""
+
+
+@dataclass(frozen=True)
+class Restored:
+    pool: str
+    free: int
+    leased: int
+    cooling: int
+    retired: int
+    next_token: int
+
+
+@dataclass(frozen=True)
+class Difference:
+    pool: str
+    address: str
+    redis: str
+    database: str
+
+    def __str__(self) -> str:
+        return f"{self.pool} {self.address}: redis {self.redis} / database {self.database}"
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def stored_pools(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(schema.pools.c.name)).scalars())
+
+
+def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
+            force: bool = False) -> Restored:
+    check(engine)
+    keys = dict(zip(KEY_ORDER, pool_keys(prefix, pool), strict=True))
+    with engine.connect() as conn:
+        settings = conn.execute(sa.select(schema.pools).where(
+            schema.pools.c.name == pool)).mappings().first()
+        w = schema.wallets
+        rows = conn.execute(sa.select(w).where(w.c.pool == pool)
+                            .order_by(w.c.event_ms, w.c.event_seq)).mappings().all()
+    if settings is None:
+        raise PoolNotFound(f"pool {pool} is not in the database: nothing to restore")
+    present = [k for k in keys.values() if client.exists(k)]
+    if present and not force:
+        raise PoolExists(f"pool {pool} still exists in Redis ({len(present)} keys); "
+                         "restore would overwrite it: pass force to replace it")
+    client.delete(*keys.values())
+
+    states: list[Any] = []
+    free: list[str] = []
+    leases: list[Any] = []
+    owners: list[Any] = []
+    expiry: dict[str, int] = {}
+    cooling: dict[str, int] = {}
+    uses: list[Any] = []
+    counts = {"free": 0, "leased": 0, "cooling": 0, "retired": 0}
+    for row in rows:
+        address, state = row["address"], row["state"]
+        counts[state] += 1
+        states += [address, state]
+        if row["uses"]:
+            uses += [address, row["uses"]]
+        if state == "free":
+            free.append(address)  # rows come in the order they entered the free queue
+        elif state == "cooling":
+            cooling[address] = row["cooling_since"]
+        elif state == "leased":
+            leases += [address, json.dumps({
+                "o": row["owner"], "t": str(row["token"]), "e": str(row["expires_at"]),
+                "l": str(row["leased_at"]), "c": row["correlation_id"] or "",
+                "u": row["user_id"] or ""}, separators=(",", ":"))]
+            owners += [row["owner"], address]
+            expiry[address] = row["expires_at"]
+
+    next_token = max(int(settings["max_token"]), int(client.get(keys["seq"]) or 0)) \
+        + RESTORE_TOKEN_GAP
+    for name, command, items in (("state", "HSET", states), ("lease", "HSET", leases),
+                                 ("owner", "HSET", owners), ("uses", "HSET", uses),
+                                 ("free", "RPUSH", free)):
+        step = CHUNK * (2 if command == "HSET" else 1)
+        for i in range(0, len(items), step):
+            client.execute_command(command, keys[name], *items[i : i + step])
+    for name, scores in (("expiry", expiry), ("cooling", cooling)):
+        members = list(scores.items())
+        for i in range(0, len(members), CHUNK):
+            client.zadd(keys[name], dict(members[i : i + CHUNK]))
+    client.set(keys["seq"], next_token)
+    client.hset(keys["conf"], mapping={  # last: the pool opens for business here
+        "lease_ttl_ms": settings["lease_ttl_ms"], "cooldown_ms": settings["cooldown_ms"],
+        "max_size": settings["max_size"], "max_uses": settings["max_uses"]})
+    return Restored(pool, counts["free"], counts["leased"], counts["cooling"],
+                    counts["retired"], next_token + 1)
+
+
+def reconcile(client: Any, engine: sa.Engine, prefix: str, pool: str) -> list[Difference]:
+    """Every wallet whose state, owner, token or deadline differs between Redis and
+    the database (none once the syncer has caught up)."""
+    check(engine)
+    in_redis: dict[str, str] = {}
+    for address, state in client.hscan_iter(key(prefix, pool, "state"), count=1000):
+        in_redis[_s(address)] = _s(state)
+    for address, raw in client.hscan_iter(key(prefix, pool, "lease"), count=1000):
+        lease = json.loads(_s(raw))
+        in_redis[_s(address)] += f" owner={lease['o']} token={lease['t']} expires={lease['e']}"
+    in_db: dict[str, str] = {}
+    w = schema.wallets
+    with engine.connect() as conn:
+        for row in conn.execute(sa.select(w.c.address, w.c.state, w.c.owner, w.c.token,
+                                          w.c.expires_at).where(w.c.pool == pool)):
+            text = row.state
+            if row.state == "leased":
+                text += f" owner={row.owner} token={row.token} expires={row.expires_at}"
+            in_db[row.address] = text
+    return [Difference(pool, a, in_redis.get(a, "absent"), in_db.get(a, "absent"))
+            for a in sorted(set(in_redis) | set(in_db))
+            if in_redis.get(a) != in_db.get(a)]

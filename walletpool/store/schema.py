@@ -1,0 +1,74 @@
+"""The durable record in PostgreSQL (or SQLite), as SQLAlchemy Core tables.
+
+Times are epoch milliseconds (BIGINT), exactly as Redis stamped them. A stream id
+`ms-seq` is kept as two integers, so ordering by it is numeric."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+ID = sa.String(128)
+
+schema_version = sa.Table(
+    "walletpool_schema", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+
+pools = sa.Table(
+    "walletpool_pools", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("lease_ttl_ms", sa.BigInteger, nullable=False),
+    sa.Column("cooldown_ms", sa.BigInteger, nullable=False),
+    sa.Column("max_size", sa.BigInteger, nullable=False),
+    sa.Column("max_uses", sa.BigInteger, nullable=False),  # 0: no limit
+    sa.Column("max_token", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("event_ms", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+wallets = sa.Table(
+    "walletpool_wallets", metadata,
+    sa.Column("pool", sa.String(32), primary_key=True),
+    sa.Column("address", ID, primary_key=True),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("owner", ID),
+    sa.Column("token", sa.BigInteger),
+    sa.Column("leased_at", sa.BigInteger),
+    sa.Column("expires_at", sa.BigInteger),
+    sa.Column("released_at", sa.BigInteger),
+    sa.Column("cooling_since", sa.BigInteger),
+    sa.Column("correlation_id", ID),
+    sa.Column("user_id", ID),
+    sa.Column("uses", sa.BigInteger, nullable=False, server_default="0"),
+    # the event that set this row: a wallet row only takes a newer one
+    sa.Column("event_ms", sa.BigInteger, nullable=False),
+    sa.Column("event_seq", sa.BigInteger, nullable=False),
+    # the oldest free wallets of a pool, in the order they entered the free queue
+    sa.Index("walletpool_wallets_free", "pool", "event_ms", "event_seq",
+             postgresql_where=sa.text("state = 'free'"), sqlite_where=sa.text("state = 'free'")),
+    # the wallet of an owner
+    sa.Index("walletpool_wallets_owner", "pool", "owner",
+             postgresql_where=sa.text("owner IS NOT NULL"),
+             sqlite_where=sa.text("owner IS NOT NULL")),
+)
+
+events = sa.Table(
+    "walletpool_events", metadata,
+    sa.Column("pool", sa.String(32), primary_key=True),
+    sa.Column("event_ms", sa.BigInteger, primary_key=True),
+    sa.Column("event_seq", sa.BigInteger, primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("address", ID),
+    sa.Column("state", sa.String(8)),
+    sa.Column("owner", ID),
+    sa.Column("token", sa.BigInteger),
+    sa.Column("leased_at", sa.BigInteger),
+    sa.Column("expires_at", sa.BigInteger),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("correlation_id", ID),
+    sa.Column("user_id", ID),
+    sa.Column("uses", sa.BigInteger),
+    sa.Column("settings", sa.String(256)),
+)
