@@ -100,6 +100,12 @@ def pipelined(pool: WalletPool) -> Callable[[int, list[float]], None]:
     return one_round
 
 
+def machine_line(redis_version: str) -> str:
+    return (f"# {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"redis-server {redis_version}, redis-py {redis.__version__}, "
+            f"{time.strftime('%Y-%m-%d')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cycles", type=int, default=3_000)
@@ -112,9 +118,7 @@ def main() -> None:
         pool = WalletPool.from_url(server.url)
         pool.configure("BTC", lease_ttl=600, max_size=POOL_SIZE)
         pool.add("BTC", [f"bc1qbench{i:06d}" for i in range(POOL_SIZE)])
-        print(f"# {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"redis-server {binary_version(server.binary)}, redis-py {redis.__version__}, "
-              f"{time.strftime('%Y-%m-%d')}")
+        print(machine_line(binary_version(server.binary)))
         print(f"# {args.rounds} rounds of {args.cycles} allocate+release cycles, "
               f"pool of {POOL_SIZE}, medians\n")
 

@@ -94,9 +94,11 @@ def test_replayed_and_reordered_batches_end_in_the_same_rows(
     entries = redis_client.xrange("wp:{BTC}:events")
     batch = [Event.from_entry("BTC", i, f) for i, f in entries]
     with store.begin() as conn:
-        assert apply_batch(conn, batch[::-1]) == len(batch)
+        apply_batch(conn, batch[::-1])
+    assert count(store, schema.events) == len(batch)
     with store.begin() as conn:
-        assert apply_batch(conn, batch) == 0  # a replay inserts nothing
+        apply_batch(conn, batch)  # a replay inserts nothing
+    assert count(store, schema.events) == len(batch)
     for half in (batch[len(batch) // 2 :], batch[: len(batch) // 2]):  # newer half first
         with store.begin() as conn:
             apply_batch(conn, half)
@@ -155,6 +157,28 @@ def test_reconcile_finds_a_planted_difference(btc: WalletPool, redis_client: red
     assert result.exit_code == 1 and "1 difference(s)" in result.output
 
 
+def test_a_running_syncer_survives_redis_losing_its_data(
+        btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
+    syncer = Syncer(btc.redis, store, block=0.01)
+    thread = threading.Thread(target=syncer.run)
+    thread.start()
+    try:
+        btc.release(btc.allocate("BTC", "o1"))
+        deadline = time.monotonic() + 20
+        while count(store, schema.events) < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        redis_client.flushall()  # the stream and its consumer group are gone
+        restore(redis_client, store, "wp", "BTC")
+        btc.release(btc.allocate("BTC", "o2"))
+        while count(store, schema.events) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        syncer.stop()
+        thread.join()
+    assert count(store, schema.events) == 10
+    assert reconcile(redis_client, store, "wp", "BTC") == []
+
+
 def test_the_stream_grows_while_no_syncer_runs_and_lag_shows_it(
         btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
     churn(btc, "BTC", 3, batch=5)
@@ -202,9 +226,11 @@ def run_cli_syncer(redis_url: str, db_url: str, consumer: str, *extra: str
         env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+@pytest.mark.parametrize(("successor", "claim_idle"), [("heir", "0.2"), ("doomed", "3600")],
+                         ids=["another-syncer-claims", "same-name-resumes"])
 def test_a_syncer_killed_mid_batch_loses_and_duplicates_nothing(
         pool: WalletPool, redis_server: RedisServer, redis_client: redis.Redis,
-        pg: sa.Engine) -> None:
+        pg: sa.Engine, successor: str, claim_idle: str) -> None:
     url = str(pg.url.render_as_string(hide_password=False))
     pool.configure("SYNC", lease_ttl=600)
     pool.add("SYNC", [f"s{i}" for i in range(100)])
@@ -218,8 +244,9 @@ def test_a_syncer_killed_mid_batch_loses_and_duplicates_nothing(
     first.wait(timeout=30)
     assert first.returncode == -9
     assert count(pg, schema.events) < appended  # it died with work left
-    # a new syncer under another name takes over the dead one's unacknowledged entries
-    second = run_cli_syncer(redis_server.url, url, "heir", "--claim-idle", "0.2")
+    # another syncer claims the dead one's unacknowledged entries, or the same name,
+    # restarted, reads its own pending entries first
+    second = run_cli_syncer(redis_server.url, url, successor, "--claim-idle", claim_idle)
     deadline = time.monotonic() + 60
     while count(pg, schema.events) < appended and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -68,9 +68,10 @@ def lag(client: Any, prefix: str, pool: str) -> Lag:
     undelivered = client.xrange(stream, min=f"({last}", count=100_001)
     unsynced = int(mine["pending"]) + len(undelivered)
     oldest = None
-    if int(mine["pending"]):
-        oldest = _s(client.xpending(stream, GROUP)["min"])
-    elif undelivered:
+    if int(mine["pending"]):  # None when a syncer acknowledged them meanwhile
+        pending_min = client.xpending(stream, GROUP)["min"]
+        oldest = _s(pending_min) if pending_min else None
+    if oldest is None and undelivered:
         oldest = _s(undelivered[0][0])
     age = (now_ms - _id(oldest)[0]) / 1000 if oldest else 0.0
     return Lag(pool, unsynced, max(age, 0.0))
@@ -221,6 +222,7 @@ class Syncer:
                 log.exception("sync round failed, retrying", extra={"retry_in": delay})
                 self.errors += 1
                 self._own_pending_read.clear()
+                self._groups.clear()  # e.g. NOGROUP after Redis lost its data
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 5.0)
                 continue

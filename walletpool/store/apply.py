@@ -89,18 +89,29 @@ def wallet_row(event: Event) -> dict[str, Any]:
     }
 
 
-def apply_batch(conn: sa.Connection, batch: Iterable[Event]) -> int:
-    """Write `batch` (events of any pools) inside the caller's transaction. Returns the
-    number of events new to the database."""
+def apply_batch(conn: sa.Connection, batch: Iterable[Event]) -> None:
+    """Write `batch` (events of any pools) inside the caller's transaction."""
     events = sorted(batch, key=lambda e: (e.pool, e.ms, e.seq))
     if not events:
-        return 0
-    inserted = conn.execute(
-        _insert(conn, schema.events).values([e.row() for e in events])
-        .on_conflict_do_nothing().returning(schema.events.c.event_ms)).fetchall()
+        return
+    _insert_events(conn, events)
     _apply_wallets(conn, events)
     _apply_pools(conn, events)
-    return len(inserted)
+
+
+def _insert_events(conn: sa.Connection, events: list[Event]) -> None:
+    """Insert the events not yet stored. On PostgreSQL: COPY into a temporary table, then
+    one INSERT ... SELECT (several times faster than row-by-row inserts); elsewhere an
+    executemany of a compiled, cached statement."""
+    rows = [e.row() for e in events]
+    if conn.dialect.name != "postgresql":
+        conn.execute(_insert(conn, schema.events).on_conflict_do_nothing(), rows)
+        return
+    staging = _stage(conn, schema.events, rows)
+    conn.execute(_insert(conn, schema.events).from_select(
+        [c.name for c in schema.events.columns], sa.select(*staging.columns))
+        .on_conflict_do_nothing())
+    conn.execute(sa.text(f"DELETE FROM {staging.name}"))
 
 
 def _apply_wallets(conn: sa.Connection, events: list[Event]) -> None:
@@ -116,15 +127,42 @@ def _apply_wallets(conn: sa.Connection, events: list[Event]) -> None:
     if not newest:
         return
     w = schema.wallets
-    statement = _insert(conn, w).values(list(newest.values()))
+    rows = list(newest.values())
+    if conn.dialect.name == "postgresql":
+        staging = _stage(conn, w, rows)
+        statement = _insert(conn, w).from_select(
+            [c.name for c in w.columns], sa.select(*staging.columns))
+    else:
+        statement = _insert(conn, w)
     new = statement.excluded
     is_newer = sa.tuple_(w.c.event_ms, w.c.event_seq) < sa.tuple_(new.event_ms, new.event_seq)
     taken = {c.name: sa.case((is_newer, new[c.name]), else_=w.c[c.name])
              for c in w.columns if c.name not in ("pool", "address", "uses")}
     taken["uses"] = sa.case((new.uses > w.c.uses, new.uses), else_=w.c.uses)
-    conn.execute(statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[w.c.pool, w.c.address], set_=taken,
-        where=sa.or_(is_newer, new.uses > w.c.uses)))
+        where=sa.or_(is_newer, new.uses > w.c.uses))
+    if conn.dialect.name == "postgresql":
+        conn.execute(upsert)
+        conn.execute(sa.text(f"DELETE FROM {staging.name}"))
+    else:
+        conn.execute(upsert, rows)
+
+
+def _stage(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> sa.Table:
+    """COPY `rows` into a temporary table shaped like `table` (PostgreSQL only)."""
+    name = f"{table.name}_incoming"
+    columns = [c.name for c in table.columns]
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} "
+                       f"(LIKE {table.name}) ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    finally:
+        cursor.close()
+    return sa.Table(name, sa.MetaData(), *(sa.Column(c.name, c.type) for c in table.columns))
 
 
 def _apply_pools(conn: sa.Connection, events: list[Event]) -> None:

@@ -30,4 +30,6 @@ def create_engine(url: str | None = None) -> sa.Engine:
             connection.execute("PRAGMA synchronous=NORMAL")
 
         return engine
-    return sa.create_engine(resolved, pool_pre_ping=True)
+    # psycopg 3's own executemany (pipeline mode, one prepared statement) beats
+    # SQLAlchemy's multi-row VALUES for the syncer's batches
+    return sa.create_engine(resolved, pool_pre_ping=True, use_insertmanyvalues=False)

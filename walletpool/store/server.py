@@ -38,7 +38,7 @@ class PostgresServer:
     """One postgres process; `url` is a SQLAlchemy URL for psycopg 3."""
 
     def __init__(self, data_dir: Path, bin_dir: Path | None = None, port: int | None = None,
-                 database: str = "walletpool") -> None:
+                 database: str = "walletpool", fsync: bool = False) -> None:
         found = bin_dir or find_bin_dir()
         if found is None:
             raise FileNotFoundError(
@@ -48,6 +48,7 @@ class PostgresServer:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.database = database
+        self.fsync = fsync  # off for tests (speed), on to measure what production sees
         self.process: subprocess.Popen[bytes] | None = None
         self._user = "nobody" if os.geteuid() == 0 else None
         self._own_dir: Path | None = None
@@ -85,7 +86,7 @@ class PostgresServer:
         self.process = subprocess.Popen(
             [str(self.bin_dir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
              "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-             "-c", "fsync=off", "-c", "max_connections=100"],
+             "-c", f"fsync={'on' if self.fsync else 'off'}", "-c", "max_connections=100"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=self._user,
             start_new_session=True)
         self._wait_ready(timeout)
