@@ -96,8 +96,9 @@ def main() -> None:
         print(machine_line(binary_version(server.binary)) + f", PostgreSQL from {postgres.bin_dir}")
         for size in (1000, 2000):
             rates = throughput(pool, engine, args.events, args.rounds, size)
-            print(f"syncer throughput, batch {size}: median {statistics.median(rates):,.0f} events/s "
-                  f"over {args.rounds} rounds of {args.events:,} events "
+            median = statistics.median(rates)
+            print(f"syncer throughput, batch {size}: median {median:,.0f} events/s over"
+                  f" {args.rounds} rounds of {args.events:,} events "
                   f"({', '.join(f'{r:,.0f}' for r in rates)})")
         achieved, ages, backlog = lag_under_load(pool, engine, args.cycles_per_s, args.seconds)
         ages.sort()

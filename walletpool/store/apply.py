@@ -153,7 +153,9 @@ def _stage(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> 
     """COPY `rows` into a temporary table shaped like `table` (PostgreSQL only)."""
     name = f"{table.name}_incoming"
     columns = [c.name for c in table.columns]
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection  # psycopg's, in the same transaction
+    assert driver is not None
+    cursor = driver.cursor()
     try:
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} "
                        f"(LIKE {table.name}) ON COMMIT DELETE ROWS")
