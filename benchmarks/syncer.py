@@ -104,8 +104,9 @@ def main() -> None:
         ages.sort()
         print(f"lag under {achieved:,.0f} allocate+release cycles/s ({2 * achieved:,.0f} "
               f"events/s) for {args.seconds:g} s: oldest unsynced event median "
-              f"{statistics.median(ages) * 1000:.0f} ms, p99 {ages[int(len(ages) * 0.99)] * 1000:.0f}"
-              f" ms, max {ages[-1] * 1000:.0f} ms; backlog max {max(backlog):,} events")
+              f"{statistics.median(ages) * 1000:.0f} ms, "
+              f"p99 {ages[int(len(ages) * 0.99)] * 1000:.0f} ms, max {ages[-1] * 1000:.0f} ms; "
+              f"backlog max {max(backlog):,} events")
         pool.close()
         engine.dispose()
         redis.Redis(port=server.port).close()
