@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from tests.conftest import fresh_database
 from tests.invariants import check_invariants
-from walletpool import WalletPool
+from walletpool import LeaseLost, WalletPool
 from walletpool.cli import main
 from walletpool.server import RedisServer
 from walletpool.store import schema
@@ -290,3 +290,19 @@ def test_postgres_restarted_under_load_loses_nothing(
     assert reconcile(redis_client, pg, "wp", "SYNC") == []
     assert syncer.errors == 0  # the outage was waited out, not failed through
     pg.dispose()
+
+
+def test_a_lease_redis_issued_but_never_synced_is_refused_after_restore(
+        btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
+    synced = btc.allocate("BTC", "o-synced")
+    sync_all(btc, store)
+    unsynced = btc.allocate("BTC", "o-lost")  # Redis dies before the syncer sees this
+    redis_client.flushall()
+    restore(redis_client, store, "wp", "BTC")
+    assert btc.get_lease("BTC", "o-lost") is None
+    assert unsynced.address in btc.peek("BTC", 10)  # free again, as the database knew it
+    with pytest.raises(LeaseLost):
+        btc.release(unsynced)
+    again = btc.allocate("BTC", "o-next")
+    assert again.token > unsynced.token  # its token can never be issued again
+    assert btc.release(synced) == "free"
