@@ -6,6 +6,7 @@
 -- ARGV: 1 default lease_ttl_ms  2 default max_size (both used only to create the pool)
 --       3.. addresses
 -- Reply: {'ok', added, duplicates} | {'full', in_service, max_size, would_add}
+
 local default_ttl = int_arg(ARGV[1], 1, MAX_TTL_MS)
 local default_size = int_arg(ARGV[2], 1, 1e9)
 if default_ttl == nil or default_size == nil then return fail('bad defaults') end

@@ -8,11 +8,6 @@
 -- Idempotent per owner: an owner with a live lease gets it back unchanged (fresh = 0).
 -- It settles expired leases and cooled wallets when due, and always before it reports
 -- the pool exhausted (see SETTLE_EVERY_MS in _lib.lua).
-local owner, cid, uid = ARGV[1], ARGV[3], ARGV[4]
-local ttl_ms = int_arg(ARGV[2], 0, MAX_TTL_MS)
-if not valid_id(owner, false) then return fail('bad owner') end
-if not valid_id(cid, true) or not valid_id(uid, true) then return fail('bad correlation or user id') end
-if ttl_ms == nil then return fail('bad ttl') end
 
 local owner, cid, uid = ARGV[1], ARGV[3], ARGV[4]
 local ttl_ms = int_arg(ARGV[2], 0, MAX_TTL_MS)

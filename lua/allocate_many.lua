@@ -7,14 +7,6 @@
 --      | {'exhausted', free, leased, cooling} (partial = 0 and too few free wallets)
 --      | {'nopool'}
 -- An owner named twice, or already holding a live lease, gets that one lease.
-local ttl_ms = int_arg(ARGV[1], 0, MAX_TTL_MS)
-local cid, uid, partial = ARGV[2], ARGV[3], ARGV[4]
-if ttl_ms == nil then return fail('bad ttl') end
-if not valid_id(cid, true) or not valid_id(uid, true) then return fail('bad correlation or user id') end
-if partial ~= '0' and partial ~= '1' then return fail('bad partial flag') end
-for i = 5, #ARGV do
-  if not valid_id(ARGV[i], false) then return fail('bad owner') end
-end
 
 local ttl_ms = int_arg(ARGV[1], 0, MAX_TTL_MS)
 local cid, uid, partial = ARGV[2], ARGV[3], ARGV[4]

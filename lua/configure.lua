@@ -6,6 +6,7 @@
 --       max_uses (0 = unlimited); tests only: clock_offset_ms (moves the pool's clock
 --       forward), clock_ms (freezes it at that epoch ms; 0 = Redis TIME)
 -- Reply: {'ok', created (1|0)}; one 'configured' event unless only the test clock moved
+
 local LIMITS = {
   lease_ttl_ms = {1, MAX_TTL_MS}, cooldown_ms = {0, MAX_TTL_MS}, max_size = {1, 1e9},
   max_uses = {0, 1e9}, clock_offset_ms = {0, 1e13}, clock_ms = {0, 1e14},

@@ -3,12 +3,6 @@
 -- KEYS: the pool's keys (_lib.lua); writes lease, expiry, events (or settles an expired lease).
 -- ARGV: 1 address  2 owner  3 token  4 ttl_ms (0 = the pool's lease_ttl)
 -- Reply: {'ok', expires_at_ms} | {'lost', reason, expires_at_ms} (reasons as in release)
-local address, owner, token = ARGV[1], ARGV[2], ARGV[3]
-local ttl_ms = int_arg(ARGV[4], 0, MAX_TTL_MS)
-if not valid_address(address) then return fail('bad address') end
-if not valid_id(owner, false) then return fail('bad owner') end
-if int_arg(token, 1, 2^53) == nil then return fail('bad token') end
-if ttl_ms == nil then return fail('bad ttl') end
 
 local address, owner, token = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = int_arg(ARGV[4], 0, MAX_TTL_MS)

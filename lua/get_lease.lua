@@ -2,6 +2,7 @@
 -- KEYS: the pool's keys (_lib.lua); reads conf, owner, lease.
 -- ARGV: 1 owner
 -- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id} | {'none'}
+
 local owner = ARGV[1]
 if not valid_id(owner, false) then return fail('bad owner') end
 local conf = read_conf()

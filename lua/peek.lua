@@ -2,6 +2,7 @@
 -- KEYS: the pool's keys (_lib.lua); reads free.
 -- ARGV: 1 count (1..10000)
 -- Reply: {address, ...}
+
 local count = int_arg(ARGV[1], 1, 10000)
 if count == nil then return fail('bad count') end
 return redis.call('LRANGE', K.free, 0, count - 1)

@@ -3,6 +3,7 @@
 -- KEYS: the pool's keys (_lib.lua); writes lease, owner, expiry, cooling, free, state, events.
 -- ARGV: 1 limit (at most this many of each kind per call)
 -- Reply: {'ok', expired_reclaimed, cooled_returned}
+
 local limit = int_arg(ARGV[1], 1, 100000)
 if limit == nil then return fail('bad limit') end
 local conf = read_conf()

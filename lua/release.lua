@@ -5,10 +5,6 @@
 -- Reply: {'ok', new_state} | {'lost', reason, expires_at_ms}
 --   reason: 'expired' (the lease ran out; reclaimed now if no reaper had), 'stale'
 --   (the wallet is leased under another token or owner), 'none' (not leased at all).
-local address, owner, token = ARGV[1], ARGV[2], ARGV[3]
-if not valid_address(address) then return fail('bad address') end
-if not valid_id(owner, false) then return fail('bad owner') end
-if int_arg(token, 1, 2^53) == nil then return fail('bad token') end
 
 local address, owner, token = ARGV[1], ARGV[2], ARGV[3]
 if not valid_address(address) then return fail('bad address') end

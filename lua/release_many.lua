@@ -3,12 +3,6 @@
 -- KEYS: the pool's keys (_lib.lua); writes as release.
 -- ARGV: triples 1 address  2 owner  3 token, repeated
 -- Reply: {'ok', then per lease: new_state | 'lost:expired' | 'lost:stale' | 'lost:none'}
-if #ARGV % 3 ~= 0 then return fail('release_many takes address, owner, token triples') end
-for i = 1, #ARGV, 3 do
-  if not valid_address(ARGV[i]) then return fail('bad address') end
-  if not valid_id(ARGV[i + 1], false) then return fail('bad owner') end
-  if int_arg(ARGV[i + 2], 1, 2^53) == nil then return fail('bad token') end
-end
 
 if #ARGV % 3 ~= 0 then return fail('release_many takes address, owner, token triples') end
 local addresses, owners, tokens = {}, {}, {}

@@ -5,6 +5,7 @@
 -- ARGV: 1 address
 -- Reply: {'ok', previous_state} with previous_state '' for an unknown address
 --        (nothing written) or 'retired' (already retired, nothing written)
+
 local address = ARGV[1]
 if not valid_address(address) then return fail('bad address') end
 local state = redis.call('HGET', K.state, address)

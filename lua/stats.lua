@@ -4,6 +4,7 @@
 -- Reply: {exists, free, leased, cooling, known, last_token, events, expired_unreaped,
 --         cooled_ready, lease_ttl_ms, cooldown_ms, max_size, max_uses, now_ms}
 -- known counts every address ever added (retired included).
+
 local conf = read_conf()
 local now = now_ms(conf)
 local free, leased, cooling = counts()

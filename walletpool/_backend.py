@@ -4,13 +4,15 @@ translation of redis-py exceptions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from redis import exceptions as rx
 
-from ._core import Call
+from ._core import Call, Operations
 from .errors import BackendUnavailable, InvalidInput, WalletPoolError
 from .models import Lease
+from .settings import Settings, connection_options, mask_url
 
 UNREACHABLE = (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.ClusterDownError,
                rx.TryAgainError)
@@ -85,6 +87,31 @@ def decode_all(calls: list[Call[Any]], replies: list[Any], where_: str) -> list[
         except WalletPoolError as exc:
             results.append(exc)
     return results
+
+
+class ClientBase:
+    """What WalletPool and AsyncWalletPool share: settings, the call builder, and the
+    printable location of their server."""
+
+    def __init__(self, client: Any, *, prefix: str | None = None,
+                 settings: Settings | None = None) -> None:
+        base = settings or Settings.from_env()
+        self.settings = replace(base, prefix=prefix) if prefix else base
+        self.redis = client
+        self._ops = Operations(self.settings)
+        self._where = where(client)
+
+    @classmethod
+    def _connect(cls, redis_module: Any, url: str | None, prefix: str | None,
+                 settings: dict[str, Any]) -> Any:
+        """A client of `redis_module` (redis or redis.asyncio) built from `url` and the
+        environment, with a pool that makes callers wait for a free connection."""
+        resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
+        connections = redis_module.BlockingConnectionPool.from_url(
+            resolved.redis_url, **connection_options(resolved))
+        pool = cls(redis_module.Redis(connection_pool=connections), settings=resolved)
+        pool._where = mask_url(resolved.redis_url)
+        return pool
 
 
 class PipelineOps:

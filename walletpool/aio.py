@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -11,35 +10,26 @@ import redis.asyncio as aredis
 from redis import exceptions as rx
 
 from . import _backend
-from ._core import KEEP, Call, Keep, Operations, Program, text
+from ._core import KEEP, Call, Keep, Program, text
 from .keys import conf_pattern, pool_from_conf_key
 from .models import AddResult, Lease, PoolStats
-from .settings import Settings, connection_options, mask_url
+from .settings import Settings
 
 T = TypeVar("T")
 
 
-class AsyncWalletPool:
+class AsyncWalletPool(_backend.ClientBase):
     """FIFO pools of deposit wallets in one Redis, for asyncio services. See WalletPool."""
 
     def __init__(self, client: aredis.Redis | aredis.RedisCluster, *, prefix: str | None = None,
                  settings: Settings | None = None) -> None:
-        base = settings or Settings.from_env()
-        self.settings = replace(base, prefix=prefix) if prefix else base
-        self.redis = client
-        self._ops = Operations(self.settings)
-        self._where = _backend.where(client)
+        super().__init__(client, prefix=prefix, settings=settings)
 
     @classmethod
     def from_url(cls, url: str | None = None, *, prefix: str | None = None,
                  **settings: Any) -> AsyncWalletPool:
         """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields."""
-        resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
-        connections = aredis.BlockingConnectionPool.from_url(
-            resolved.redis_url, **connection_options(resolved))
-        client = aredis.Redis(connection_pool=connections)
-        pool = cls(client, settings=resolved)
-        pool._where = mask_url(resolved.redis_url)
+        pool: AsyncWalletPool = cls._connect(aredis, url, prefix, settings)
         return pool
 
     async def close(self) -> None:

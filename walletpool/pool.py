@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar
 
 import redis
 
 from . import _backend
-from ._core import KEEP, Call, Keep, Operations, Program, text
+from ._core import KEEP, Call, Keep, Program, text
 from .keys import conf_pattern, pool_from_conf_key
 from .models import AddResult, Lease, PoolStats
-from .settings import Settings, connection_options, mask_url
+from .settings import Settings
 
 T = TypeVar("T")
 
 
-class WalletPool:
+class WalletPool(_backend.ClientBase):
     """FIFO pools of deposit wallets in one Redis (or Redis Cluster).
 
     `WalletPool(redis_client)` uses a client you configured; `WalletPool.from_url(...)`
@@ -27,23 +26,14 @@ class WalletPool:
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, *, prefix: str | None = None,
                  settings: Settings | None = None) -> None:
-        base = settings or Settings.from_env()
-        self.settings = replace(base, prefix=prefix) if prefix else base
-        self.redis = client
+        super().__init__(client, prefix=prefix, settings=settings)
         self._execute: Callable[..., Any] = client.execute_command
-        self._ops = Operations(self.settings)
-        self._where = _backend.where(client)
 
     @classmethod
     def from_url(cls, url: str | None = None, *, prefix: str | None = None,
                  **settings: Any) -> WalletPool:
         """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields."""
-        resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
-        connections = redis.BlockingConnectionPool.from_url(
-            resolved.redis_url, **connection_options(resolved))
-        client = redis.Redis(connection_pool=connections)
-        pool = cls(client, settings=resolved)
-        pool._where = mask_url(resolved.redis_url)
+        pool: WalletPool = cls._connect(redis, url, prefix, settings)
         return pool
 
     def close(self) -> None:
