@@ -91,3 +91,25 @@ def test_an_unreachable_redis_exits_3_without_the_password() -> None:
     result = CliRunner().invoke(main, ["--redis-url", url, "stats", "BTC"])
     assert result.exit_code == 3
     assert "BackendUnavailable" in result.output and "s3cret" not in result.output
+
+
+def test_doctor_passes_a_sound_setup_and_warns_of_an_unsynced_pool(
+        cli, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = f"sqlite:///{tmp_path / 'd.db'}"
+    assert cli("db", "upgrade", "--database-url", db).exit_code == 0
+    cli("import", "BTC", "-", input="a1\n")
+    assert cli("sync", "--once", "--database-url", db).exit_code == 0
+    healthy = cli("doctor", "--database-url", db)
+    assert healthy.exit_code == 0, healthy.output
+    assert "AOF on" in healthy.output and "schema at version 1" in healthy.output
+    assert "pool BTC sync: 0 events not yet in the database" in healthy.output
+
+    cli("allocate", "BTC", "o1")  # an event no syncer commits
+    redis_client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        report = cli("doctor", "--database-url", db)
+    finally:
+        redis_client.config_set("maxmemory-policy", "noeviction")
+    assert report.exit_code == 1
+    assert "WARN  maxmemory-policy: allkeys-lru" in report.output
+    assert "pool BTC sync: 1 events not yet in the database" in report.output

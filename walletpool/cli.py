@@ -406,6 +406,34 @@ def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[st
 
 
 @main.command()
+@click.option("--database-url", envvar="WALLETPOOL_DATABASE_URL", default=None,
+              help="Also check this database (reachable, schema current).")
+@click.pass_context
+def doctor(ctx: click.Context, database_url: str | None) -> None:
+    """Check Redis (version, AOF, eviction policy), each pool's sync lag and the
+    database; exit 1 on any warning."""
+    from .doctor import check_database, check_redis
+
+    pool = _pool(ctx)
+    with _reported():
+        try:
+            findings = check_redis(pool.redis, pool.settings.prefix)
+        except Exception as exc:
+            raise _backend_error(exc, pool) from exc
+    if database_url:
+        findings += check_database(database_url)
+    for finding in findings:
+        click.echo(str(finding))
+    sys.exit(0 if all(f.level == "ok" for f in findings) else EXIT_REFUSED)
+
+
+def _backend_error(exc: Exception, pool: WalletPool) -> errors.WalletPoolError:
+    from . import _backend
+
+    return _backend.translate(exc, pool._where)
+
+
+@main.command()
 def quickstart() -> None:
     """Start a throwaway Redis, walk through the main operations, stop it again."""
     from .quickstart import run

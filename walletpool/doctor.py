@@ -1,0 +1,77 @@
+"""`walletpool doctor`: checks of a deployment, each a line with ok / WARN / FAIL.
+
+Redis: reachable, version 6.2 or newer, AOF on (a restart keeps the pools),
+maxmemory-policy noeviction (an evicted key would drop wallets). Per pool: events not
+yet committed to the database and the age of the oldest (the syncer is down or
+behind). The database, when given: reachable, schema current."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .sync import lag, pool_names
+
+LAG_WARN_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "ok", "WARN" or "FAIL"
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.level:4}  {self.subject}: {self.detail}"
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def check_redis(client: Any, prefix: str) -> list[Finding]:
+    info = client.info()
+    found = []
+    version = _s(info.get("redis_version", "0"))
+    major_minor = tuple(int(p) for p in version.split(".")[:2])
+    found.append(Finding("ok" if major_minor >= (6, 2) else "FAIL", "redis version",
+                         f"{version}" + ("" if major_minor >= (6, 2) else
+                                         " (walletpool's scripts need 6.2 or newer)")))
+    aof = int(info.get("aof_enabled", 0))
+    found.append(Finding("ok" if aof else "WARN", "persistence",
+                         "AOF on" if aof else "AOF off: a restart loses every pool; set "
+                         "appendonly yes (appendfsync everysec)"))
+    policy = _s(client.config_get("maxmemory-policy").get("maxmemory-policy", "?"))
+    found.append(Finding("ok" if policy == "noeviction" else "WARN", "maxmemory-policy",
+                         policy if policy == "noeviction" else
+                         f"{policy}: Redis may evict pool keys under memory pressure; "
+                         "set noeviction"))
+    for pool in pool_names(client, prefix):
+        behind = lag(client, prefix, pool)
+        late = behind.oldest_age > LAG_WARN_SECONDS
+        found.append(Finding("WARN" if late else "ok", f"pool {pool} sync",
+                             f"{behind.unsynced} events not yet in the database, oldest "
+                             f"{behind.oldest_age:.1f} s" + (" (is `walletpool sync` running?)"
+                                                             if late else "")))
+    return found
+
+
+def check_database(url: str) -> list[Finding]:
+    import sqlalchemy as sa
+
+    from .store.engine import create_engine
+    from .store.migrations import LATEST, current_version
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            version = current_version(conn)
+    except sa.exc.SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        return [Finding("FAIL", "database", f"unreachable: {type(cause).__name__}")]
+    finally:
+        engine.dispose()
+    if version == LATEST:
+        return [Finding("ok", "database", f"schema at version {version}")]
+    return [Finding("WARN", "database", f"schema at version {version}, this walletpool needs "
+                    f"{LATEST}: run `walletpool db upgrade`")]
