@@ -31,14 +31,6 @@ class AddResult:
 
 
 @dataclass(frozen=True)
-class ReapResult:
-    expired: int
-    """Expired leases reclaimed."""
-    cooled: int
-    """Wallets whose cooldown was over, returned to the free queue."""
-
-
-@dataclass(frozen=True)
 class PoolStats:
     pool: str
     free: int

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 import sqlalchemy as sa
 from redis import exceptions as rx
 
@@ -243,6 +242,3 @@ class Syncer:
                                         "committed": self.committed})
         return lags
 
-
-def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
