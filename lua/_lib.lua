@@ -90,6 +90,16 @@ local function emit(now, kind, address, state, lease, uses)
              'uses', uses and fmt(uses) or '')
 end
 
+-- Set every address in `addresses` to `state` in the state hash.
+local function set_state(addresses, state)
+  local args = {}
+  for _, address in ipairs(addresses) do
+    args[#args + 1] = address
+    args[#args + 1] = state
+  end
+  bulk('HSET', K.state, args)
+end
+
 -- A lease is stored as JSON with every number as a string (no float rounding):
 -- o owner, t token, e expires_at_ms, l leased_at_ms, c correlation_id, u user_id.
 local function load_leases(addresses)
@@ -181,14 +191,9 @@ local function promote_cooled(conf, now, limit)
   local ready = redis.call('ZRANGEBYSCORE', K.cooling, '-inf', now - conf.cooldown_ms,
                            'LIMIT', 0, limit)
   if #ready == 0 then return 0 end
-  local state_args = {}
-  for _, address in ipairs(ready) do
-    state_args[#state_args + 1] = address
-    state_args[#state_args + 1] = 'free'
-  end
   bulk('ZREM', K.cooling, ready)
   bulk('RPUSH', K.free, ready)
-  bulk('HSET', K.state, state_args)
+  set_state(ready, 'free')
   for _, address in ipairs(ready) do
     emit(now, 'cooled', address, 'free', nil)
   end
@@ -234,7 +239,7 @@ local function lease_heads(now, owners, ttl_ms, cid, uid)
   if n == 0 then return popped, {} end
   local last = redis.call('INCRBY', K.seq, n)
   local expires = fmt(now + ttl_ms)
-  local leases, lease_args, owner_args, expiry_args, state_args = {}, {}, {}, {}, {}
+  local leases, lease_args, owner_args, expiry_args = {}, {}, {}, {}
   for i, address in ipairs(popped) do
     local lease = {o = owners[i], t = fmt(last - n + i), e = expires, l = fmt(now), c = cid, u = uid}
     leases[i] = lease
@@ -244,13 +249,11 @@ local function lease_heads(now, owners, ttl_ms, cid, uid)
     owner_args[#owner_args + 1] = address
     expiry_args[#expiry_args + 1] = now + ttl_ms
     expiry_args[#expiry_args + 1] = address
-    state_args[#state_args + 1] = address
-    state_args[#state_args + 1] = 'leased'
   end
   bulk('HSET', K.lease, lease_args)
   bulk('HSET', K.owner, owner_args)
   bulk('ZADD', K.expiry, expiry_args)
-  bulk('HSET', K.state, state_args)
+  set_state(popped, 'leased')
   for i, address in ipairs(popped) do
     local uses = redis.call('HINCRBY', K.uses, address, 1)
     emit(now, 'allocated', address, 'leased', leases[i], uses)

@@ -157,14 +157,18 @@ async def async_worker(pool: AsyncWalletPool, pool_name: str, worker_id: int, cy
     return tally
 
 
+def by_address(holdings: list[Holding]) -> list[list[Holding]]:
+    """The holdings of each address, in the order they started."""
+    groups: dict[str, list[Holding]] = defaultdict(list)
+    for h in holdings:
+        groups[h.address].append(h)
+    return [sorted(held, key=lambda h: h.start) for held in groups.values()]
+
+
 def overlaps(holdings: list[Holding]) -> list[tuple[Holding, Holding]]:
     """Pairs of holdings of one address whose intervals overlap."""
     found = []
-    by_address: dict[str, list[Holding]] = defaultdict(list)
-    for h in holdings:
-        by_address[h.address].append(h)
-    for held in by_address.values():
-        held.sort(key=lambda h: h.start)
+    for held in by_address(holdings):
         latest = held[0]
         for h in held[1:]:
             if h.start < latest.end:
@@ -176,11 +180,5 @@ def overlaps(holdings: list[Holding]) -> list[tuple[Holding, Holding]]:
 
 def token_order_breaks(holdings: list[Holding]) -> list[tuple[Holding, Holding]]:
     """Holdings of one address whose tokens do not grow with time (invariant 4)."""
-    breaks = []
-    by_address: dict[str, list[Holding]] = defaultdict(list)
-    for h in holdings:
-        by_address[h.address].append(h)
-    for held in by_address.values():
-        held.sort(key=lambda h: h.start)
-        breaks += [(a, b) for a, b in itertools.pairwise(held) if b.token <= a.token]
-    return breaks
+    return [(a, b) for held in by_address(holdings) for a, b in itertools.pairwise(held)
+            if b.token <= a.token]

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import click
 
-from . import errors, validation
+from . import _backend, errors, validation
 from ._core import KEEP, Keep
 from .logs import configure_logging
 from .models import Lease, PoolStats
@@ -419,18 +419,12 @@ def doctor(ctx: click.Context, database_url: str | None) -> None:
         try:
             findings = check_redis(pool.redis, pool.settings.prefix)
         except Exception as exc:
-            raise _backend_error(exc, pool) from exc
+            raise _backend.translate(exc, pool._where) from exc
     if database_url:
         findings += check_database(database_url)
     for finding in findings:
         click.echo(str(finding))
     sys.exit(0 if all(f.level == "ok" for f in findings) else EXIT_REFUSED)
-
-
-def _backend_error(exc: Exception, pool: WalletPool) -> errors.WalletPoolError:
-    from . import _backend
-
-    return _backend.translate(exc, pool._where)
 
 
 @main.command()

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .sync import lag, pool_names
+from ._core import text
+from .keys import pool_names
+from .sync import lag
 
 LAG_WARN_SECONDS = 10.0
 
@@ -25,14 +27,11 @@ class Finding:
         return f"{self.level:4}  {self.subject}: {self.detail}"
 
 
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 def check_redis(client: Any, prefix: str) -> list[Finding]:
     info = client.info()
     found = []
-    version = _s(info.get("redis_version", "0"))
+    version = text(info.get("redis_version", "0"))
     major_minor = tuple(int(p) for p in version.split(".")[:2])
     found.append(Finding("ok" if major_minor >= (6, 2) else "FAIL", "redis version",
                          f"{version}" + ("" if major_minor >= (6, 2) else
@@ -41,7 +40,7 @@ def check_redis(client: Any, prefix: str) -> list[Finding]:
     found.append(Finding("ok" if aof else "WARN", "persistence",
                          "AOF on" if aof else "AOF off: a restart loses every pool; set "
                          "appendonly yes (appendfsync everysec)"))
-    policy = _s(client.config_get("maxmemory-policy").get("maxmemory-policy", "?"))
+    policy = text(client.config_get("maxmemory-policy").get("maxmemory-policy", "?"))
     found.append(Finding("ok" if policy == "noeviction" else "WARN", "maxmemory-policy",
                          policy if policy == "noeviction" else
                          f"{policy}: Redis may evict pool keys under memory pressure; "

@@ -1,7 +1,10 @@
-"""Redis key names of a pool. Every key carries the pool as a hash tag, so one pool
-lives on one Cluster slot and every script touches one slot."""
+"""Redis key names of a pool, and finding the pools under a prefix. Every key carries
+the pool as a hash tag, so one pool lives on one Cluster slot and every script touches
+one slot."""
 
 from __future__ import annotations
+
+from typing import Any
 
 # The order every script receives its KEYS in; lua/_lib.lua names them the same way.
 KEY_ORDER = ("conf", "free", "state", "lease", "owner", "expiry", "cooling", "seq", "events",
@@ -24,3 +27,12 @@ def conf_pattern(prefix: str) -> str:
 
 def pool_from_conf_key(prefix: str, conf_key: str) -> str:
     return conf_key[len(prefix) + 2 : -len("}:conf")]
+
+
+def pool_names(client: Any, prefix: str) -> list[str]:
+    """Every pool under `prefix` on a synchronous client (SCAN for settings keys)."""
+    found = set()
+    for conf_key in client.scan_iter(match=conf_pattern(prefix), count=1000):
+        raw = conf_key.decode() if isinstance(conf_key, bytes) else conf_key
+        found.add(pool_from_conf_key(prefix, raw))
+    return sorted(found)

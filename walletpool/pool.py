@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 import redis
 
 from . import _backend
-from ._core import KEEP, Call, Keep, Program, text
-from .keys import conf_pattern, pool_from_conf_key
+from ._core import KEEP, Call, Keep, Program
+from .keys import pool_names
 from .models import AddResult, Lease, PoolStats
 from .settings import Settings
 
@@ -96,13 +96,10 @@ class WalletPool(_backend.ClientBase):
 
     def pools(self) -> list[str]:
         """Names of all pools under this prefix, sorted."""
-        prefix = self.settings.prefix
         try:
-            found = {pool_from_conf_key(prefix, text(k))
-                     for k in self.redis.scan_iter(match=conf_pattern(prefix), count=1000)}
+            return pool_names(self.redis, self.settings.prefix)
         except Exception as exc:
             raise _backend.translate(exc, self._where) from exc
-        return sorted(found)
 
     def pipeline(self) -> Pipeline:
         """Queue several operations, send them in one round trip with `execute()`."""

@@ -20,7 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from redis import exceptions as rx
 
-from .keys import conf_pattern, key, pool_from_conf_key
+from ._core import text
+from .keys import key, pool_names
 from .store.apply import Event, apply_batch
 from .store.migrations import check
 
@@ -39,46 +40,38 @@ class Lag:
     """Seconds since the oldest of them was appended (0 when there is none)."""
 
 
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 def _id(text: str) -> tuple[int, int]:
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
 
 
-def pool_names(client: Any, prefix: str) -> list[str]:
-    return sorted({pool_from_conf_key(prefix, _s(k))
-                   for k in client.scan_iter(match=conf_pattern(prefix), count=1000)})
-
-
 def lag(client: Any, prefix: str, pool: str) -> Lag:
     """Events of `pool` not yet committed, and the age of the oldest one."""
     stream = key(prefix, pool, "events")
     now_ms = time.time() * 1000
-    groups = {_s(g["name"]): g for g in _groups(client, stream)}
+    groups = {text(g["name"]): g for g in _groups(client, stream)}
     mine = groups.get(GROUP)
     if mine is None:  # no syncer ever ran: everything is unsynced
         first = client.xrange(stream, count=1)
-        age = (now_ms - _id(_s(first[0][0]))[0]) / 1000 if first else 0.0
+        age = (now_ms - _id(text(first[0][0]))[0]) / 1000 if first else 0.0
         return Lag(pool, int(client.xlen(stream)), max(age, 0.0))
-    last = _s(mine["last-delivered-id"])
+    last = text(mine["last-delivered-id"])
     undelivered = client.xrange(stream, min=f"({last}", count=100_001)
     unsynced = int(mine["pending"]) + len(undelivered)
     oldest = None
     if int(mine["pending"]):  # None when a syncer acknowledged them meanwhile
         pending_min = client.xpending(stream, GROUP)["min"]
-        oldest = _s(pending_min) if pending_min else None
+        oldest = text(pending_min) if pending_min else None
     if oldest is None and undelivered:
-        oldest = _s(undelivered[0][0])
+        oldest = text(undelivered[0][0])
     age = (now_ms - _id(oldest)[0]) / 1000 if oldest else 0.0
     return Lag(pool, unsynced, max(age, 0.0))
 
 
 def _groups(client: Any, stream: str) -> list[dict[str, Any]]:
     try:
-        return [{_s(k): v for k, v in g.items()} for g in client.xinfo_groups(stream)]
+        return [{text(k): v for k, v in g.items()} for g in client.xinfo_groups(stream)]
     except rx.ResponseError:  # no such stream yet
         return []
 
@@ -190,8 +183,8 @@ class Syncer:
         for group in _groups(self.redis, stream):
             oldest = None
             if int(group["pending"]):  # another syncer may acknowledge them meanwhile
-                oldest = self.redis.xpending(stream, _s(group["name"]))["min"]
-            needed = _id(_s(oldest if oldest else group["last-delivered-id"]))
+                oldest = self.redis.xpending(stream, text(group["name"]))["min"]
+            needed = _id(text(oldest if oldest else group["last-delivered-id"]))
             floor = needed if floor is None else min(floor, needed)
         if floor is not None:
             self.redis.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=False)

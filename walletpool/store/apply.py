@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .._core import text
 from . import schema
 
 
@@ -42,8 +43,8 @@ class Event:
 
     @classmethod
     def from_entry(cls, pool: str, entry_id: str | bytes, fields: Mapping[Any, Any]) -> Event:
-        f = {_s(k): _s(v) for k, v in fields.items()}
-        ms, seq = _s(entry_id).split("-")
+        f = {text(k): text(v) for k, v in fields.items()}
+        ms, seq = text(entry_id).split("-")
         return cls(pool, int(ms), int(seq), f["type"], f.get("address") or None,
                    f.get("state") or None, f.get("owner") or None, _int(f.get("token")),
                    _int(f.get("leased")), _int(f.get("expires")), int(f.get("at") or ms),
@@ -54,9 +55,6 @@ class Event:
         return {c.name: getattr(self, {"event_ms": "ms", "event_seq": "seq"}.get(c.name, c.name))
                 for c in schema.events.columns}
 
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _int(value: str | None) -> int | None:

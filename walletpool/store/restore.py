@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .._core import text
 from ..errors import PoolNotFound, WalletPoolError
 from ..keys import KEY_ORDER, key, pool_keys
 from . import schema
@@ -47,9 +48,6 @@ class Difference:
     def __str__(self) -> str:
         return f"{self.pool} {self.address}: redis {self.redis} / database {self.database}"
 
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def stored_pools(engine: sa.Engine) -> list[str]:
@@ -127,19 +125,19 @@ def reconcile(client: Any, engine: sa.Engine, prefix: str, pool: str) -> list[Di
     check(engine)
     in_redis: dict[str, str] = {}
     for address, state in client.hscan_iter(key(prefix, pool, "state"), count=1000):
-        in_redis[_s(address)] = _s(state)
+        in_redis[text(address)] = text(state)
     for address, raw in client.hscan_iter(key(prefix, pool, "lease"), count=1000):
-        lease = json.loads(_s(raw))
-        in_redis[_s(address)] += f" owner={lease['o']} token={lease['t']} expires={lease['e']}"
+        lease = json.loads(text(raw))
+        in_redis[text(address)] += f" owner={lease['o']} token={lease['t']} expires={lease['e']}"
     in_db: dict[str, str] = {}
     w = schema.wallets
     with engine.connect() as conn:
         for row in conn.execute(sa.select(w.c.address, w.c.state, w.c.owner, w.c.token,
                                           w.c.expires_at).where(w.c.pool == pool)):
-            text = row.state
+            stored = row.state
             if row.state == "leased":
-                text += f" owner={row.owner} token={row.token} expires={row.expires_at}"
-            in_db[row.address] = text
+                stored += f" owner={row.owner} token={row.token} expires={row.expires_at}"
+            in_db[row.address] = stored
     return [Difference(pool, a, in_redis.get(a, "absent"), in_db.get(a, "absent"))
             for a in sorted(set(in_redis) | set(in_db))
             if in_redis.get(a) != in_db.get(a)]
