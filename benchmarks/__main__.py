@@ -70,7 +70,7 @@ def sequential(pool: WalletPool) -> Callable[[int, list[float]], None]:
     def one_round(cycles: int, latencies: list[float]) -> None:
         for i in range(cycles):
             t = time.perf_counter()
-            pool.release(pool.allocate("BTC", f"order-{i}"))
+            pool.release(pool.allocate("COIN", f"order-{i}"))
             latencies.append(time.perf_counter() - t)
 
     return one_round
@@ -81,7 +81,7 @@ def batched(pool: WalletPool) -> Callable[[int, list[float]], None]:
 
     def one_round(cycles: int, latencies: list[float]) -> None:
         for _ in range(cycles // BATCH):
-            pool.release_many(pool.allocate_many("BTC", owners))
+            pool.release_many(pool.allocate_many("COIN", owners))
 
     return one_round
 
@@ -91,7 +91,7 @@ def pipelined(pool: WalletPool) -> Callable[[int, list[float]], None]:
         for _ in range(cycles // BATCH):
             pipe = pool.pipeline()
             for i in range(BATCH):
-                pipe.allocate("BTC", f"order-{i}")
+                pipe.allocate("COIN", f"order-{i}")
             leases = pipe.execute()
             for lease in leases:
                 pipe.release(lease)  # type: ignore[arg-type]
@@ -116,8 +116,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, RedisServer(Path(folder)) as server:
         client = redis.Redis(port=server.port)
         pool = WalletPool.from_url(server.url)
-        pool.configure("BTC", lease_ttl=600, max_size=POOL_SIZE)
-        pool.add("BTC", [f"bc1qbench{i:06d}" for i in range(POOL_SIZE)])
+        pool.configure("COIN", lease_ttl=600, max_size=POOL_SIZE)
+        pool.add("COIN", [f"bc1qbench{i:06d}" for i in range(POOL_SIZE)])
         print(machine_line(binary_version(server.binary)))
         print(f"# {args.rounds} rounds of {args.cycles} allocate+release cycles, "
               f"pool of {POOL_SIZE}, medians\n")

@@ -27,8 +27,15 @@ local function fail(message)
   return redis.error_reply('walletpool: ' .. message)
 end
 
+-- A wallet: an address, or `address#tag` in a tag pool (walletpool/chains/wallets.py).
 local function valid_address(s)
-  return type(s) == 'string' and #s >= 1 and #s <= MAX_ID_LEN and s:match('^[%w:._%-]+$') ~= nil
+  if type(s) ~= 'string' or #s < 1 or #s > MAX_ID_LEN then return false end
+  return s:match('^[%w:._%-]+$') ~= nil or s:match('^[%w:._%-]+#[%w:._%-]+$') ~= nil
+end
+
+-- A network name (walletpool/chains/networks.py): 1-32 of a-z 0-9 -, not starting with -.
+local function valid_network(s)
+  return type(s) == 'string' and #s <= 32 and s:match('^[a-z0-9][a-z0-9%-]*$') ~= nil
 end
 
 -- Owners, correlation ids and user ids: printable ASCII without blanks.
@@ -49,7 +56,7 @@ end
 
 local function read_conf()
   local v = redis.call('HMGET', K.conf, 'lease_ttl_ms', 'cooldown_ms', 'max_size', 'max_uses',
-                       'clock_offset_ms', 'settle_at_ms', 'clock_ms')
+                       'clock_offset_ms', 'settle_at_ms', 'clock_ms', 'min_free', 'network')
   return {
     exists = v[1] ~= false,
     lease_ttl_ms = tonumber(v[1]) or 0,
@@ -59,6 +66,8 @@ local function read_conf()
     clock_offset_ms = tonumber(v[5]) or 0,
     settle_at_ms = tonumber(v[6]) or 0,
     clock_ms = tonumber(v[7]) or 0,
+    min_free = tonumber(v[8]) or 0,
+    network = v[9] or '',
   }
 end
 
@@ -307,18 +316,49 @@ local function counts()
   return redis.call('LLEN', K.free), redis.call('HLEN', K.lease), redis.call('ZCARD', K.cooling)
 end
 
+-- Alert counters, kept in conf (they change no wallet, so they record no event).
+-- After an allocation that took `took` wallets: when the free queue fell below the
+-- pool's min_free, count it and return the free count; else -1.
+local function low_water(conf, took)
+  if took == 0 or conf.min_free == 0 then return -1 end
+  local free = redis.call('LLEN', K.free)
+  if free >= conf.min_free then return -1 end
+  redis.call('HINCRBY', K.conf, 'low_water_count', 1)
+  return free
+end
+
+-- A refusal with 'exhausted': count it and build the reply.
+local function exhausted()
+  redis.call('HINCRBY', K.conf, 'exhausted_count', 1)
+  local free, leased, cooling = counts()
+  return {'exhausted', free, leased, cooling}
+end
+
+-- The defaults a client sends for a pool it may create: ARGV[1..4] of add and configure
+-- are lease_ttl_ms, max_size, network and min_free. Returns nil when malformed.
+local function read_defaults()
+  local d = {ttl = int_arg(ARGV[1], 1, MAX_TTL_MS), size = int_arg(ARGV[2], 1, 1e9),
+             network = ARGV[3], min_free = int_arg(ARGV[4], 0, 1e9)}
+  if d.ttl == nil or d.size == nil or d.min_free == nil or not valid_network(d.network) then
+    return nil
+  end
+  return d
+end
+
 -- Pool settings, created from the client's defaults the first time a pool is touched.
-local function create_pool(default_ttl_ms, default_max_size)
-  redis.call('HSET', K.conf, 'lease_ttl_ms', fmt(default_ttl_ms), 'cooldown_ms', '0',
-             'max_size', fmt(default_max_size), 'max_uses', '0')
+local function create_pool(d)
+  redis.call('HSET', K.conf, 'lease_ttl_ms', fmt(d.ttl), 'cooldown_ms', '0',
+             'max_size', fmt(d.size), 'max_uses', '0', 'network', d.network,
+             'min_free', fmt(d.min_free))
 end
 
 -- The event of a settings change carries every setting now in force.
 local function emit_configured(conf, now)
   local settings = {}
-  for _, f in ipairs({'lease_ttl_ms', 'cooldown_ms', 'max_size', 'max_uses'}) do
+  for _, f in ipairs({'lease_ttl_ms', 'cooldown_ms', 'max_size', 'max_uses', 'min_free'}) do
     settings[#settings + 1] = f .. '=' .. fmt(conf[f])
   end
+  settings[#settings + 1] = 'network=' .. conf.network
   redis.call('XADD', K.events, '*', 'type', 'configured', 'settings',
              table.concat(settings, ' '), 'at', fmt(now))
 end

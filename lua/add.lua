@@ -1,23 +1,28 @@
--- add: append new wallets to the tail of a pool's free queue, skipping any address the
+-- add: append new wallets to the tail of a pool's free queue, skipping any wallet the
 -- pool already knows (in any state, retired included) or that repeats in the batch.
 -- All or nothing: when the new wallets would take the pool over max_size, nothing is added.
+-- The client has checked and canonicalised the wallets for the pool's network; the
+-- script refuses the batch when the pool's network is not the one they were checked for.
 -- KEYS: the pool's keys (_lib.lua); writes conf (a new pool's defaults), free, state, events.
 -- A new pool gets a 'configured' event, then each new wallet an 'added' event.
--- ARGV: 1 default lease_ttl_ms  2 default max_size (both used only to create the pool)
---       3.. addresses
+-- ARGV: 1 default lease_ttl_ms  2 default max_size  3 network  4 default min_free
+--       (1, 2 and 4 used only to create the pool)  5.. wallets
 -- Reply: {'ok', added, duplicates} | {'full', in_service, max_size, would_add}
+--      | {'network', the pool's network}
 
-local default_ttl = int_arg(ARGV[1], 1, MAX_TTL_MS)
-local default_size = int_arg(ARGV[2], 1, 1e9)
-if default_ttl == nil or default_size == nil then return fail('bad defaults') end
-for i = 3, #ARGV do
-  if not valid_address(ARGV[i]) then return fail('bad address at position ' .. (i - 2)) end
+local defaults = read_defaults()
+if defaults == nil then return fail('bad defaults') end
+for i = 5, #ARGV do
+  if not valid_address(ARGV[i]) then return fail('bad address at position ' .. (i - 4)) end
 end
 
 local conf = read_conf()
-local max_size = conf.exists and conf.max_size or default_size
+if conf.exists and conf.network ~= '' and conf.network ~= defaults.network then
+  return {'network', conf.network}
+end
+local max_size = conf.exists and conf.max_size or defaults.size
 local fresh, seen = {}, {}
-for i = 3, #ARGV do
+for i = 5, #ARGV do
   local address = ARGV[i]
   if not seen[address] then
     seen[address] = true
@@ -30,7 +35,10 @@ if in_service + #fresh > max_size then return {'full', in_service, max_size, #fr
 
 local now = now_ms(conf)
 if not conf.exists then
-  create_pool(default_ttl, default_size)
+  create_pool(defaults)
+  emit_configured(read_conf(), now)
+elseif conf.network == '' then  -- a pool made before pools had networks
+  redis.call('HSET', K.conf, 'network', defaults.network)
   emit_configured(read_conf(), now)
 end
 for _, address in ipairs(fresh) do
@@ -38,4 +46,4 @@ for _, address in ipairs(fresh) do
   redis.call('HSET', K.state, address, 'free')
   emit(now, 'added', address, 'free', nil)
 end
-return {'ok', #fresh, (#ARGV - 2) - #fresh}
+return {'ok', #fresh, (#ARGV - 4) - #fresh}

@@ -3,8 +3,10 @@
 --       uses, events (and cooling when it settles cooled wallets).
 -- ARGV: 1 owner  2 ttl_ms (0 = the pool's lease_ttl)  3 correlation_id ('' = none)
 --       4 user_id ('' = none)
--- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id, fresh}
---      | {'exhausted', free, leased, cooling} | {'nopool'}
+-- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id, fresh,
+--         low_water, min_free} | {'exhausted', free, leased, cooling} | {'nopool'}
+--   low_water: the free count when this allocation left fewer than min_free (counted in
+--   conf low_water_count), else -1. Each 'exhausted' reply is counted in exhausted_count.
 -- Idempotent per owner: an owner with a live lease gets it back unchanged (fresh = 0).
 -- It settles expired leases and cooled wallets when due, and always before it reports
 -- the pool exhausted (see SETTLE_EVERY_MS in _lib.lua).
@@ -29,13 +31,12 @@ if not address then
     settle(conf, now, true)
     popped, leases = lease_heads(now, {owner}, ttl_ms, cid, uid)
   end
-  if #popped == 0 then
-    local free, leased, cooling = counts()
-    return {'exhausted', free, leased, cooling}
-  end
+  if #popped == 0 then return exhausted() end
   address, lease, fresh = popped[1], leases[1], 1
 end
 local reply = {'ok'}
 for _, v in ipairs(lease_reply(address, lease)) do reply[#reply + 1] = v end
 reply[#reply + 1] = fresh
+reply[#reply + 1] = low_water(conf, fresh)
+reply[#reply + 1] = conf.min_free
 return reply

@@ -3,7 +3,8 @@
 -- ARGV: 1 ttl_ms (0 = the pool's lease_ttl)  2 correlation_id  3 user_id
 --       4 partial (1 = serve as many owners as possible, 0 = all or none)  5.. owners
 -- Reply: {'ok', served, then per served owner: owner, address, token, expires_at_ms,
---         leased_at_ms, correlation_id, user_id, fresh}
+--         leased_at_ms, correlation_id, user_id, fresh; then low_water, min_free}
+--   (low_water as in allocate.lua)
 --      | {'exhausted', free, leased, cooling} (partial = 0 and too few free wallets)
 --      | {'nopool'}
 -- An owner named twice, or already holding a live lease, gets that one lease.
@@ -41,10 +42,7 @@ for i = 5, #ARGV do
 end
 if #needy > redis.call('LLEN', K.free) then
   settle(conf, now, true)
-  if partial == '0' and #needy > redis.call('LLEN', K.free) then
-    local free, leased, cooling = counts()
-    return {'exhausted', free, leased, cooling}
-  end
+  if partial == '0' and #needy > redis.call('LLEN', K.free) then return exhausted() end
 end
 
 local popped, leases = lease_heads(now, needy, ttl_ms, cid, uid)
@@ -61,4 +59,6 @@ for _, owner in ipairs(order) do
   end
 end
 reply[2] = served
+reply[#reply + 1] = low_water(conf, #popped)
+reply[#reply + 1] = conf.min_free
 return reply

@@ -2,7 +2,8 @@
 -- KEYS: the pool's keys (_lib.lua); reads all but lease values.
 -- ARGV: none
 -- Reply: {exists, free, leased, cooling, known, last_token, events, expired_unreaped,
---         cooled_ready, lease_ttl_ms, cooldown_ms, max_size, max_uses, now_ms}
+--         cooled_ready, lease_ttl_ms, cooldown_ms, max_size, max_uses, now_ms, network,
+--         min_free, low_water_count, exhausted_count}
 -- known counts every address ever added (retired included).
 
 local conf = read_conf()
@@ -13,5 +14,7 @@ return {
   tonumber(redis.call('GET', K.seq)) or 0, redis.call('XLEN', K.events),
   redis.call('ZCOUNT', K.expiry, '-inf', now),
   redis.call('ZCOUNT', K.cooling, '-inf', now - conf.cooldown_ms),
-  conf.lease_ttl_ms, conf.cooldown_ms, conf.max_size, conf.max_uses, fmt(now),
+  conf.lease_ttl_ms, conf.cooldown_ms, conf.max_size, conf.max_uses, fmt(now), conf.network,
+  conf.min_free, tonumber(redis.call('HGET', K.conf, 'low_water_count')) or 0,
+  tonumber(redis.call('HGET', K.conf, 'exhausted_count')) or 0,
 }

@@ -73,11 +73,11 @@ FROZEN_AT = 1_800_000_000.0
 
 @pytest.fixture
 def btc(pool: WalletPool) -> WalletPool:
-    """A BTC pool of five wallets a0..a4, no cooldown, 60 s leases, and its clock
+    """A COIN pool of five wallets a0..a4, no cooldown, 60 s leases, and its clock
     frozen at FROZEN_AT, so that deadlines in tests are exact, not a race with time."""
-    pool.configure("BTC", lease_ttl=60, cooldown=0, max_size=100)
-    pool._freeze_clock("BTC", FROZEN_AT)
-    pool.add("BTC", [f"a{i}" for i in range(5)])
+    pool.configure("COIN", lease_ttl=60, cooldown=0, max_size=100)
+    pool._freeze_clock("COIN", FROZEN_AT)
+    pool.add("COIN", [f"a{i}" for i in range(5)])
     return pool
 
 

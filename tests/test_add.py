@@ -10,65 +10,65 @@ from walletpool import InvalidAddress, PoolFull, WalletPool
 
 
 def test_add_creates_the_pool_with_defaults(pool: WalletPool) -> None:
-    assert pool.add("BTC", ["a0", "a1"]).added == 2
-    stats = pool.stats("BTC")
+    assert pool.add("COIN", ["a0", "a1"]).added == 2
+    stats = pool.stats("COIN")
     assert (stats.free, stats.lease_ttl, stats.max_size, stats.max_uses) == (2, 900, 1_000_000,
                                                                            None)
 
 
 def test_add_skips_known_and_repeated_addresses(btc: WalletPool) -> None:
-    result = btc.add("BTC", ["a0", "b1", "b1", "b2"])
+    result = btc.add("COIN", ["a0", "b1", "b1", "b2"])
     assert (result.added, result.duplicates) == (2, 2)
-    assert btc.peek("BTC", 10) == ["a0", "a1", "a2", "a3", "a4", "b1", "b2"]
+    assert btc.peek("COIN", 10) == ["a0", "a1", "a2", "a3", "a4", "b1", "b2"]
 
 
 def test_add_does_not_requeue_a_leased_wallet(btc: WalletPool, redis_client: redis.Redis) -> None:
-    lease = btc.allocate("BTC", owner="o1")
-    assert btc.add("BTC", [lease.address]).duplicates == 1
-    assert lease.address not in btc.peek("BTC", 10)
-    check_invariants(redis_client, "wp", "BTC")
+    lease = btc.allocate("COIN", owner="o1")
+    assert btc.add("COIN", [lease.address]).duplicates == 1
+    assert lease.address not in btc.peek("COIN", 10)
+    check_invariants(redis_client, "wp", "COIN")
 
 
 def test_a_retired_address_cannot_come_back(btc: WalletPool) -> None:
-    btc.retire("BTC", "a2")
-    assert btc.add("BTC", ["a2"]).duplicates == 1
-    assert "a2" not in btc.peek("BTC", 10)
+    btc.retire("COIN", "a2")
+    assert btc.add("COIN", ["a2"]).duplicates == 1
+    assert "a2" not in btc.peek("COIN", 10)
 
 
 def test_add_beyond_max_size_raises_pool_full_and_adds_nothing(btc: WalletPool) -> None:
-    btc.configure("BTC", max_size=6)
+    btc.configure("COIN", max_size=6)
     with pytest.raises(PoolFull, match="max_size is 6") as caught:
-        btc.add("BTC", ["b0", "b1"])
+        btc.add("COIN", ["b0", "b1"])
     assert (caught.value.in_service, caught.value.would_add) == (5, 2)
-    assert btc.stats("BTC").total == 5
-    assert btc.add("BTC", ["b0"]).added == 1
+    assert btc.stats("COIN").total == 5
+    assert btc.add("COIN", ["b0"]).added == 1
 
 
 def test_retired_wallets_do_not_count_against_max_size(btc: WalletPool) -> None:
-    btc.configure("BTC", max_size=5)
-    btc.retire("BTC", "a0")
-    assert btc.add("BTC", ["b0"]).added == 1
+    btc.configure("COIN", max_size=5)
+    btc.retire("COIN", "a0")
+    assert btc.add("COIN", ["b0"]).added == 1
 
 
 def test_an_invalid_address_rejects_the_whole_call(btc: WalletPool) -> None:
     with pytest.raises(InvalidAddress, match="item 2"):
-        btc.add("BTC", ["b0", "bad address", "b2"])
-    assert btc.stats("BTC").total == 5
+        btc.add("COIN", ["b0", "bad address", "b2"])
+    assert btc.stats("COIN").total == 5
 
 
 def test_a_large_add_runs_in_chunks_and_reports_progress(pool: WalletPool,
                                                          redis_client: redis.Redis) -> None:
     addresses = [f"t{i:06d}" for i in range(12_000)]
     seen: list[int] = []
-    result = pool.add("TRX", addresses + addresses[:10], progress=seen.append)
+    result = pool.add("CHIP", addresses + addresses[:10], progress=seen.append)
     assert (result.added, result.duplicates) == (12_000, 10)
-    assert seen == [5000, 10_000, 12_010]
-    assert pool.peek("TRX", 3) == addresses[:3]
-    check_invariants(redis_client, "wp", "TRX")
+    assert seen == [5000, 10_000, 12_000]  # repeats are dropped before sending
+    assert pool.peek("CHIP", 3) == addresses[:3]
+    check_invariants(redis_client, "wp", "CHIP")
 
 
 def test_a_large_add_that_cannot_fit_is_refused_before_writing(pool: WalletPool) -> None:
-    pool.configure("TRX", max_size=9_000)
+    pool.configure("CHIP", max_size=9_000)
     with pytest.raises(PoolFull, match="nothing was added"):
-        pool.add("TRX", [f"t{i}" for i in range(9_001)])
-    assert pool.stats("TRX").total == 0
+        pool.add("CHIP", [f"t{i}" for i in range(9_001)])
+    assert pool.stats("CHIP").total == 0

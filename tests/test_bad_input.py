@@ -22,8 +22,8 @@ from walletpool import (
 from walletpool.cli import main
 from walletpool.server import RedisServer
 
-HOSTILE_POOLS: list[Any] = ["", "B", "x" * 10_000, "ÜSDT", "BTC\n", "*", "BTC*", "{BTC}",
-                            "B:TC", "../BTC", "BTC-", "btc", None, 42, b"BTC", ["BTC"]]
+HOSTILE_POOLS: list[Any] = ["", "B", "x" * 10_000, "ÜSDT", "COIN\n", "*", "COIN*", "{COIN}",
+                            "B:TC", "../COIN", "COIN-", "btc", None, 42, b"COIN", ["COIN"]]
 HOSTILE_IDS: list[Any] = ["", " ", "x" * 10_000, "ü", "a\nb", "a b", "\x00", None, 5, b"o1"]
 HOSTILE_TTLS: list[Any] = [0, -1, float("nan"), float("inf"), -float("inf"), 10**12, "60",
                            True, [1]]
@@ -38,8 +38,8 @@ def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
 
 @pytest.fixture
 def setup(btc: WalletPool, redis_server: RedisServer):  # type: ignore[no-untyped-def]
-    btc.add("ETH", ["e0"])
-    lease = btc.allocate("BTC", "order-1")
+    btc.add("TOKEN", ["e0"])
+    lease = btc.allocate("COIN", "order-1")
     raw = redis.Redis(port=redis_server.port)
     yield btc, lease, raw
     raw.close()
@@ -64,49 +64,49 @@ def cases(pool: WalletPool, lease: Any) -> list[tuple[str, Callable[[], object],
             table.append((f"{op} pool={name!r:.20}", call, InvalidPool))
     for value in HOSTILE_IDS:
         table += [
-            (f"allocate owner={value!r:.20}", lambda v=value: pool.allocate("BTC", v),
+            (f"allocate owner={value!r:.20}", lambda v=value: pool.allocate("COIN", v),
              InvalidInput),
             (f"allocate correlation_id={value!r:.20}",
-             lambda v=value: pool.allocate("BTC", "o2", correlation_id=v) if v is not None
-             else pool.allocate("BTC", "o2", correlation_id=""), InvalidInput),
+             lambda v=value: pool.allocate("COIN", "o2", correlation_id=v) if v is not None
+             else pool.allocate("COIN", "o2", correlation_id=""), InvalidInput),
             (f"allocate user_id={value!r:.20}",
-             lambda v=value: pool.allocate("BTC", "o2", user_id=v if v is not None else ""),
+             lambda v=value: pool.allocate("COIN", "o2", user_id=v if v is not None else ""),
              InvalidInput),
             (f"allocate_many owner={value!r:.20}",
-             lambda v=value: pool.allocate_many("BTC", ["o2", v]), InvalidInput),
-            (f"get_lease owner={value!r:.20}", lambda v=value: pool.get_lease("BTC", v),
+             lambda v=value: pool.allocate_many("COIN", ["o2", v]), InvalidInput),
+            (f"get_lease owner={value!r:.20}", lambda v=value: pool.get_lease("COIN", v),
              InvalidInput),
             (f"release owner={value!r:.20}", lambda v=value: pool.release(replace(lease, owner=v)),
              InvalidInput),
         ]
     for ttl in HOSTILE_TTLS:
         table += [
-            (f"allocate ttl={ttl!r}", lambda t=ttl: pool.allocate("BTC", "o2", ttl=t),
+            (f"allocate ttl={ttl!r}", lambda t=ttl: pool.allocate("COIN", "o2", ttl=t),
              InvalidInput),
-            (f"allocate_many ttl={ttl!r}", lambda t=ttl: pool.allocate_many("BTC", ["o2"], ttl=t),
+            (f"allocate_many ttl={ttl!r}", lambda t=ttl: pool.allocate_many("COIN", ["o2"], ttl=t),
              InvalidInput),
             (f"extend ttl={ttl!r}", lambda t=ttl: pool.extend(lease, ttl=t), InvalidInput),
-            (f"configure lease_ttl={ttl!r}", lambda t=ttl: pool.configure("BTC", lease_ttl=t),
+            (f"configure lease_ttl={ttl!r}", lambda t=ttl: pool.configure("COIN", lease_ttl=t),
              InvalidInput),
             (f"configure cooldown={ttl!r}",
-             lambda t=ttl: pool.configure("BTC", cooldown=t if t != 0 else -1), InvalidInput),
+             lambda t=ttl: pool.configure("COIN", cooldown=t if t != 0 else -1), InvalidInput),
         ]
     for address in HOSTILE_ADDRESSES:
         table += [
-            (f"add address={address!r:.20}", lambda a=address: pool.add("BTC", ["ok1", a]),
+            (f"add address={address!r:.20}", lambda a=address: pool.add("COIN", ["ok1", a]),
              InvalidAddress),
-            (f"retire address={address!r:.20}", lambda a=address: pool.retire("BTC", a),
+            (f"retire address={address!r:.20}", lambda a=address: pool.retire("COIN", a),
              InvalidAddress),
             (f"release address={address!r:.20}",
              lambda a=address: pool.release(replace(lease, address=a)), InvalidAddress),
         ]
     for count in HOSTILE_COUNTS:
-        table.append((f"peek count={count!r}", lambda c=count: pool.peek("BTC", c), InvalidInput))
+        table.append((f"peek count={count!r}", lambda c=count: pool.peek("COIN", c), InvalidInput))
     for limit in [0, -1, 10**10, 2.5, "5", True]:
         table += [
-            (f"configure max_size={limit!r}", lambda c=limit: pool.configure("BTC", max_size=c),
+            (f"configure max_size={limit!r}", lambda c=limit: pool.configure("COIN", max_size=c),
              InvalidInput),
-            (f"configure max_uses={limit!r}", lambda c=limit: pool.configure("BTC", max_uses=c),
+            (f"configure max_uses={limit!r}", lambda c=limit: pool.configure("COIN", max_uses=c),
              InvalidInput),
         ]
     for token in [0, -1, 2**60, "5", 1.5, None, True]:
@@ -114,21 +114,21 @@ def cases(pool: WalletPool, lease: Any) -> list[tuple[str, Callable[[], object],
                       lambda t=token: pool.release(replace(lease, token=t)), InvalidInput))
     many = [f"ok{i}" for i in range(100_000)]
     table += [
-        ("add a string, not a list", lambda: pool.add("BTC", "bc1qabc"), InvalidAddress),
-        ("add 100k addresses, the last one bad", lambda: pool.add("BTC", [*many, "bad one"]),
+        ("add a string, not a list", lambda: pool.add("COIN", "bc1qabc"), InvalidAddress),
+        ("add 100k addresses, the last one bad", lambda: pool.add("COIN", [*many, "bad one"]),
          InvalidAddress),
-        ("add 100k addresses over max_size", lambda: pool.add("BTC", many), PoolFull),
-        ("allocate_many no owners", lambda: pool.allocate_many("BTC", []), InvalidInput),
-        ("allocate_many a string", lambda: pool.allocate_many("BTC", "o1"), InvalidInput),
+        ("add 100k addresses over max_size", lambda: pool.add("COIN", many), PoolFull),
+        ("allocate_many no owners", lambda: pool.allocate_many("COIN", []), InvalidInput),
+        ("allocate_many a string", lambda: pool.allocate_many("COIN", "o1"), InvalidInput),
         ("allocate_many 10,001 owners",
-         lambda: pool.allocate_many("BTC", [f"o{i}" for i in range(10_001)]), InvalidInput),
+         lambda: pool.allocate_many("COIN", [f"o{i}" for i in range(10_001)]), InvalidInput),
         ("release not a lease", lambda: pool.release({"address": "a0"}), InvalidInput),  # type: ignore[arg-type]
         ("release_many nothing", lambda: pool.release_many([]), InvalidInput),
         ("release_many two pools",
-         lambda: pool.release_many([lease, replace(lease, pool="ETH")]), InvalidInput),
-        ("release a lease of another pool", lambda: pool.release(replace(lease, pool="ETH")),
+         lambda: pool.release_many([lease, replace(lease, pool="TOKEN")]), InvalidInput),
+        ("release a lease of another pool", lambda: pool.release(replace(lease, pool="TOKEN")),
          LeaseLost),
-        ("extend a lease of another pool", lambda: pool.extend(replace(lease, pool="ETH")),
+        ("extend a lease of another pool", lambda: pool.extend(replace(lease, pool="TOKEN")),
          LeaseLost),
         ("release with another owner", lambda: pool.release(replace(lease, owner="order-2")),
          LeaseLost),
@@ -159,25 +159,26 @@ def test_every_method_refuses_hostile_input_and_changes_nothing(setup) -> None: 
 def test_owners_with_key_syntax_are_plain_values_not_keys(setup) -> None:  # type: ignore[no-untyped-def]
     pool, _, raw = setup
     keys_before = set(raw.keys("*"))
-    for owner in ["{BTC}:free", "*", "../../etc", "wp:{ETH}:state", "::"]:
-        lease = pool.allocate("BTC", owner)
-        assert pool.get_lease("BTC", owner) == replace(lease, fresh=False)
+    for owner in ["{COIN}:free", "*", "../../etc", "wp:{TOKEN}:state", "::"]:
+        lease = pool.allocate("COIN", owner)
+        assert pool.get_lease("COIN", owner) == replace(lease, fresh=False)
         pool.release(lease)
     assert set(raw.keys("*")) == keys_before
-    assert pool.stats("ETH").free == 1
+    assert pool.stats("TOKEN").free == 1
 
 
 CLI_CASES = [
-    ["allocate", "BTC\n", "o1"], ["allocate", "{BTC}", "o1"], ["allocate", "BTC", ""],
-    ["allocate", "BTC", "o 1"], ["allocate", "BTC", "ü"], ["allocate", "BTC", "o1", "--ttl", "nan"],
-    ["allocate", "BTC", "o1", "--ttl", "-1"], ["allocate", "BTC", "o1", "--ttl", "1e13"],
-    ["allocate", "BTC", "o1", "--ttl", "soon"], ["release", "../BTC", "o1"],
-    ["release", "BTC", "o\n1"], ["extend", "BTC", "order-1", "--ttl", "0"],
-    ["stats", "*"], ["peek", "BTC", "-n", "0"], ["peek", "BTC", "-n", "99999"],
-    ["reap", "B:TC"], ["retire", "BTC", "../a0"], ["retire", "BTC", "a 0"],
-    ["configure", "BTC", "--max-size", "-1"], ["configure", "BTC", "--cooldown", "inf"],
-    ["configure", "BTC", "--max-uses", "lots"], ["configure", "btc", "--lease-ttl", "5"],
-    ["import", "{BTC}", "-"], ["import", "BTC", "/nonexistent/file"],
+    ["allocate", "COIN\n", "o1"], ["allocate", "{COIN}", "o1"], ["allocate", "COIN", ""],
+    ["allocate", "COIN", "o 1"], ["allocate", "COIN", "ü"],
+    ["allocate", "COIN", "o1", "--ttl", "nan"],
+    ["allocate", "COIN", "o1", "--ttl", "-1"], ["allocate", "COIN", "o1", "--ttl", "1e13"],
+    ["allocate", "COIN", "o1", "--ttl", "soon"], ["release", "../COIN", "o1"],
+    ["release", "COIN", "o\n1"], ["extend", "COIN", "order-1", "--ttl", "0"],
+    ["stats", "*"], ["peek", "COIN", "-n", "0"], ["peek", "COIN", "-n", "99999"],
+    ["reap", "B:TC"], ["retire", "COIN", "../a0"], ["retire", "COIN", "a 0"],
+    ["configure", "COIN", "--max-size", "-1"], ["configure", "COIN", "--cooldown", "inf"],
+    ["configure", "COIN", "--max-uses", "lots"], ["configure", "btc", "--lease-ttl", "5"],
+    ["import", "{COIN}", "-"], ["import", "COIN", "/nonexistent/file"],
 ]
 
 
@@ -192,11 +193,17 @@ def test_every_cli_command_refuses_hostile_input_with_exit_2(
     assert snapshot(raw) == before
 
 
-def test_import_with_hostile_lines_writes_nothing(setup, redis_server: RedisServer) -> None:  # type: ignore[no-untyped-def]
+def test_import_with_hostile_lines_writes_only_the_good_one(setup, redis_server: RedisServer,  # type: ignore[no-untyped-def]
+                                                            redis_client: redis.Redis) -> None:
     _, _, raw = setup
     before = snapshot(raw)
     hostile = "good1\nü\n\x00\n{a}\n" + "x" * 200 + "\n"
-    result = CliRunner().invoke(main, ["--redis-url", redis_server.url, "import", "BTC", "-"],
-                                input=hostile)
-    assert result.exit_code == 2 and "line 2" in result.output and "4 invalid" in result.output
+    args = ["--redis-url", redis_server.url, "import", "COIN", "-"]
+    strict = CliRunner().invoke(main, [*args, "--strict"], input=hostile)
+    assert strict.exit_code == 2 and "rejected 4" in strict.output
     assert snapshot(raw) == before
+    result = CliRunner().invoke(main, args, input=hostile)
+    assert result.exit_code == 2 and "added 1, duplicates 0, rejected 4" in result.output
+    assert [line.split(":")[0].strip() for line in result.output.splitlines()[1:]] == \
+        ["line 2", "line 3", "line 4", "line 5"]
+    assert redis_client.lindex("wp:{COIN}:free", -1) == "good1"

@@ -26,69 +26,69 @@ def cli(redis_server: RedisServer, redis_client: redis.Redis):  # type: ignore[n
 def test_import_configure_allocate_release_round_trip(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     source = tmp_path / "btc.txt"
     source.write_text("# wallets\nbc1qaaa\n\nbc1qbbb\nbc1qaaa\n")
-    assert cli("configure", "BTC", "--lease-ttl", "60", "--cooldown", "0").exit_code == 0
-    result = cli("import", "BTC", str(source))
+    assert cli("configure", "COIN", "--lease-ttl", "60", "--cooldown", "0").exit_code == 0
+    result = cli("import", "COIN", str(source))
     assert result.exit_code == 0, result.output
     assert "added 2, duplicates 1" in result.output
 
-    allocated = cli("allocate", "BTC", "order-1", "--json")
+    allocated = cli("allocate", "COIN", "order-1", "--json")
     assert allocated.exit_code == 0
     lease = json.loads(allocated.output)
     assert (lease["address"], lease["owner"]) == ("bc1qaaa", "order-1")
 
-    assert cli("extend", "BTC", "order-1", "--ttl", "300").exit_code == 0
-    stale = cli("release", "BTC", "order-1", "--token", str(lease["token"] + 1))
+    assert cli("extend", "COIN", "order-1", "--ttl", "300").exit_code == 0
+    stale = cli("release", "COIN", "order-1", "--token", str(lease["token"] + 1))
     assert stale.exit_code == 1 and "not" in stale.output
-    released = cli("release", "BTC", "order-1", "--token", str(lease["token"]))
+    released = cli("release", "COIN", "order-1", "--token", str(lease["token"]))
     assert released.exit_code == 0 and "released bc1qaaa (now free)" in released.output
-    assert cli("release", "BTC", "order-1").exit_code == 1
-    assert cli("peek", "BTC").output.split() == ["bc1qbbb", "bc1qaaa"]
+    assert cli("release", "COIN", "order-1").exit_code == 1
+    assert cli("peek", "COIN").output.split() == ["bc1qbbb", "bc1qaaa"]
 
 
-def test_import_reads_stdin_and_rejects_a_file_with_a_bad_line(cli) -> None:  # type: ignore[no-untyped-def]
-    assert cli("import", "ETH", "-", input="0xabc\n0xdef\n").exit_code == 0
-    bad = cli("import", "ETH", "-", input="0x111\nnot valid\n")
+def test_import_reads_stdin_and_reports_a_bad_line(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("import", "TOKEN", "-", input="0xabc\n0xdef\n").exit_code == 0
+    bad = cli("import", "TOKEN", "-", input="0x111\nnot valid\n")
     assert bad.exit_code == 2
-    assert "line 2" in bad.output and "nothing imported" in bad.output
-    assert cli("peek", "ETH", "--json").output.count("0x") == 2
+    assert "line 2: not valid: must be 1-128 of" in bad.output and "added 1" in bad.output
+    assert cli("peek", "TOKEN", "--json").output.count("0x") == 3
 
 
 def test_stats_and_pools_print_tables_and_json(cli) -> None:  # type: ignore[no-untyped-def]
-    cli("import", "LTC", "-", input="l1\nl2\n")
-    cli("allocate", "LTC", "o1")
+    cli("import", "CASH", "-", input="l1\nl2\n")
+    cli("allocate", "CASH", "o1")
     table = cli("stats")
     assert table.exit_code == 0
     header, row = table.output.splitlines()[:2]
-    assert header.split()[:4] == ["pool", "free", "leased", "cooling"]
-    assert row.split()[:4] == ["LTC", "1", "1", "0"]
-    data = json.loads(cli("stats", "LTC", "--json").output)
+    assert header.split()[:5] == ["pool", "network", "free", "min_free", "leased"]
+    assert row.split()[:5] == ["CASH", "plain", "1", "0", "1"]
+    data = json.loads(cli("stats", "CASH", "--json").output)
     assert (data[0]["free"], data[0]["leased"]) == (1, 1)
-    assert "LTC" in cli("pools").output
+    assert "CASH" in cli("pools").output
 
 
 def test_exhausted_pool_exits_1_and_bad_input_exits_2(cli) -> None:  # type: ignore[no-untyped-def]
-    cli("import", "LTC", "-", input="l1\n")
-    assert cli("allocate", "LTC", "o1").exit_code == 0
-    exhausted = cli("allocate", "LTC", "o2")
+    cli("import", "CASH", "-", input="l1\n")
+    assert cli("allocate", "CASH", "o1").exit_code == 0
+    exhausted = cli("allocate", "CASH", "o2")
     assert exhausted.exit_code == 1 and "PoolExhausted" in exhausted.output
     assert cli("allocate", "ltc", "o2").exit_code == 2
-    assert cli("allocate", "LTC", "o 2").exit_code == 2
-    assert cli("allocate", "LTC", "o2", "--ttl", "-1").exit_code == 2
-    assert cli("configure", "LTC", "--max-uses", "many").exit_code == 2
+    assert cli("allocate", "CASH", "o 2").exit_code == 2
+    assert cli("allocate", "CASH", "o2", "--ttl", "-1").exit_code == 2
+    assert cli("configure", "CASH", "--max-uses", "many").exit_code == 2
     assert cli("stats", "DOGE").exit_code == 2
 
 
 def test_retire_reap_and_configure_report_what_they_did(cli) -> None:  # type: ignore[no-untyped-def]
-    cli("import", "TRX", "-", input="t1\nt2\n")
-    assert "t1: retired" in cli("retire", "TRX", "t1", "t9").output
+    cli("import", "CHIP", "-", input="t1\nt2\n")
+    assert "t1: retired" in cli("retire", "CHIP", "t1", "t9").output
     assert "0 expired" in cli("reap").output
-    out = cli("configure", "TRX", "--max-uses", "3", "--cooldown", "5").output
+    out = cli("configure", "CHIP", "--max-uses", "3", "--cooldown", "5").output
     assert "cooldown=5s" in out and "max_uses=3" in out
 
 
 def test_an_unreachable_redis_exits_3_without_the_password() -> None:
     url = f"redis://app:s3cret@127.0.0.1:{free_port()}/0"
-    result = CliRunner().invoke(main, ["--redis-url", url, "stats", "BTC"])
+    result = CliRunner().invoke(main, ["--redis-url", url, "stats", "COIN"])
     assert result.exit_code == 3
     assert "BackendUnavailable" in result.output and "s3cret" not in result.output
 
@@ -97,14 +97,14 @@ def test_doctor_passes_a_sound_setup_and_warns_of_an_unsynced_pool(
         cli, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     db = f"sqlite:///{tmp_path / 'd.db'}"
     assert cli("db", "upgrade", "--database-url", db).exit_code == 0
-    cli("import", "BTC", "-", input="a1\n")
+    cli("import", "COIN", "-", input="a1\n")
     assert cli("sync", "--once", "--database-url", db).exit_code == 0
     healthy = cli("doctor", "--database-url", db)
     assert healthy.exit_code == 0, healthy.output
-    assert "AOF on" in healthy.output and "schema at version 1" in healthy.output
-    assert "pool BTC sync: 0 events not yet in the database" in healthy.output
+    assert "AOF on" in healthy.output and "schema at version 2" in healthy.output
+    assert "pool COIN sync: 0 events not yet in the database" in healthy.output
 
-    cli("allocate", "BTC", "o1")  # an event no syncer commits
+    cli("allocate", "COIN", "o1")  # an event no syncer commits
     redis_client.config_set("maxmemory-policy", "allkeys-lru")
     try:
         report = cli("doctor", "--database-url", db)
@@ -112,4 +112,4 @@ def test_doctor_passes_a_sound_setup_and_warns_of_an_unsynced_pool(
         redis_client.config_set("maxmemory-policy", "noeviction")
     assert report.exit_code == 1
     assert "WARN  maxmemory-policy: allkeys-lru" in report.output
-    assert "pool BTC sync: 1 events not yet in the database" in report.output
+    assert "pool COIN sync: 1 events not yet in the database" in report.output

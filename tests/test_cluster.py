@@ -19,7 +19,7 @@ from walletpool import PoolExhausted, WalletPool
 from walletpool.server import RedisServer, binary_version
 
 SLOTS = 16384
-POOLS = ["BTC", "ETH", "LTC", "USDT-TRC20", "USDT-ERC20", "XRP"]
+POOLS = ["COIN", "TOKEN", "CASH", "TOKEN-NET1", "TOKEN-NET2", "BEAD"]
 
 
 class Cluster:

@@ -9,7 +9,7 @@ import redis
 
 from walletpool import WalletPool, WalletPoolError
 
-STREAM = "wp:{BTC}:events"
+STREAM = "wp:{COIN}:events"
 FIELDS = ["type", "address", "state", "owner", "token", "leased", "expires", "at", "cid", "uid",
           "uses"]
 
@@ -20,21 +20,21 @@ def new_events(client: redis.Redis, after: str = "-") -> list[dict[str, str]]:
 
 def test_every_state_change_appends_one_event_with_its_values(
         pool: WalletPool, redis_client: redis.Redis) -> None:
-    pool.configure("BTC", lease_ttl=60, cooldown=0)
-    pool._freeze_clock("BTC", 1_800_000_000)
-    pool.add("BTC", ["a0", "a1", "a0"])
-    lease = pool.allocate("BTC", "order-1", correlation_id="c1", user_id="u1")
-    pool.allocate("BTC", "order-1")  # idempotent: no change, no event
+    pool.configure("COIN", lease_ttl=60, cooldown=0)
+    pool._freeze_clock("COIN", 1_800_000_000)
+    pool.add("COIN", ["a0", "a1", "a0"])
+    lease = pool.allocate("COIN", "order-1", correlation_id="c1", user_id="u1")
+    pool.allocate("COIN", "order-1")  # idempotent: no change, no event
     longer = pool.extend(lease, ttl=120)
     pool.release(longer)
-    short = pool.allocate("BTC", "order-2", ttl=1)
-    pool.configure("BTC", cooldown=5)
-    pool._shift_clock("BTC", 2)
-    pool.reap("BTC")
-    pool._shift_clock("BTC", 8)
-    pool.reap("BTC")
-    pool.retire("BTC", "a1")
-    pool.retire("BTC", "a1")  # already retired: no change, no event
+    short = pool.allocate("COIN", "order-2", ttl=1)
+    pool.configure("COIN", cooldown=5)
+    pool._shift_clock("COIN", 2)
+    pool.reap("COIN")
+    pool._shift_clock("COIN", 8)
+    pool.reap("COIN")
+    pool.retire("COIN", "a1")
+    pool.retire("COIN", "a1")  # already retired: no change, no event
     events = new_events(redis_client)
     kinds = [e["type"] for e in events]
     assert kinds == ["configured", "added", "added", "allocated", "extended", "released",
@@ -57,11 +57,11 @@ def test_every_state_change_appends_one_event_with_its_values(
 
 
 def test_a_refused_operation_appends_nothing(btc: WalletPool, redis_client: redis.Redis) -> None:
-    lease = btc.allocate("BTC", "o1")
+    lease = btc.allocate("COIN", "o1")
     btc.release(lease)
     before = redis_client.xlen(STREAM)
     for refused in (lambda: btc.release(lease), lambda: btc.extend(lease),
-                    lambda: btc.allocate_many("BTC", [f"x{i}" for i in range(9)])):
+                    lambda: btc.allocate_many("COIN", [f"x{i}" for i in range(9)])):
         with contextlib.suppress(WalletPoolError):  # the refusal itself is tested elsewhere
             refused()
     assert redis_client.xlen(STREAM) == before

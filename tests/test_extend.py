@@ -8,32 +8,32 @@ from walletpool import Lease, LeaseLost, WalletPool
 
 
 def test_extend_moves_the_deadline_and_keeps_the_token(btc: WalletPool) -> None:
-    lease = btc.allocate("BTC", owner="order-1", ttl=10)
+    lease = btc.allocate("COIN", owner="order-1", ttl=10)
     longer = btc.extend(lease, ttl=600)
     assert longer.token == lease.token and longer.address == lease.address
     assert longer.expires_at > lease.expires_at
-    assert btc.get_lease("BTC", "order-1").expires_at == longer.expires_at  # type: ignore[union-attr]
+    assert btc.get_lease("COIN", "order-1").expires_at == longer.expires_at  # type: ignore[union-attr]
 
 
 def test_extend_keeps_a_lease_alive_past_its_first_deadline(btc: WalletPool) -> None:
-    lease = btc.allocate("BTC", owner="order-1", ttl=10)
-    btc._shift_clock("BTC", 8)
+    lease = btc.allocate("COIN", owner="order-1", ttl=10)
+    btc._shift_clock("COIN", 8)
     btc.extend(lease, ttl=10)
-    btc._shift_clock("BTC", 16)
-    assert btc.reap("BTC") == 0
+    btc._shift_clock("COIN", 16)
+    assert btc.reap("COIN") == 0
     assert btc.release(lease) == "free"
 
 
 def test_extend_with_a_stale_token_raises_lease_lost(btc: WalletPool) -> None:
-    lease = btc.allocate("BTC", owner="order-1")
+    lease = btc.allocate("COIN", owner="order-1")
     with pytest.raises(LeaseLost) as caught:
         btc.extend(Lease(**{**lease.__dict__, "token": lease.token + 1}))
     assert caught.value.reason == "stale"
 
 
 def test_extend_of_an_expired_lease_raises_lease_lost(btc: WalletPool) -> None:
-    lease = btc.allocate("BTC", owner="order-1", ttl=5)
-    btc._shift_clock("BTC", 6)
+    lease = btc.allocate("COIN", owner="order-1", ttl=5)
+    btc._shift_clock("COIN", 6)
     with pytest.raises(LeaseLost, match="expired"):
         btc.extend(lease)
-    assert btc.stats("BTC").leased == 0
+    assert btc.stats("COIN").leased == 0

@@ -32,8 +32,8 @@ def lossy(redis_server: RedisServer, redis_client: redis.Redis):  # type: ignore
         redis_client.script_load(script.source)
     proxy = LossyProxy(redis_server.port)
     pool = WalletPool.from_url(proxy.url, socket_timeout=2)
-    pool.configure("BTC", lease_ttl=60)
-    pool.add("BTC", ["a0", "a1", "a2"])
+    pool.configure("COIN", lease_ttl=60)
+    pool.add("COIN", ["a0", "a1", "a2"])
     yield proxy, pool
     pool.close()
     proxy.close()
@@ -43,33 +43,33 @@ def test_an_allocate_whose_reply_was_lost_is_retried_into_the_same_lease(
         lossy, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     proxy, pool = lossy
     proxy.drop_replies = 1
-    lease = pool.allocate("BTC", "order-1")
+    lease = pool.allocate("COIN", "order-1")
     assert proxy.dropped == 1
     assert lease.fresh is False, "the lost first call did run; the retry must find its lease"
-    assert (lease.address, pool.stats("BTC").leased) == ("a0", 1)
-    check_invariants(redis_client, "wp", "BTC")
+    assert (lease.address, pool.stats("COIN").leased) == ("a0", 1)
+    check_invariants(redis_client, "wp", "COIN")
 
 
 def test_an_allocate_many_whose_reply_was_lost_makes_no_extra_lease(
         lossy, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     proxy, pool = lossy
     proxy.drop_replies = 1
-    leases = pool.allocate_many("BTC", ["o1", "o2"])
+    leases = pool.allocate_many("COIN", ["o1", "o2"])
     assert [x.fresh for x in leases] == [False, False]
-    assert pool.stats("BTC").leased == 2
-    check_invariants(redis_client, "wp", "BTC")
+    assert pool.stats("COIN").leased == 2
+    check_invariants(redis_client, "wp", "COIN")
 
 
 def test_a_release_whose_reply_was_lost_reports_the_doubt_and_leaves_a_clean_pool(
         lossy, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     proxy, pool = lossy
-    lease = pool.allocate("BTC", "order-1")
+    lease = pool.allocate("COIN", "order-1")
     proxy.drop_replies = 1
     with pytest.raises(BackendUnavailable, match="may or may not have been applied"):
         pool.release(lease)
-    assert pool.get_lease("BTC", "order-1") is None  # it was applied
-    assert pool.peek("BTC", 5) == ["a1", "a2", "a0"]
-    check_invariants(redis_client, "wp", "BTC")
+    assert pool.get_lease("COIN", "order-1") is None  # it was applied
+    assert pool.peek("COIN", 5) == ["a1", "a2", "a0"]
+    check_invariants(redis_client, "wp", "COIN")
 
 
 def test_a_pipeline_whose_replies_were_lost_leaves_a_clean_pool(
@@ -77,12 +77,12 @@ def test_a_pipeline_whose_replies_were_lost_leaves_a_clean_pool(
     proxy, pool = lossy
     proxy.drop_replies = 1
     pipe = pool.pipeline()
-    pipe.allocate("BTC", "o1").allocate("BTC", "o2")
+    pipe.allocate("COIN", "o1").allocate("COIN", "o2")
     with pytest.raises(BackendUnavailable):
         pipe.execute()
-    again = pool.allocate_many("BTC", ["o1", "o2"])  # the service retries by owner
-    assert len({x.address for x in again}) == 2 and pool.stats("BTC").leased == 2
-    check_invariants(redis_client, "wp", "BTC")
+    again = pool.allocate_many("COIN", ["o1", "o2"])  # the service retries by owner
+    assert len({x.address for x in again}) == 2 and pool.stats("COIN").leased == 2
+    check_invariants(redis_client, "wp", "COIN")
 
 
 # -- Redis crashes in the middle of a load ---------------------------------------------
@@ -207,7 +207,7 @@ CRASHING_CLIENT = """
 import json, os, signal, sys
 from walletpool import WalletPool
 pool = WalletPool.from_url(sys.argv[1])
-lease = pool.allocate("BTC", "order-crashed", ttl=5)
+lease = pool.allocate("COIN", "order-crashed", ttl=5)
 print(json.dumps(lease.__dict__), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -219,10 +219,10 @@ def test_a_client_killed_mid_lease_loses_it_and_its_late_release_is_refused(
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == -9, done.stderr
     lease = Lease(**json.loads(done.stdout))
-    assert btc.get_lease("BTC", "order-crashed") is not None
-    btc._shift_clock("BTC", 6)
-    assert btc.reap("BTC") == 1
-    assert btc.peek("BTC", 10)[-1] == lease.address
+    assert btc.get_lease("COIN", "order-crashed") is not None
+    btc._shift_clock("COIN", 6)
+    assert btc.reap("COIN") == 1
+    assert btc.peek("COIN", 10)[-1] == lease.address
     with pytest.raises(LeaseLost):
         btc.release(lease)
-    check_invariants(redis_client, "wp", "BTC")
+    check_invariants(redis_client, "wp", "COIN")

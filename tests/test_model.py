@@ -33,7 +33,7 @@ from tests.invariants import check_invariants, pool_state
 from tests.model import PoolModel
 from walletpool import KEEP, Lease, LeaseLost, PoolExhausted, PoolFull, WalletPool
 
-POOL = "BTC"
+POOL = "COIN"
 ADDRESSES = [f"w{i}" for i in range(5)]
 OWNERS = [f"o{i}" for i in range(3)]
 START_MS = 1_800_000_000_000
@@ -218,7 +218,7 @@ def test_the_pool_behaves_as_its_model(redis_client: redis.Redis, pool: WalletPo
 def test_the_model_check_reads_what_redis_holds(btc: WalletPool,
                                                 redis_client: redis.Redis) -> None:
     """The comparison above reads real keys: a planted corruption must show."""
-    redis_client.rpush("wp:{BTC}:free", "a0")
+    redis_client.rpush("wp:{COIN}:free", "a0")
     with pytest.raises(AssertionError, match="repeats"):
-        check_invariants(redis_client, "wp", "BTC")
-    assert json.dumps(pool_state(redis_client, "wp", "BTC")["free"]).count("a0") == 2
+        check_invariants(redis_client, "wp", "COIN")
+    assert json.dumps(pool_state(redis_client, "wp", "COIN")["free"]).count("a0") == 2

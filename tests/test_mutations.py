@@ -42,10 +42,20 @@ MUTATIONS = [
      "local uses = 1"),
     ("retire: a leased wallet keeps its lease", "retire.lua",
      "drop_leases({address}, {lease})", "local _ = lease"),
+    ("family: a second pool takes a claimed address", "claim.lua",
+     "elseif owners[j] ~= pool then", "elseif false then"),
+    ("low water: no alert at one below the mark", LIB,
+     "if free >= conf.min_free then return -1 end",
+     "if free + 1 >= conf.min_free then return -1 end"),
+    ("alerts: exhaustion not counted", LIB, "redis.call('HINCRBY', K.conf, 'exhausted_count', 1)",
+     "local _ = 1"),
+    ("network: an add checked for another network lands", "add.lua",
+     "conf.network ~= defaults.network then", "false then"),
 ]
 SUITE = ["tests/test_allocate.py", "tests/test_release.py", "tests/test_extend.py",
          "tests/test_reap.py", "tests/test_add.py", "tests/test_retire.py",
-         "tests/test_pool_settings.py", "tests/test_model.py"]
+         "tests/test_pool_settings.py", "tests/test_networks.py", "tests/test_alerts.py",
+         "tests/test_model.py"]
 
 
 def run_suite_on(mutation: tuple[str, str, str, str], workdir: Path,

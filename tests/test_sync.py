@@ -22,7 +22,8 @@ from click.testing import CliRunner
 
 from tests.conftest import fresh_database
 from tests.invariants import check_invariants
-from walletpool import LeaseLost, WalletPool
+from walletpool import AddressTaken, LeaseLost, WalletPool
+from walletpool.chains import sample_addresses
 from walletpool.cli import main
 from walletpool.server import RedisServer
 from walletpool.store import schema
@@ -56,18 +57,18 @@ def churn(pool: WalletPool, name: str, rounds: int, batch: int = 50) -> int:
 
 def test_every_event_type_lands_and_rows_match_redis(
         btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
-    btc.configure("BTC", max_uses=3)
-    lease = btc.allocate("BTC", "o1", correlation_id="c1", user_id="u1")
+    btc.configure("COIN", max_uses=3)
+    lease = btc.allocate("COIN", "o1", correlation_id="c1", user_id="u1")
     btc.extend(lease, ttl=120)
-    btc.release(btc.allocate("BTC", "o2"))
-    btc.allocate("BTC", "o3", ttl=1)
-    btc.configure("BTC", cooldown=5)
-    btc._shift_clock("BTC", 2)
-    btc.reap("BTC")
-    btc._shift_clock("BTC", 8)
-    btc.reap("BTC")
-    btc.retire("BTC", "a4")
-    appended = redis_client.xlen("wp:{BTC}:events")
+    btc.release(btc.allocate("COIN", "o2"))
+    btc.allocate("COIN", "o3", ttl=1)
+    btc.configure("COIN", cooldown=5)
+    btc._shift_clock("COIN", 2)
+    btc.reap("COIN")
+    btc._shift_clock("COIN", 8)
+    btc.reap("COIN")
+    btc.retire("COIN", "a4")
+    appended = redis_client.xlen("wp:{COIN}:events")
     assert sync_all(btc, store) == appended
     with store.connect() as conn:
         kinds = set(conn.execute(sa.select(schema.events.c.type)).scalars())
@@ -80,19 +81,19 @@ def test_every_event_type_lands_and_rows_match_redis(
     assert (row["state"], row["owner"], row["token"], row["correlation_id"], row["uses"]) == (
         "leased", "o1", lease.token, "c1", 1)
     assert (settings["cooldown_ms"], settings["max_uses"], settings["max_token"]) == (
-        5000, 3, btc.stats("BTC").last_token)
-    assert reconcile(redis_client, store, "wp", "BTC") == []
-    assert redis_client.xlen("wp:{BTC}:events") <= 1, "committed entries were not trimmed"
+        5000, 3, btc.stats("COIN").last_token)
+    assert reconcile(redis_client, store, "wp", "COIN") == []
+    assert redis_client.xlen("wp:{COIN}:events") <= 1, "committed entries were not trimmed"
 
 
 def test_replayed_and_reordered_batches_end_in_the_same_rows(
         btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
-    btc.configure("BTC", cooldown=3)
+    btc.configure("COIN", cooldown=3)
     for i in range(4):
-        btc.release(btc.allocate("BTC", f"o{i}"))
-    btc.allocate("BTC", "held")
-    entries = redis_client.xrange("wp:{BTC}:events")
-    batch = [Event.from_entry("BTC", i, f) for i, f in entries]
+        btc.release(btc.allocate("COIN", f"o{i}"))
+    btc.allocate("COIN", "held")
+    entries = redis_client.xrange("wp:{COIN}:events")
+    batch = [Event.from_entry("COIN", i, f) for i, f in entries]
     with store.begin() as conn:
         apply_batch(conn, batch[::-1])
     assert count(store, schema.events) == len(batch)
@@ -103,55 +104,69 @@ def test_replayed_and_reordered_batches_end_in_the_same_rows(
         with store.begin() as conn:
             apply_batch(conn, half)
     assert count(store, schema.events) == len(batch)
-    assert reconcile(redis_client, store, "wp", "BTC") == []
+    assert reconcile(redis_client, store, "wp", "COIN") == []
 
 
 def test_flushall_then_restore_brings_back_the_pool_as_committed(
         btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
-    btc.configure("BTC", cooldown=30, max_uses=5)
-    cooling = btc.allocate("BTC", "o-cool")
+    btc.configure("COIN", cooldown=30, max_uses=5)
+    cooling = btc.allocate("COIN", "o-cool")
     btc.release(cooling)
-    held = btc.allocate("BTC", "o-held", correlation_id="c9")
+    held = btc.allocate("COIN", "o-held", correlation_id="c9")
     sync_all(btc, store)
-    before = (btc.peek("BTC", 10), btc.stats("BTC"), btc.get_lease("BTC", "o-held"))
+    before = (btc.peek("COIN", 10), btc.stats("COIN"), btc.get_lease("COIN", "o-held"))
     redis_client.flushall()
-    done = restore(redis_client, store, "wp", "BTC")
+    done = restore(redis_client, store, "wp", "COIN")
     assert (done.free, done.leased, done.cooling) == (3, 1, 1)
-    btc._freeze_clock("BTC", 1_800_000_000)  # the test clock is no setting: set it again
-    after = (btc.peek("BTC", 10), btc.stats("BTC"), btc.get_lease("BTC", "o-held"))
+    btc._freeze_clock("COIN", 1_800_000_000)  # the test clock is no setting: set it again
+    after = (btc.peek("COIN", 10), btc.stats("COIN"), btc.get_lease("COIN", "o-held"))
     assert after[0] == before[0], "FIFO order changed"
     assert after[2] == before[2]
     for field in ("free", "leased", "cooling", "retired", "lease_ttl", "cooldown", "max_uses"):
         assert getattr(after[1], field) == getattr(before[1], field), field
-    check_invariants(redis_client, "wp", "BTC")
-    fresh = btc.allocate("BTC", "o-new")
+    check_invariants(redis_client, "wp", "COIN")
+    fresh = btc.allocate("COIN", "o-new")
     assert fresh.token > held.token  # invariant 4, across the restore
     assert btc.release(held) == "cooling"  # the live lease still releases with its token
-    btc._shift_clock("BTC", 31)
-    btc.reap("BTC")
-    assert cooling.address in btc.peek("BTC", 10)
+    btc._shift_clock("COIN", 31)
+    btc.reap("COIN")
+    assert cooling.address in btc.peek("COIN", 10)
+
+
+def test_restore_brings_back_the_network_low_water_mark_and_family_claims(
+        pool: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
+    addresses = sample_addresses("eth", 3)
+    pool.add("ETH", addresses)
+    pool.configure("ETH", min_free=7)
+    sync_all(pool, store)
+    redis_client.flushall()
+    restore(redis_client, store, "wp", "ETH")
+    stats = pool.stats("ETH")
+    assert (stats.network, stats.min_free, stats.free) == ("eth", 7, 3)
+    with pytest.raises(AddressTaken, match="pool ETH"):
+        pool.add("USDT-ERC20", addresses[1:2])
 
 
 def test_restore_refuses_a_pool_that_still_exists(btc: WalletPool, redis_client: redis.Redis,
                                                   store: sa.Engine) -> None:
     sync_all(btc, store)
     with pytest.raises(PoolExists, match="force"):
-        restore(redis_client, store, "wp", "BTC")
-    assert restore(redis_client, store, "wp", "BTC", force=True).free == 5
+        restore(redis_client, store, "wp", "COIN")
+    assert restore(redis_client, store, "wp", "COIN", force=True).free == 5
 
 
 def test_reconcile_finds_a_planted_difference(btc: WalletPool, redis_client: redis.Redis,
                                               redis_server: RedisServer,
                                               store: sa.Engine) -> None:
-    lease = btc.allocate("BTC", "o1")
+    lease = btc.allocate("COIN", "o1")
     sync_all(btc, store)
     url = str(store.url.render_as_string(hide_password=False))
-    args = ["--redis-url", redis_server.url, "reconcile", "--database-url", url, "BTC"]
+    args = ["--redis-url", redis_server.url, "reconcile", "--database-url", url, "COIN"]
     assert CliRunner().invoke(main, args).exit_code == 0
     with store.begin() as conn:
         conn.execute(schema.wallets.update().where(schema.wallets.c.address == lease.address)
                      .values(state="free", owner=None, token=None))
-    found = reconcile(redis_client, store, "wp", "BTC")
+    found = reconcile(redis_client, store, "wp", "COIN")
     assert [(d.address, d.database) for d in found] == [(lease.address, "free")]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "1 difference(s)" in result.output
@@ -163,31 +178,31 @@ def test_a_running_syncer_survives_redis_losing_its_data(
     thread = threading.Thread(target=syncer.run)
     thread.start()
     try:
-        btc.release(btc.allocate("BTC", "o1"))
+        btc.release(btc.allocate("COIN", "o1"))
         deadline = time.monotonic() + 20
         while count(store, schema.events) < 8 and time.monotonic() < deadline:
             time.sleep(0.02)
         redis_client.flushall()  # the stream and its consumer group are gone
-        restore(redis_client, store, "wp", "BTC")
-        btc.release(btc.allocate("BTC", "o2"))
+        restore(redis_client, store, "wp", "COIN")
+        btc.release(btc.allocate("COIN", "o2"))
         while count(store, schema.events) < 10 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         syncer.stop()
         thread.join()
     assert count(store, schema.events) == 10
-    assert reconcile(redis_client, store, "wp", "BTC") == []
+    assert reconcile(redis_client, store, "wp", "COIN") == []
 
 
 def test_the_stream_grows_while_no_syncer_runs_and_lag_shows_it(
         btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
-    churn(btc, "BTC", 3, batch=5)
-    unsynced = lag(redis_client, "wp", "BTC")
-    assert unsynced.unsynced == redis_client.xlen("wp:{BTC}:events") >= 30
+    churn(btc, "COIN", 3, batch=5)
+    unsynced = lag(redis_client, "wp", "COIN")
+    assert unsynced.unsynced == redis_client.xlen("wp:{COIN}:events") >= 30
     sync_all(btc, store)
-    assert lag(redis_client, "wp", "BTC").unsynced == 0
-    churn(btc, "BTC", 1, batch=5)
-    assert lag(redis_client, "wp", "BTC").unsynced == 10
+    assert lag(redis_client, "wp", "COIN").unsynced == 0
+    churn(btc, "COIN", 1, batch=5)
+    assert lag(redis_client, "wp", "COIN").unsynced == 10
 
 
 # -- faults, on PostgreSQL -----------------------------------------------------------------
@@ -294,15 +309,15 @@ def test_postgres_restarted_under_load_loses_nothing(
 
 def test_a_lease_redis_issued_but_never_synced_is_refused_after_restore(
         btc: WalletPool, redis_client: redis.Redis, store: sa.Engine) -> None:
-    synced = btc.allocate("BTC", "o-synced")
+    synced = btc.allocate("COIN", "o-synced")
     sync_all(btc, store)
-    unsynced = btc.allocate("BTC", "o-lost")  # Redis dies before the syncer sees this
+    unsynced = btc.allocate("COIN", "o-lost")  # Redis dies before the syncer sees this
     redis_client.flushall()
-    restore(redis_client, store, "wp", "BTC")
-    assert btc.get_lease("BTC", "o-lost") is None
-    assert unsynced.address in btc.peek("BTC", 10)  # free again, as the database knew it
+    restore(redis_client, store, "wp", "COIN")
+    assert btc.get_lease("COIN", "o-lost") is None
+    assert unsynced.address in btc.peek("COIN", 10)  # free again, as the database knew it
     with pytest.raises(LeaseLost):
         btc.release(unsynced)
-    again = btc.allocate("BTC", "o-next")
+    again = btc.allocate("COIN", "o-next")
     assert again.token > unsynced.token  # its token can never be issued again
     assert btc.release(synced) == "free"

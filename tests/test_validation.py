@@ -13,6 +13,7 @@ from walletpool import (
     LeaseLost,
     Settings,
     WalletPool,
+    chains,
 )
 from walletpool.settings import mask_url
 
@@ -33,47 +34,49 @@ def test_a_bad_pool_name_raises_invalid_pool_and_writes_nothing(
 
 @pytest.mark.parametrize("name", GOOD_POOLS)
 def test_good_pool_names_are_accepted(pool: WalletPool, name: str) -> None:
-    assert pool.add(name, ["x1"]).added == 1
+    network = chains.default_network(name)
+    assert pool.add(name, chains.sample_addresses(network, 1)).added == 1
+    assert pool.stats(name).network == network
 
 
 @pytest.mark.parametrize("address", ["", "a b", "a\nb", "a*", "{a}", "é", "a/b", "x" * 129, 5])
 def test_a_bad_address_raises_invalid_address(btc: WalletPool, address: object) -> None:
     with pytest.raises(InvalidAddress):
-        btc.add("BTC", [address])  # type: ignore[list-item]
+        btc.add("COIN", [address])  # type: ignore[list-item]
     with pytest.raises(InvalidAddress):
-        btc.retire("BTC", address)  # type: ignore[arg-type]
+        btc.retire("COIN", address)  # type: ignore[arg-type]
 
 
 def test_one_string_instead_of_a_list_is_refused(btc: WalletPool) -> None:
     with pytest.raises(InvalidAddress, match="not one string"):
-        btc.add("BTC", "bc1qabc")
+        btc.add("COIN", "bc1qabc")
 
 
 @pytest.mark.parametrize("owner", ["", " ", "a b", "line\nbreak", "ü", "x" * 129, None, 7])
 def test_a_bad_owner_is_refused(btc: WalletPool, owner: object) -> None:
     with pytest.raises(InvalidInput, match="invalid owner"):
-        btc.allocate("BTC", owner)  # type: ignore[arg-type]
-    assert btc.stats("BTC").leased == 0
+        btc.allocate("COIN", owner)  # type: ignore[arg-type]
+    assert btc.stats("COIN").leased == 0
 
 
 @pytest.mark.parametrize("owner", ["order-1", "{tag}", "a:b", "../x", "*", "x" * 128])
 def test_owners_may_use_any_printable_ascii(btc: WalletPool, owner: str) -> None:
-    assert btc.allocate("BTC", owner).owner == owner
+    assert btc.allocate("COIN", owner).owner == owner
 
 
 @pytest.mark.parametrize("ttl", [0, -1, float("nan"), float("inf"), 10**12, True, "60"])
 def test_a_bad_ttl_is_refused(btc: WalletPool, ttl: object) -> None:
     with pytest.raises(InvalidInput):
-        btc.allocate("BTC", "o1", ttl=ttl)  # type: ignore[arg-type]
-    assert btc.stats("BTC").leased == 0
+        btc.allocate("COIN", "o1", ttl=ttl)  # type: ignore[arg-type]
+    assert btc.stats("COIN").leased == 0
 
 
 def test_a_lease_from_another_pool_cannot_release_here(btc: WalletPool) -> None:
-    lease = btc.allocate("BTC", "o1")
+    lease = btc.allocate("COIN", "o1")
     foreign = Lease(**{**lease.__dict__, "pool": "ETH"})
     with pytest.raises(LeaseLost):
         btc.release(foreign)
-    assert btc.get_lease("BTC", "o1") is not None
+    assert btc.get_lease("COIN", "o1") is not None
 
 
 def test_release_refuses_what_is_not_a_lease(btc: WalletPool) -> None:
@@ -87,12 +90,12 @@ def test_the_scripts_refuse_bad_arguments_from_any_client(btc: WalletPool,
     from walletpool.scripts import script
 
     allocate = script("allocate")
-    keys = pool_keys("wp", "BTC")
+    keys = pool_keys("wp", "COIN")
     with pytest.raises(redis.ResponseError, match="walletpool: bad ttl"):
         redis_client.eval(allocate.source, len(keys), *keys, "o1", "-5", "", "")
     with pytest.raises(redis.ResponseError, match="walletpool: bad owner"):
         redis_client.eval(allocate.source, len(keys), *keys, "a b", "0", "", "")
-    assert btc.stats("BTC").leased == 0
+    assert btc.stats("COIN").leased == 0
 
 
 def test_settings_come_from_the_environment_and_arguments_win() -> None:

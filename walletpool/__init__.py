@@ -4,7 +4,9 @@ import logging
 
 from ._core import KEEP
 from .aio import AsyncWalletPool
+from .chains import register_network
 from .errors import (
+    AddressTaken,
     BackendUnavailable,
     InvalidAddress,
     InvalidInput,
@@ -15,27 +17,32 @@ from .errors import (
     PoolNotFound,
     WalletPoolError,
 )
-from .models import AddResult, Lease, PoolStats
+from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected
 from .pool import WalletPool
 from .settings import Settings
 
 __all__ = [
     "KEEP",
     "AddResult",
+    "AddressTaken",
     "AsyncWalletPool",
     "BackendUnavailable",
+    "ImportReport",
     "InvalidAddress",
     "InvalidInput",
     "InvalidPool",
     "Lease",
     "LeaseLost",
+    "LowWater",
     "PoolExhausted",
     "PoolFull",
     "PoolNotFound",
     "PoolStats",
+    "Rejected",
     "Settings",
     "WalletPool",
     "WalletPoolError",
+    "register_network",
 ]
 
 # A library logs, the application decides where records go.

@@ -4,6 +4,7 @@ translation of redis-py exceptions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -11,7 +12,7 @@ from redis import exceptions as rx
 
 from ._core import Call, Operations
 from .errors import BackendUnavailable, InvalidInput, WalletPoolError
-from .models import Lease
+from .models import Lease, LowWater
 from .settings import Settings, connection_options, mask_url
 
 UNREACHABLE = (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.ClusterDownError,
@@ -94,22 +95,25 @@ class ClientBase:
     printable location of their server."""
 
     def __init__(self, client: Any, *, prefix: str | None = None,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None,
+                 on_low_water: Callable[[LowWater], object] | None = None) -> None:
         base = settings or Settings.from_env()
         self.settings = replace(base, prefix=prefix) if prefix else base
         self.redis = client
-        self._ops = Operations(self.settings)
+        self._ops = Operations(self.settings, on_low_water)
         self._where = where(client)
 
     @classmethod
     def _connect(cls, redis_module: Any, url: str | None, prefix: str | None,
-                 settings: dict[str, Any]) -> Any:
+                 settings: dict[str, Any],
+                 on_low_water: Callable[[LowWater], object] | None = None) -> Any:
         """A client of `redis_module` (redis or redis.asyncio) built from `url` and the
         environment, with a pool that makes callers wait for a free connection."""
         resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
         connections = redis_module.BlockingConnectionPool.from_url(
             resolved.redis_url, **connection_options(resolved))
-        pool = cls(redis_module.Redis(connection_pool=connections), settings=resolved)
+        pool = cls(redis_module.Redis(connection_pool=connections), settings=resolved,
+                   on_low_water=on_low_water)
         pool._where = mask_url(resolved.redis_url)
         return pool
 

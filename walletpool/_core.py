@@ -9,25 +9,26 @@ the same logic.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from . import validation
-from .errors import InvalidInput, LeaseLost, PoolExhausted, PoolFull, PoolNotFound
+from . import _intake, chains, validation
+from ._calls import Call, Program, identity, log, text
+from ._calls import fields as _fields
+from .errors import InvalidInput, LeaseLost, PoolExhausted, PoolNotFound
 from .keys import pool_keys
-from .models import AddResult, Lease, PoolStats
-from .scripts import Script, script
+from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected
+from .scripts import script
 from .settings import Settings
 
-T = TypeVar("T")
-log = logging.getLogger("walletpool")
+__all__ = ["KEEP", "Call", "Keep", "Operations", "Program", "log", "text"]
 
-ADD_CHUNK = 5_000
-"""Addresses per add script call: large imports run as several short scripts so that
-one import never blocks Redis for long."""
 REAP_CHUNK = 1_000
+# Currencies whose pools start with a low-water mark (the part before '-': USDT-TRC20
+# counts as USDT); others start at 0, no alert.
+DEFAULT_MIN_FREE = {"BTC": 3, "ETH": 2, "USDT": 5, "LTC": 2}
 
 
 class Keep:
@@ -40,25 +41,6 @@ class Keep:
 KEEP = Keep()
 
 
-@dataclass(frozen=True)
-class Call(Generic[T]):
-    script: Script
-    keys: tuple[str, ...]
-    args: tuple[str | int, ...]
-    decode: Callable[[Any], T]
-    idempotent: bool
-    """Safe to send again after a connection broke mid-call (the reply may have been lost
-    after the script ran): allocate is idempotent per owner, release is not."""
-
-
-Program = Generator[Call[Any], Any, T]
-
-
-def text(value: Any) -> str:
-    """A reply item as str, whether the client decodes responses or not."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _ms(value: Any) -> float:
     return int(text(value)) / 1000.0
 
@@ -67,16 +49,23 @@ def _opt(value: Any) -> str | None:
     return text(value) or None
 
 
-def _fields(**fields: object) -> dict[str, object]:
-    return {k: v for k, v in fields.items() if v is not None}
-
-
 class Operations:
     """Builds the calls of one client (one key prefix, one set of defaults)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings,
+                 on_low_water: Callable[[LowWater], object] | None = None) -> None:
         self.settings = settings
+        self.on_low_water = on_low_water
+        """Called after an allocation that left fewer than min_free wallets free."""
+        self.spawn: Callable[[Any], None] | None = None
+        """Runs an awaitable the hook returned (set by the asyncio client)."""
         self._keys: dict[str, tuple[str, ...]] = {}
+
+    def defaults(self, pool: str, network: str | None = None) -> tuple[str | int, ...]:
+        """What a script needs to create `pool` if it does not exist yet."""
+        min_free = DEFAULT_MIN_FREE.get(pool.split("-", 1)[0], 0)
+        return (self.settings.lease_ttl_ms, self.settings.max_size,
+                network or chains.default_network(pool), min_free)
 
     def keys(self, pool: str) -> tuple[str, ...]:
         keys = self._keys.get(pool) if isinstance(pool, str) else None
@@ -100,6 +89,7 @@ class Operations:
                 raise _refusal(pool, status, reply)
             lease = _lease(pool, owner, reply, 1)
             _log_change("allocated", lease)
+            self._low_water(pool, reply[8], reply[9])
             return lease
 
         return Call(script("allocate"), keys, args, decode, idempotent=True)
@@ -122,9 +112,29 @@ class Operations:
                 lease = _lease(pool, text(reply[base]), reply, base + 1)
                 _log_change("allocated", lease)
                 leases.append(lease)
+            self._low_water(pool, reply[-2], reply[-1])
             return leases
 
         return Call(script("allocate_many"), keys, args, decode, idempotent=True)
+
+    def _low_water(self, pool: str, free: Any, min_free: Any) -> None:
+        free = int(text(free))
+        if free < 0:  # the script checks only when the pool has a min_free and it fell below
+            return
+        alert = LowWater(pool, free, int(text(min_free)))
+        log.warning("pool below its low-water mark", extra=_fields(
+            pool=pool, free=alert.free, min_free=alert.min_free))
+        if self.on_low_water is None:
+            return
+        try:
+            outcome = self.on_low_water(alert)
+            if inspect.isawaitable(outcome):
+                if self.spawn is None:
+                    raise TypeError("the low-water hook returned an awaitable; "
+                                    "only AsyncWalletPool can run those")
+                self.spawn(outcome)
+        except Exception:  # the allocation stands: a broken refill hook must not undo it
+            log.exception("low-water hook failed", extra=_fields(pool=pool))
 
     # -- release / extend -------------------------------------------------------------------
 
@@ -171,7 +181,8 @@ class Operations:
             if text(reply[0]) != "ok":
                 raise _lease_lost(lease, text(reply[1]), reply[2])
             extended = Lease(lease.pool, lease.address, lease.owner, lease.token, _ms(reply[1]),
-                             lease.leased_at, lease.correlation_id, lease.user_id, fresh=False)
+                             lease.leased_at, lease.correlation_id, lease.user_id, fresh=False,
+                             tag=lease.tag)
             _log_change("extended", extended)
             return extended
 
@@ -192,46 +203,36 @@ class Operations:
         if not isinstance(lease, Lease):
             raise InvalidInput(f"expected a Lease from allocate, not {type(lease).__name__}")
         keys = self.keys(lease.pool)
-        validation.address(lease.pool, lease.address)
+        validation.address(lease.pool, lease.wallet)
         validation.identifier("owner", lease.owner)
         validation.count("token", lease.token, low=1, high=2**53)
-        return keys, (lease.address, lease.owner, lease.token)
+        return keys, (lease.wallet, lease.owner, lease.token)
 
     # -- pool upkeep ------------------------------------------------------------------------
 
-    def add(self, pool: str, addresses: Sequence[str],
+    def add(self, pool: str, addresses: Sequence[object],
             progress: Callable[[int], None] | None = None) -> Program[AddResult]:
-        """`progress`, if given, is called with the number of addresses sent so far."""
-        keys = self.keys(pool)
-        checked = validation.addresses(pool, addresses)
-        defaults = (self.settings.lease_ttl_ms, self.settings.max_size)
-        chunks = [checked[i : i + ADD_CHUNK] for i in range(0, len(checked), ADD_CHUNK)]
-        if len(chunks) > 1:
-            # Several scripts are not one atomic step: refuse up front what cannot fit.
-            stats = yield self._stats_or_none(pool)
-            max_size = stats.max_size if stats else self.settings.max_size
-            in_service = stats.in_service if stats else 0
-            if in_service + len(set(checked)) > max_size:
-                raise _pool_full(pool, in_service, max_size, len(set(checked)), added=0)
-        added = duplicates = 0
-        for chunk in chunks:
-            reply = yield Call(script("add"), keys, (*defaults, *chunk), _identity, idempotent=True)
-            if text(reply[0]) == "full":
-                raise _pool_full(pool, int(reply[1]), int(reply[2]), int(reply[3]), added=added)
-            added += int(reply[1])
-            duplicates += int(reply[2])
-            if progress is not None:
-                progress(added + duplicates)
-        if not chunks:  # an empty list still creates the pool, as one call would
-            yield Call(script("add"), keys, defaults, _identity, idempotent=True)
-        log.debug("wallets added", extra=_fields(pool=pool, added=added, duplicates=duplicates))
-        return AddResult(added, duplicates)
+        """`progress`, if given, is called with the number of wallets sent so far."""
+        result = yield from _intake.add(self, pool, addresses, progress)
+        log.debug("wallets added", extra=_fields(pool=pool, added=result.added,
+                                                 duplicates=result.duplicates))
+        return result
+
+    def import_wallets(self, pool: str, rows: Sequence[_intake.Row],
+                       rejected: Sequence[Rejected] = (), dry_run: bool = False,
+                       progress: _intake.ImportProgress | None = None) -> Program[ImportReport]:
+        self.keys(pool)
+        report = yield from _intake.import_wallets(self, pool, rows, rejected, dry_run, progress)
+        log.info("wallets imported", extra=_fields(
+            pool=pool, added=report.added, duplicates=report.duplicates,
+            rejected=len(report.rejected), dry_run=report.dry_run or None))
+        return report
 
     def reap(self, pool: str) -> Program[int]:
         keys = self.keys(pool)
         expired = 0
         while True:
-            reply = yield Call(script("reap"), keys, (REAP_CHUNK,), _identity, idempotent=True)
+            reply = yield Call(script("reap"), keys, (REAP_CHUNK,), identity, idempotent=True)
             expired += int(reply[1])
             if int(reply[1]) < REAP_CHUNK and int(reply[2]) < REAP_CHUNK:
                 break
@@ -239,9 +240,9 @@ class Operations:
             log.info("expired leases reclaimed", extra=_fields(pool=pool, expired=expired))
         return expired
 
-    def retire(self, pool: str, address: str) -> Call[bool]:
+    def retire(self, pool: str, address: str, tag: str | None = None) -> Call[bool]:
         keys = self.keys(pool)
-        address = validation.address(pool, address)
+        address = validation.address(pool, address if tag is None else f"{address}#{tag}")
 
         def decode(reply: Any) -> bool:
             previous = text(reply[1])
@@ -253,7 +254,8 @@ class Operations:
         return Call(script("retire"), keys, (address,), decode, idempotent=False)
 
     def configure(self, pool: str, lease_ttl: float | None = None, cooldown: float | None = None,
-                  max_size: int | None = None, max_uses: int | Keep | None = KEEP) -> Call[bool]:
+                  max_size: int | None = None, max_uses: int | Keep | None = KEEP,
+                  min_free: int | None = None, network: str | None = None) -> Call[bool]:
         """Decodes to True when the call created the pool."""
         keys = self.keys(pool)
         pairs: list[str | int] = []
@@ -267,6 +269,13 @@ class Operations:
             uses = 0 if max_uses is None else validation.count("max_uses", max_uses, low=1,
                                                                  high=10**9)
             pairs += ["max_uses", uses]
+        if min_free is not None:
+            pairs += ["min_free", validation.count("min_free", min_free, low=0, high=10**9)]
+        if network is not None:
+            try:
+                pairs += ["network", chains.network(network).name]
+            except (LookupError, TypeError) as exc:
+                raise InvalidInput(str(exc)) from None
         return self._configure(pool, keys, pairs)
 
     def shift_clock(self, pool: str, offset: float) -> Call[bool]:
@@ -285,8 +294,8 @@ class Operations:
             log.info("pool configured", extra=_fields(pool=pool, settings=settings))
             return int(reply[1]) == 1
 
-        args = (self.settings.lease_ttl_ms, self.settings.max_size, *pairs)
-        return Call(script("configure"), keys, args, decode, idempotent=True)
+        return Call(script("configure"), keys, (*self.defaults(pool), *pairs), decode,
+                    idempotent=True)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -299,7 +308,7 @@ class Operations:
 
         return Call(script("stats"), self.keys(pool), (), decode, idempotent=True)
 
-    def _stats_or_none(self, pool: str) -> Call[PoolStats | None]:
+    def stats_or_none(self, pool: str) -> Call[PoolStats | None]:
         return Call(script("stats"), self.keys(pool), (), lambda r: _stats(pool, r),
                     idempotent=True)
 
@@ -309,30 +318,30 @@ class Operations:
                     lambda reply: [text(a) for a in reply], idempotent=True)
 
 
-def _identity(reply: Any) -> Any:
-    return reply
-
-
 def _ttl_arg(ttl: float | None) -> int:
     """0 on the wire means 'the pool's lease_ttl'."""
     return 0 if ttl is None else validation.seconds("ttl", ttl)
 
 
 def _lease(pool: str, owner: str, reply: Any, at: int) -> Lease:
-    address, token, expires, leased, cid, uid, fresh = reply[at : at + 7]
-    return Lease(pool, text(address), owner, int(text(token)), _ms(expires), _ms(leased),
-                 _opt(cid), _opt(uid), fresh=int(fresh) == 1)
+    wallet, token, expires, leased, cid, uid, fresh = reply[at : at + 7]
+    address, _, tag = text(wallet).partition("#")
+    return Lease(pool, address, owner, int(text(token)), _ms(expires), _ms(leased),
+                 _opt(cid), _opt(uid), fresh=int(fresh) == 1, tag=tag or None)
 
 
 def _stats(pool: str, reply: Any) -> PoolStats | None:
-    n = [int(text(v)) for v in reply]
+    n = [int(text(v)) for v in reply[:14]]
     exists, free, leased, cooling, known, last_token, events, expired, ready = n[:9]
     lease_ttl_ms, cooldown_ms, max_size, max_uses, now_ms = n[9:14]
     if not exists and not known:
         return None
+    network = text(reply[14]) or chains.default_network(pool)
+    min_free, low_water, exhaustions = (int(text(v)) for v in reply[15:18])
     return PoolStats(pool, free, leased, cooling, known - free - leased - cooling, known,
                      last_token, events, expired, ready, lease_ttl_ms / 1000, cooldown_ms / 1000,
-                     max_size, max_uses or None, now_ms / 1000)
+                     max_size, max_uses or None, now_ms / 1000, network, min_free, low_water,
+                     exhaustions)
 
 
 def _refusal(pool: str, status: str, reply: Any, wanted: int = 1) -> Exception:
@@ -358,30 +367,20 @@ def _lease_lost(lease: Lease, reason: str, expires_ms: Any) -> LeaseLost:
     at = f" at {_ms(expires_ms):.3f}" if text(expires_ms) else ""
     _log_lost(lease, reason)
     return LeaseLost(
-        f"lease of {lease.address} in pool {lease.pool} for owner {lease.owner} (token "
+        f"lease of {lease.wallet} in pool {lease.pool} for owner {lease.owner} (token "
         f"{lease.token}) is lost: {_LOST_REASONS[reason].format(at=at)}",
-        pool=lease.pool, address=lease.address, owner=lease.owner, token=lease.token,
+        pool=lease.pool, address=lease.wallet, owner=lease.owner, token=lease.token,
         reason=reason)
-
-
-def _pool_full(pool: str, in_service: int, max_size: int, would_add: int, added: int) -> PoolFull:
-    log.warning("pool full", extra=_fields(pool=pool, in_service=in_service, max_size=max_size,
-                                           would_add=would_add, added=added))
-    done = f"; {added} of this call's wallets were added before" if added else "; nothing was added"
-    return PoolFull(
-        f"pool {pool} holds {in_service} wallets in service and max_size is {max_size}: "
-        f"{would_add} more do not fit{done}. Raise max_size with configure or retire wallets",
-        pool=pool, in_service=in_service, max_size=max_size, would_add=would_add)
 
 
 def _log_change(kind: str, lease: Lease, state: str | None = None) -> None:
     if log.isEnabledFor(logging.DEBUG):
         log.debug(f"lease {kind}", extra=_fields(
-            pool=lease.pool, address=lease.address, owner=lease.owner, token=lease.token,
+            pool=lease.pool, address=lease.wallet, owner=lease.owner, token=lease.token,
             correlation_id=lease.correlation_id, user_id=lease.user_id, state=state))
 
 
 def _log_lost(lease: Lease, reason: str) -> None:
     log.warning("lease lost", extra=_fields(
-        pool=lease.pool, address=lease.address, owner=lease.owner, token=lease.token,
+        pool=lease.pool, address=lease.wallet, owner=lease.owner, token=lease.token,
         correlation_id=lease.correlation_id, user_id=lease.user_id, reason=reason))

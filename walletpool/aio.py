@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -10,9 +11,11 @@ import redis.asyncio as aredis
 from redis import exceptions as rx
 
 from . import _backend
-from ._core import KEEP, Call, Keep, Program, text
+from ._core import KEEP, Call, Keep, Program, log, text
+from ._intake import ImportProgress
+from .importer import Source, read_source
 from .keys import conf_pattern, pool_from_conf_key
-from .models import AddResult, Lease, PoolStats
+from .models import AddResult, ImportReport, Lease, LowWater, PoolStats
 from .settings import Settings
 
 T = TypeVar("T")
@@ -22,14 +25,31 @@ class AsyncWalletPool(_backend.ClientBase):
     """FIFO pools of deposit wallets in one Redis, for asyncio services. See WalletPool."""
 
     def __init__(self, client: aredis.Redis | aredis.RedisCluster, *, prefix: str | None = None,
-                 settings: Settings | None = None) -> None:
-        super().__init__(client, prefix=prefix, settings=settings)
+                 settings: Settings | None = None,
+                 on_low_water: Callable[[LowWater], object] | None = None) -> None:
+        super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water)
+        self._hook_tasks: set[asyncio.Task[Any]] = set()
+        self._ops.spawn = self._spawn
+
+    def _spawn(self, awaitable: Any) -> None:
+        """Run what an async low-water hook returned, keeping a reference until done."""
+        task = asyncio.ensure_future(awaitable)
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_done)
+
+    def _hook_done(self, task: asyncio.Task[Any]) -> None:
+        self._hook_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("low-water hook failed", exc_info=task.exception())
 
     @classmethod
     def from_url(cls, url: str | None = None, *, prefix: str | None = None,
+                 on_low_water: Callable[[LowWater], object] | None = None,
                  **settings: Any) -> AsyncWalletPool:
-        """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields."""
-        pool: AsyncWalletPool = cls._connect(aredis, url, prefix, settings)
+        """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields.
+        `on_low_water(LowWater)` is called after an allocation that leaves a pool below
+        its min_free (it may be a coroutine function: it then runs as a task)."""
+        pool: AsyncWalletPool = cls._connect(aredis, url, prefix, settings, on_low_water)
         return pool
 
     async def close(self) -> None:
@@ -45,16 +65,34 @@ class AsyncWalletPool(_backend.ClientBase):
     # -- operations -------------------------------------------------------------------------
 
     async def configure(self, pool: str, lease_ttl: float | None = None,
-                        cooldown: float | None = None, max_size: int | None = None,
-                        max_uses: int | Keep | None = KEEP) -> bool:
-        return await self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses))
+                  cooldown: float | None = None, max_size: int | None = None,
+                  max_uses: int | Keep | None = KEEP, min_free: int | None = None,
+                  network: str | None = None) -> bool:
+        """Create `pool` or change its settings; None (KEEP for max_uses) leaves one as it
+        is, max_uses=None means no limit. `min_free` is the low-water mark; `network`
+        (walletpool.chains) can change only while the pool holds no wallet. Returns True
+        when the pool was created."""
+        return await self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses,
+                                                 min_free, network))
 
-    async def add(self, pool: str, addresses: Sequence[str],
-                  progress: Callable[[int], None] | None = None) -> AddResult:
-        """Add wallets to the tail of the free queue, skipping known addresses. Up to 5,000
-        addresses are one atomic step; a larger list runs as several, after checking
-        up front that all fit. `progress` is called with the count sent so far."""
+    async def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
+            progress: Callable[[int], None] | None = None) -> AddResult:
+        """Add wallets to the tail of the free queue, skipping known ones. Each address is
+        checked for the pool's network and stored in canonical form; in a tag pool give
+        (address, tag) pairs. One bad address and nothing is added (InvalidAddress), nor
+        when an address belongs to another pool of the chain family (AddressTaken). Up
+        to 5,000 wallets are one atomic step; a larger list runs as several, after
+        checking up front that all fit. `progress` is called with the count sent so far."""
         return await self._run(self._ops.add(pool, addresses, progress))
+
+    async def import_wallets(self, pool: str, source: Source, *, dry_run: bool = False,
+                       progress: ImportProgress | None = None) -> ImportReport:
+        """Import a file (a path, or lines) of addresses or CSV `address,tag`: check every
+        line first, then add the good ones; the report lists each refused line and why.
+        `dry_run` writes nothing. `progress(stage, done, total)` follows the 'checking'
+        and 'writing' stages."""
+        rows, rejected = read_source(source)
+        return await self._run(self._ops.import_wallets(pool, rows, rejected, dry_run, progress))
 
     async def allocate(self, pool: str, owner: str, ttl: float | None = None,
                        correlation_id: str | None = None, user_id: str | None = None) -> Lease:
@@ -81,8 +119,8 @@ class AsyncWalletPool(_backend.ClientBase):
     async def reap(self, pool: str) -> int:
         return await self._run(self._ops.reap(pool))
 
-    async def retire(self, pool: str, address: str) -> bool:
-        return await self._call(self._ops.retire(pool, address))
+    async def retire(self, pool: str, address: str, tag: str | None = None) -> bool:
+        return await self._call(self._ops.retire(pool, address, tag))
 
     async def stats(self, pool: str) -> PoolStats:
         return await self._call(self._ops.stats(pool))

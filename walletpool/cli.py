@@ -17,8 +17,9 @@ import click
 
 from . import _backend, errors, validation
 from ._core import KEEP, Keep
+from .chains import network as chain_network
 from .logs import configure_logging
-from .models import Lease, PoolStats
+from .models import ImportReport, Lease, PoolStats
 from .pool import WalletPool
 
 EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 1, 2, 3
@@ -56,9 +57,19 @@ def _emit(value: object, as_json: bool, text: str) -> None:
     click.echo(json.dumps(value, indent=2, default=str) if as_json else text)
 
 
-def _lease_text(lease: Lease) -> str:
-    return (f"{lease.address}  owner={lease.owner} token={lease.token} "
+def _lease_text(lease: Lease, network: str | None = None) -> str:
+    shown = _shown_address(lease.address, network)
+    tag = f" tag={lease.tag}" if lease.tag is not None else ""
+    return (f"{shown}{tag}  owner={lease.owner} token={lease.token} "
             f"expires_at={lease.expires_at:.3f}" + ("" if lease.fresh else " (already held)"))
+
+
+def _shown_address(address: str, network: str | None) -> str:
+    """The form people copy (EIP-55 for Ethereum) of a stored address."""
+    try:
+        return chain_network(network).show(address) if network else address
+    except LookupError:
+        return address
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,42 +107,75 @@ def pools(ctx: click.Context, as_json: bool) -> None:
 
 @main.command(name="import")
 @click.argument("pool_name", metavar="POOL")
-@click.argument("source", type=click.File("r"), metavar="FILE")
+@click.argument("source", metavar="FILE", type=click.File("r", encoding="utf-8"))
+@click.option("--dry-run", is_flag=True, help="Check and count, write nothing.")
+@click.option("--strict", is_flag=True, help="Write nothing when any line is rejected.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def import_(ctx: click.Context, pool_name: str, source: TextIO) -> None:
-    """Add the addresses in FILE (one a line, '-' for stdin) to POOL.
+def import_(ctx: click.Context, pool_name: str, source: TextIO, dry_run: bool, strict: bool,
+            as_json: bool) -> None:
+    """Add the wallets in FILE ('-' for stdin) to POOL: one address a line, or CSV
+    `address,tag` for a tag pool. Blank lines, '#' comments and an `address` header are
+    skipped.
 
-    Blank lines and lines starting with '#' are skipped. Every address is checked
-    before any is written: one bad line and nothing is added.
+    Every line is checked for the pool's network before anything is written; the good
+    ones are added and the summary lists each rejected line with its reason. Exit code
+    0 when no line was rejected, 2 otherwise.
     """
     pool = _pool(ctx)
     with _reported():
         validation.pool_name(pool_name)
-    addresses: list[str] = []
-    bad: list[str] = []
-    for number, line in enumerate(source, start=1):
-        address = line.strip()
-        if not address or address.startswith("#"):
-            continue
-        try:
-            addresses.append(validation.address(pool_name, address))
-        except errors.WalletPoolError as exc:
-            bad.append(f"line {number}: {exc}")
-    with _reported():
-        if bad:
-            raise errors.InvalidAddress(
-                f"{len(bad)} invalid line(s), nothing imported:\n  " + "\n  ".join(bad[:20])
-                + ("\n  ..." if len(bad) > 20 else ""))
-        with click.progressbar(length=len(addresses), label=f"importing into {pool_name}",
-                               file=sys.stderr, show_pos=True) as bar:
-            done = [0]
+    lines = source.readlines()
+    with _reported(), _Progress(len(lines) >= 10_000) as progress:
+        report = pool.import_wallets(pool_name, lines, dry_run=dry_run or strict,
+                                     progress=progress)
+        if strict and not dry_run and not report.rejected:
+            report = pool.import_wallets(pool_name, lines, progress=progress)
+    if as_json:
+        _emit(asdict(report), True, "")
+    else:
+        _print_import(report, strict and not dry_run)
+    sys.exit(EXIT_BAD_INPUT if report.rejected else 0)
 
-            def advance(sent: int) -> None:
-                bar.update(sent - done[0])
-                done[0] = sent
 
-            result = pool.add(pool_name, addresses, progress=advance)
-    click.echo(f"{pool_name}: added {result.added}, duplicates {result.duplicates}")
+class _Progress:
+    """A progress bar on stderr per import stage, for large files only."""
+
+    def __init__(self, shown: bool) -> None:
+        self.shown = shown
+        self.bar: Any = None
+        self.stage = ""
+        self.done = 0
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.shown:
+            return
+        if stage != self.stage:
+            self.__exit__()
+            self.bar = click.progressbar(length=total, label=f"{stage:9}", file=sys.stderr,
+                                         show_pos=True).__enter__()
+            self.stage, self.done = stage, 0
+        self.bar.update(done - self.done)
+        self.done = done
+
+
+def _print_import(report: ImportReport, refused_all: bool) -> None:
+    verb = "would add" if report.dry_run else "added"
+    if refused_all and report.rejected:
+        verb = "added 0 (--strict), would add"
+    click.echo(f"{report.pool} ({report.network}): read {report.read}, {verb} {report.added}, "
+               f"duplicates {report.duplicates}, rejected {len(report.rejected)}")
+    for bad in report.rejected[:50]:
+        click.echo(f"  line {bad.line}: {bad.text}: {bad.reason}")
+    if len(report.rejected) > 50:
+        click.echo(f"  ... {len(report.rejected) - 50} more (see --json)")
 
 
 @main.command()
@@ -149,7 +193,9 @@ def allocate(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
     with _reported():
         lease = pool.allocate(pool_name, owner, ttl=ttl, correlation_id=correlation_id,
                               user_id=user_id)
-    _emit(asdict(lease), as_json, _lease_text(lease))
+        network = pool.stats(pool_name).network
+    shown = {**asdict(lease), "shown_address": _shown_address(lease.address, network)}
+    _emit(shown, as_json, _lease_text(lease, network))
 
 
 def _held(pool: WalletPool, pool_name: str, owner: str, token: int | None) -> Lease:
@@ -215,8 +261,9 @@ def stats(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> Non
 
 
 def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None) -> None:
-    columns = ["pool", "free", "leased", "cooling", "retired", "total", "expired_unreaped",
-               "last_token", "events", "lease_ttl", "cooldown", "max_size", "max_uses"]
+    columns = ["pool", "network", "free", "min_free", "leased", "cooling", "retired", "total",
+               "expired_unreaped", "last_token", "events", "lease_ttl", "cooldown", "max_size",
+               "max_uses", "low_water_alerts", "exhaustions"]
     rows = [[str(getattr(s, c) if getattr(s, c) is not None else "-") for c in columns]
             for s in stats]
     if lags is not None:
@@ -283,19 +330,25 @@ def _max_uses(value: str | None) -> int | Keep | None:
 @click.option("--cooldown", type=float, help="Seconds a released wallet rests before reuse.")
 @click.option("--max-size", type=int, help="Most wallets the pool may hold in service.")
 @click.option("--max-uses", help="Retire a wallet after this many leases ('none': no limit).")
+@click.option("--min-free", type=int, help="Low-water mark: alert when fewer wallets are free.")
+@click.option("--network", help="How addresses are checked (btc, eth, tron, ...); only while "
+                                "the pool holds no wallet.")
 @click.pass_context
 def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
-              cooldown: float | None, max_size: int | None, max_uses: str | None) -> None:
+              cooldown: float | None, max_size: int | None, max_uses: str | None,
+              min_free: int | None, network: str | None) -> None:
     """Create POOL or change its settings; options not given keep their value."""
     pool = _pool(ctx)
     uses = _max_uses(max_uses)
     with _reported():
         created = pool.configure(pool_name, lease_ttl=lease_ttl, cooldown=cooldown,
-                                 max_size=max_size, max_uses=uses)
+                                 max_size=max_size, max_uses=uses, min_free=min_free,
+                                 network=network)
         stats = pool.stats(pool_name)
-    click.echo(f"{pool_name} {'created' if created else 'updated'}: lease_ttl={stats.lease_ttl:g}s "
-               f"cooldown={stats.cooldown:g}s max_size={stats.max_size} "
-               f"max_uses={stats.max_uses or 'none'}")
+    click.echo(f"{pool_name} {'created' if created else 'updated'}: network={stats.network} "
+               f"lease_ttl={stats.lease_ttl:g}s cooldown={stats.cooldown:g}s "
+               f"max_size={stats.max_size} max_uses={stats.max_uses or 'none'} "
+               f"min_free={stats.min_free}")
 
 
 # -- the database: schema, write-behind, restore ----------------------------------------

@@ -23,6 +23,19 @@ class InvalidAddress(InvalidInput):
     """An address is not acceptable for the pool."""
 
 
+class AddressTaken(InvalidAddress):
+    """The address already belongs to another pool of the same chain family (an ETH
+    address cannot also serve USDT-ERC20); nothing was added."""
+
+    def __init__(self, message: str, *, pool: str, address: str, other_pool: str,
+                 family: str) -> None:
+        super().__init__(message)
+        self.pool = pool
+        self.address = address
+        self.other_pool = other_pool
+        self.family = family
+
+
 class PoolExhausted(WalletPoolError):
     """The pool has no free wallet to hand out."""
 

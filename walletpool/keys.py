@@ -36,3 +36,9 @@ def pool_names(client: Any, prefix: str) -> list[str]:
         raw = conf_key.decode() if isinstance(conf_key, bytes) else conf_key
         found.add(pool_from_conf_key(prefix, raw))
     return sorted(found)
+
+
+def family_key(prefix: str, family: str) -> str:
+    """The hash of a chain family (address -> pool). Its hash tag cannot match a pool's:
+    pool names have no ':'."""
+    return f"{prefix}:{{family:{family}}}:addresses"

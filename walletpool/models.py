@@ -21,6 +21,14 @@ class Lease:
     user_id: str | None = None
     fresh: bool = True
     """False when allocate returned a lease the owner already held (an idempotent retry)."""
+    tag: str | None = None
+    """The memo/destination tag in a tag pool (XRP, XLM, TON): deposits to `address`
+    must carry it. None in other pools."""
+
+    @property
+    def wallet(self) -> str:
+        """The wallet as the pool stores it: the address, or `address#tag` in a tag pool."""
+        return self.address if self.tag is None else f"{self.address}#{self.tag}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,48 @@ class PoolStats:
     max_size: int
     max_uses: int | None
     server_time: float
+    network: str = "plain"
+    """How the pool's addresses are checked (walletpool.chains)."""
+    min_free: int = 0
+    """Low-water mark: an allocation that leaves fewer free wallets raises an alert."""
+    low_water_alerts: int = 0
+    """Allocations that left fewer than min_free wallets free, since the pool was made."""
+    exhaustions: int = 0
+    """Allocations refused with PoolExhausted, since the pool was made."""
 
     @property
     def in_service(self) -> int:
         return self.free + self.leased + self.cooling
+
+
+@dataclass(frozen=True)
+class LowWater:
+    """What the low-water hook receives: `pool` has `free` free wallets after an
+    allocation, fewer than its `min_free`."""
+
+    pool: str
+    free: int
+    min_free: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One input line an import refused, and why."""
+
+    line: int
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    pool: str
+    network: str
+    read: int
+    """Wallet lines read (blank lines, comments and a header excluded)."""
+    added: int
+    """Wallets written (or, in a dry run, that would be)."""
+    duplicates: int
+    """Lines naming a wallet the pool already knows or an earlier line named."""
+    rejected: list[Rejected]
+    dry_run: bool = False

@@ -10,8 +10,10 @@ import redis
 
 from . import _backend
 from ._core import KEEP, Call, Keep, Program
+from ._intake import ImportProgress
+from .importer import Source, read_source
 from .keys import pool_names
-from .models import AddResult, Lease, PoolStats
+from .models import AddResult, ImportReport, Lease, LowWater, PoolStats
 from .settings import Settings
 
 T = TypeVar("T")
@@ -25,15 +27,19 @@ class WalletPool(_backend.ClientBase):
     """
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, *, prefix: str | None = None,
-                 settings: Settings | None = None) -> None:
-        super().__init__(client, prefix=prefix, settings=settings)
+                 settings: Settings | None = None,
+                 on_low_water: Callable[[LowWater], object] | None = None) -> None:
+        super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water)
         self._execute: Callable[..., Any] = client.execute_command
 
     @classmethod
     def from_url(cls, url: str | None = None, *, prefix: str | None = None,
+                 on_low_water: Callable[[LowWater], object] | None = None,
                  **settings: Any) -> WalletPool:
-        """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields."""
-        pool: WalletPool = cls._connect(redis, url, prefix, settings)
+        """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields.
+        `on_low_water(LowWater)` is called after an allocation that leaves a pool below
+        its min_free."""
+        pool: WalletPool = cls._connect(redis, url, prefix, settings, on_low_water)
         return pool
 
     def close(self) -> None:
@@ -47,18 +53,35 @@ class WalletPool(_backend.ClientBase):
 
     # -- operations -------------------------------------------------------------------------
 
-    def configure(self, pool: str, lease_ttl: float | None = None, cooldown: float | None = None,
-                  max_size: int | None = None, max_uses: int | Keep | None = KEEP) -> bool:
+    def configure(self, pool: str, lease_ttl: float | None = None,
+                  cooldown: float | None = None, max_size: int | None = None,
+                  max_uses: int | Keep | None = KEEP, min_free: int | None = None,
+                  network: str | None = None) -> bool:
         """Create `pool` or change its settings; None (KEEP for max_uses) leaves one as it
-        is, max_uses=None means no limit. Returns True when the pool was created."""
-        return self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses))
+        is, max_uses=None means no limit. `min_free` is the low-water mark; `network`
+        (walletpool.chains) can change only while the pool holds no wallet. Returns True
+        when the pool was created."""
+        return self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses,
+                                                 min_free, network))
 
-    def add(self, pool: str, addresses: Sequence[str],
+    def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
             progress: Callable[[int], None] | None = None) -> AddResult:
-        """Add wallets to the tail of the free queue, skipping known addresses. Up to 5,000
-        addresses are one atomic step; a larger list runs as several, after checking
-        up front that all fit. `progress` is called with the count sent so far."""
+        """Add wallets to the tail of the free queue, skipping known ones. Each address is
+        checked for the pool's network and stored in canonical form; in a tag pool give
+        (address, tag) pairs. One bad address and nothing is added (InvalidAddress), nor
+        when an address belongs to another pool of the chain family (AddressTaken). Up
+        to 5,000 wallets are one atomic step; a larger list runs as several, after
+        checking up front that all fit. `progress` is called with the count sent so far."""
         return self._run(self._ops.add(pool, addresses, progress))
+
+    def import_wallets(self, pool: str, source: Source, *, dry_run: bool = False,
+                       progress: ImportProgress | None = None) -> ImportReport:
+        """Import a file (a path, or lines) of addresses or CSV `address,tag`: check every
+        line first, then add the good ones; the report lists each refused line and why.
+        `dry_run` writes nothing. `progress(stage, done, total)` follows the 'checking'
+        and 'writing' stages."""
+        rows, rejected = read_source(source)
+        return self._run(self._ops.import_wallets(pool, rows, rejected, dry_run, progress))
 
     def allocate(self, pool: str, owner: str, ttl: float | None = None,
                  correlation_id: str | None = None, user_id: str | None = None) -> Lease:
@@ -85,8 +108,8 @@ class WalletPool(_backend.ClientBase):
     def reap(self, pool: str) -> int:
         return self._run(self._ops.reap(pool))
 
-    def retire(self, pool: str, address: str) -> bool:
-        return self._call(self._ops.retire(pool, address))
+    def retire(self, pool: str, address: str, tag: str | None = None) -> bool:
+        return self._call(self._ops.retire(pool, address, tag))
 
     def stats(self, pool: str) -> PoolStats:
         return self._call(self._ops.stats(pool))

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .chains import sample_addresses
 from .errors import LeaseLost, PoolExhausted
 from .pool import WalletPool
 from .server import RedisServer, binary_version
@@ -26,7 +27,7 @@ def run(say: Callable[[str], None]) -> int:
 def tour(pool: WalletPool, say: Callable[[str], None]) -> None:
     pool.configure("BTC", lease_ttl=900, cooldown=0, max_size=1000)
     say("\n>>> pool.configure('BTC', lease_ttl=900, cooldown=0, max_size=1000)")
-    addresses = [f"bc1qexample{i:04d}" for i in range(5)]
+    addresses = sample_addresses("btc", 5)  # valid checksums: BTC pools check them
     say(f">>> pool.add('BTC', {addresses[:2]} + ...)\n{pool.add('BTC', addresses)}")
     say(f">>> pool.peek('BTC', 3)\n{pool.peek('BTC', 3)}")
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from .errors import InvalidAddress, InvalidInput, InvalidPool
 
 POOL_RE = re.compile(r"[A-Z0-9]{2,12}(?:-[A-Z0-9]{2,12})?")
-ADDRESS_RE = re.compile(r"[A-Za-z0-9:._-]{1,128}")
+# A wallet as stored: an address, or `address#tag` in a tag pool (walletpool/chains).
+ADDRESS_RE = re.compile(r"[A-Za-z0-9:._-]{1,128}(?:#[A-Za-z0-9:._-]{1,64})?")
+MAX_WALLET = 128
 # Owners, correlation ids and user ids: printable ASCII without blanks, as in lua/_lib.lua.
 ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 MAX_TTL = 365 * 24 * 3600.0
@@ -36,23 +38,13 @@ def pool_name(pool: object) -> str:
 
 
 def address(pool: str, value: object) -> str:
-    if not isinstance(value, str) or ADDRESS_RE.fullmatch(value) is None:
+    if (not isinstance(value, str) or len(value) > MAX_WALLET
+            or ADDRESS_RE.fullmatch(value) is None):
         raise InvalidAddress(
             f"invalid address {_shown(value)} for pool {pool}: use 1-128 of A-Z a-z 0-9 : . _ -"
+            " (and '#' before the tag in a tag pool)"
         )
     return value
-
-
-def addresses(pool: str, values: Iterable[object]) -> list[str]:
-    if isinstance(values, (str, bytes)):
-        raise InvalidAddress(f"addresses for pool {pool} must be a list of strings, not one string")
-    checked: list[str] = []
-    for position, value in enumerate(values, start=1):
-        try:
-            checked.append(address(pool, value))
-        except InvalidAddress as exc:
-            raise InvalidAddress(f"{exc} (item {position})") from None
-    return checked
 
 
 def identifier(kind: str, value: object) -> str:

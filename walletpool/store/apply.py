@@ -174,7 +174,8 @@ def _apply_pools(conn: sa.Connection, events: list[Event]) -> None:
         top = max((e.token or 0) for e in mine)
         settings = [e for e in mine if e.type == "configured" and e.settings]
         values: dict[str, Any] = {"name": pool, "lease_ttl_ms": 0, "cooldown_ms": 0,
-                                  "max_size": 0, "max_uses": 0, "max_token": top,
+                                  "max_size": 0, "max_uses": 0, "min_free": 0, "network": "",
+                                  "max_token": top,
                                   "event_ms": 0, "event_seq": 0}
         if settings:
             last = settings[-1]
@@ -186,15 +187,16 @@ def _apply_pools(conn: sa.Connection, events: list[Event]) -> None:
                                                                       new.event_seq)
         taken: dict[str, Any] = {
             c: sa.case((is_newer, new[c]), else_=p.c[c])
-            for c in ("lease_ttl_ms", "cooldown_ms", "max_size", "max_uses", "event_ms",
-                      "event_seq")}
+            for c in (*SETTINGS, "event_ms", "event_seq")}
         taken["max_token"] = sa.case((new.max_token > p.c.max_token, new.max_token),
                                      else_=p.c.max_token)
         conn.execute(statement.on_conflict_do_update(index_elements=[p.c.name], set_=taken))
 
 
-def parse_settings(text: str) -> dict[str, int]:
-    """'lease_ttl_ms=900000 cooldown_ms=0 ...' as a dict of ints."""
+SETTINGS = ("lease_ttl_ms", "cooldown_ms", "max_size", "max_uses", "min_free", "network")
+
+
+def parse_settings(text: str) -> dict[str, int | str]:
+    """'lease_ttl_ms=900000 cooldown_ms=0 ... network=btc' as a dict (numbers as int)."""
     pairs = (item.split("=", 1) for item in text.split())
-    return {k: int(v) for k, v in pairs if k in ("lease_ttl_ms", "cooldown_ms", "max_size",
-                                                 "max_uses")}
+    return {k: (v if k == "network" else int(v)) for k, v in pairs if k in SETTINGS}

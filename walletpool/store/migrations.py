@@ -13,11 +13,31 @@ from . import schema
 
 
 def _v1(conn: sa.Connection) -> None:
-    for table in (schema.pools, schema.wallets, schema.events):
+    # Version 1's pools table, frozen as it was: later versions add columns to it.
+    sa.Table(
+        schema.pools.name, sa.MetaData(),
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("lease_ttl_ms", sa.BigInteger, nullable=False),
+        sa.Column("cooldown_ms", sa.BigInteger, nullable=False),
+        sa.Column("max_size", sa.BigInteger, nullable=False),
+        sa.Column("max_uses", sa.BigInteger, nullable=False),
+        sa.Column("max_token", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("event_ms", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
+    ).create(conn)
+    for table in (schema.wallets, schema.events):
         table.create(conn)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
+def _v2(conn: sa.Connection) -> None:
+    """Pools get their low-water mark and network (address validation)."""
+    table = conn.dialect.identifier_preparer.quote(schema.pools.name)
+    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN min_free BIGINT NOT NULL DEFAULT 0"))
+    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN network VARCHAR(32) NOT NULL "
+                         "DEFAULT ''"))
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2]
 LATEST = len(MIGRATIONS)
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from .._core import text
+from ..chains import default_network, family_of
 from ..errors import PoolNotFound, WalletPoolError
-from ..keys import KEY_ORDER, key, pool_keys
+from ..keys import KEY_ORDER, family_key, key, pool_keys
 from . import schema
 from .migrations import check
 
@@ -112,9 +113,16 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
         for i in range(0, len(members), CHUNK):
             client.zadd(keys[name], dict(members[i : i + CHUNK]))
     client.set(keys["seq"], next_token)
+    network = settings["network"] or default_network(pool)
+    family = family_key(prefix, family_of(pool, network))
+    wallets = list(dict.fromkeys(row["address"].partition("#")[0] for row in rows))
+    for i in range(0, len(wallets), CHUNK):  # the family's claims, lost with the rest
+        client.execute_command("HSET", family, *(x for a in wallets[i : i + CHUNK]
+                                                 for x in (a, pool)))
     client.hset(keys["conf"], mapping={  # last: the pool opens for business here
         "lease_ttl_ms": settings["lease_ttl_ms"], "cooldown_ms": settings["cooldown_ms"],
-        "max_size": settings["max_size"], "max_uses": settings["max_uses"]})
+        "max_size": settings["max_size"], "max_uses": settings["max_uses"],
+        "min_free": settings["min_free"], "network": network})
     return Restored(pool, counts["free"], counts["leased"], counts["cooling"],
                     counts["retired"], next_token + 1)
 

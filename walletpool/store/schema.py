@@ -23,6 +23,8 @@ pools = sa.Table(
     sa.Column("cooldown_ms", sa.BigInteger, nullable=False),
     sa.Column("max_size", sa.BigInteger, nullable=False),
     sa.Column("max_uses", sa.BigInteger, nullable=False),  # 0: no limit
+    sa.Column("min_free", sa.BigInteger, nullable=False, server_default="0"),  # schema v2
+    sa.Column("network", sa.String(32), nullable=False, server_default=""),  # schema v2
     sa.Column("max_token", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("event_ms", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
