@@ -65,32 +65,21 @@ class AsyncWalletPool(_backend.ClientBase):
     # -- operations -------------------------------------------------------------------------
 
     async def configure(self, pool: str, lease_ttl: float | None = None,
-                  cooldown: float | None = None, max_size: int | None = None,
-                  max_uses: int | Keep | None = KEEP, min_free: int | None = None,
-                  network: str | None = None) -> bool:
-        """Create `pool` or change its settings; None (KEEP for max_uses) leaves one as it
-        is, max_uses=None means no limit. `min_free` is the low-water mark; `network`
-        (walletpool.chains) can change only while the pool holds no wallet. Returns True
-        when the pool was created."""
-        return await self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses,
-                                                 min_free, network))
+                        cooldown: float | None = None, max_size: int | None = None,
+                        max_uses: int | Keep | None = KEEP, min_free: int | None = None,
+                        network: str | None = None) -> bool:
+        """See WalletPool.configure."""
+        return await self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size,
+                                                    max_uses, min_free, network))
 
     async def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
-            progress: Callable[[int], None] | None = None) -> AddResult:
-        """Add wallets to the tail of the free queue, skipping known ones. Each address is
-        checked for the pool's network and stored in canonical form; in a tag pool give
-        (address, tag) pairs. One bad address and nothing is added (InvalidAddress), nor
-        when an address belongs to another pool of the chain family (AddressTaken). Up
-        to 5,000 wallets are one atomic step; a larger list runs as several, after
-        checking up front that all fit. `progress` is called with the count sent so far."""
+                  progress: Callable[[int], None] | None = None) -> AddResult:
+        """See WalletPool.add."""
         return await self._run(self._ops.add(pool, addresses, progress))
 
     async def import_wallets(self, pool: str, source: Source, *, dry_run: bool = False,
-                       progress: ImportProgress | None = None) -> ImportReport:
-        """Import a file (a path, or lines) of addresses or CSV `address,tag`: check every
-        line first, then add the good ones; the report lists each refused line and why.
-        `dry_run` writes nothing. `progress(stage, done, total)` follows the 'checking'
-        and 'writing' stages."""
+                             progress: ImportProgress | None = None) -> ImportReport:
+        """See WalletPool.import_wallets."""
         rows, rejected = read_source(source)
         return await self._run(self._ops.import_wallets(pool, rows, rejected, dry_run, progress))
 

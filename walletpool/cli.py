@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, TextIO
 
 import click
@@ -486,6 +487,66 @@ def quickstart() -> None:
     from .quickstart import run
 
     sys.exit(run(click.echo))
+
+
+@main.command()
+@click.option("--seconds", type=click.FloatRange(1, 3600), default=15, show_default=True,
+              help="How long the orders run.")
+@click.option("--workers", type=click.IntRange(1, 256), default=48, show_default=True,
+              help="Concurrent order flows.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("walletpool-demo"), show_default=True,
+              help="Where the demo keeps Redis's AOF and the SQLite database.")
+def demo(seconds: float, workers: int, data_dir: Path) -> None:
+    """Run the main job end to end: pools of valid addresses, concurrent orders, the
+    syncer and a reaper, then invariants, reconcile and a report (exit 0 = all sound).
+
+    Starts its own Redis unless REDIS_URL is set, and uses SQLite unless
+    WALLETPOOL_DATABASE_URL is set.
+    """
+    from .demo import Options, run
+
+    interactive = sys.stderr.isatty()
+
+    def status(line: str) -> None:  # one refreshing line on a terminal, a log line elsewhere
+        if interactive:
+            click.echo("\r" + line.ljust(100), nl=False, err=True)
+        elif line:
+            click.echo(line, err=True)
+
+    sys.exit(run(click.echo, status, Options(seconds=seconds, workers=workers,
+                                             data_dir=data_dir)))
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=6379, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("walletpool-data"), show_default=True)
+def up(port: int, data_dir: Path) -> None:
+    """Start a local Redis (AOF on, data in DATA_DIR) that keeps running, to try the
+    library from a Python shell; `walletpool down` stops it."""
+    from .server import binary_version
+    from .server import up as start
+
+    try:
+        server = start(data_dir, port)
+    except (RuntimeError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
+    click.echo(f"redis-server {binary_version(server.binary)} is up at {server.url} "
+               f"(data in {data_dir})\nexport REDIS_URL={server.url}")
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("walletpool-data"), show_default=True)
+def down(data_dir: Path) -> None:
+    """Stop the Redis `walletpool up` started."""
+    from .server import down as stop
+
+    pid = stop(data_dir)
+    click.echo(f"stopped redis-server (pid {pid})" if pid else f"no redis-server runs from "
+               f"{data_dir}")
 
 
 if __name__ == "__main__":  # pragma: no cover

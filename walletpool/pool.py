@@ -62,7 +62,7 @@ class WalletPool(_backend.ClientBase):
         (walletpool.chains) can change only while the pool holds no wallet. Returns True
         when the pool was created."""
         return self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses,
-                                                 min_free, network))
+                                              min_free, network))
 
     def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
             progress: Callable[[int], None] | None = None) -> AddResult:

@@ -143,3 +143,60 @@ class RedisServer:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.stop()
+
+
+# -- `walletpool up` / `walletpool down`: a Redis that outlives the command ----------------
+
+PIDFILE = "redis.pid"
+
+
+def up(data_dir: Path, port: int) -> RedisServer:
+    """Start a redis-server with its data (AOF) and a pid file in `data_dir`, and leave it
+    running. Refuses when the pid file names a live server."""
+    running = _running_pid(data_dir)
+    if running is not None:
+        raise RuntimeError(f"a redis-server (pid {running}) already runs from {data_dir}; "
+                           "`walletpool down` stops it")
+    server = RedisServer(data_dir, port=port).start()
+    assert server.process is not None
+    (Path(data_dir) / PIDFILE).write_text(f"{server.process.pid} {port}\n")
+    return server
+
+
+def down(data_dir: Path, timeout: float = 10.0) -> int | None:
+    """Stop the server `up` started from `data_dir` (SIGTERM: it flushes its AOF).
+    Returns its pid, or None when none was running."""
+    pid = _running_pid(data_dir)
+    (Path(data_dir) / PIDFILE).unlink(missing_ok=True)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _running_pid(data_dir: Path) -> int | None:
+    try:
+        pid = int((Path(data_dir) / PIDFILE).read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of this very process counts as gone
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return finished == 0
