@@ -99,7 +99,7 @@ def worker(kind: str, url: str, pool_name: str, worker_id: int, cycles: int, see
         try:
             pool.release(lease)
         except LeaseLost:
-            if abandon:
+            if abandon or released >= valid_until:  # past its deadline: refused, rightly
                 tally.late_release_refused += 1
             else:
                 tally.lost += 1
@@ -150,7 +150,12 @@ async def async_worker(pool: AsyncWalletPool, pool_name: str, worker_id: int, cy
         try:
             await pool.release(lease)
         except LeaseLost:
-            tally.lost += 1
+            # After its deadline a refusal is right (a busy event loop can get there);
+            # before it, the lease was lost: a bug.
+            if released < valid_until:
+                tally.lost += 1
+            else:
+                tally.late_release_refused += 1
         tally.operations += 1
         tally.holdings.append(Holding(lease.address, owner, lease.token, start,
                                       min(released, valid_until)))
