@@ -86,6 +86,17 @@ local function bulk(command, key, args)
   end
 end
 
+-- Run a multi-field read (`HMGET key fields...`) over a long field list in slices;
+-- returns the values in order (false where a field is absent).
+local function bulk_read(command, key, fields)
+  local values = {}
+  for i = 1, #fields, SLICE do
+    local got = redis.call(command, key, unpack(fields, i, math.min(i + SLICE - 1, #fields)))
+    for j = 1, #got do values[i + j - 1] = got[j] end
+  end
+  return values
+end
+
 -- One event per state change, in the same script as the change (DESIGN invariant 7).
 -- `lease` (or nil) gives owner, token, deadline and ids; `uses` is the wallet's lease
 -- count after an allocation. Values are absolute, not deltas, so the syncer can apply
@@ -112,12 +123,9 @@ end
 -- A lease is stored as JSON with every number as a string (no float rounding):
 -- o owner, t token, e expires_at_ms, l leased_at_ms, c correlation_id, u user_id.
 local function load_leases(addresses)
-  local leases = {}
-  for i = 1, #addresses, SLICE do
-    local raw = redis.call('HMGET', K.lease, unpack(addresses, i, math.min(i + SLICE - 1, #addresses)))
-    for j = 1, #raw do
-      leases[i + j - 1] = raw[j] and cjson.decode(raw[j]) or false
-    end
+  local leases = bulk_read('HMGET', K.lease, addresses)
+  for i, raw in ipairs(leases) do
+    leases[i] = raw and cjson.decode(raw) or false
   end
   return leases
 end
@@ -146,11 +154,9 @@ end
 -- free queue. Returns the new state of each.
 local function return_wallets(conf, addresses, ended_at)
   local uses = {}
-  if conf.max_uses > 0 and #addresses > 0 then
-    for i = 1, #addresses, SLICE do
-      local got = redis.call('HMGET', K.uses, unpack(addresses, i, math.min(i + SLICE - 1, #addresses)))
-      for j = 1, #got do uses[i + j - 1] = tonumber(got[j]) or 0 end
-    end
+  if conf.max_uses > 0 then
+    uses = bulk_read('HMGET', K.uses, addresses)
+    for i = 1, #addresses do uses[i] = tonumber(uses[i]) or 0 end
   end
   local states, free, cooling, state_args = {}, {}, {}, {}
   for i, address in ipairs(addresses) do

@@ -20,17 +20,14 @@ for i = 3, #ARGV do
 end
 
 local taken, new = {'taken'}, {}
-for i = 1, #addresses, SLICE do
-  local owners = redis.call('HMGET', KEYS[1], unpack(addresses, i, math.min(i + SLICE - 1, #addresses)))
-  for j = 1, #owners do
-    local address = addresses[i + j - 1]
-    if owners[j] == false then
-      new[#new + 1] = address
-      new[#new + 1] = pool
-    elseif owners[j] ~= pool then
-      taken[#taken + 1] = address
-      taken[#taken + 1] = owners[j]
-    end
+local owners = bulk_read('HMGET', KEYS[1], addresses)
+for i, address in ipairs(addresses) do
+  if owners[i] == false then
+    new[#new + 1] = address
+    new[#new + 1] = pool
+  elseif owners[i] ~= pool then
+    taken[#taken + 1] = address
+    taken[#taken + 1] = owners[i]
   end
 end
 if #taken > 1 then return taken end

@@ -7,9 +7,6 @@
 for i = 1, #ARGV do
   if not valid_address(ARGV[i]) then return fail('bad address at position ' .. i) end
 end
-local states = {}
-for i = 1, #ARGV, SLICE do
-  local got = redis.call('HMGET', K.state, unpack(ARGV, i, math.min(i + SLICE - 1, #ARGV)))
-  for j = 1, #got do states[i + j - 1] = got[j] or '' end
-end
+local states = bulk_read('HMGET', K.state, ARGV)
+for i = 1, #ARGV do states[i] = states[i] or '' end
 return states

@@ -53,6 +53,14 @@ class Tally:
         self.lost += other.lost
         self.operations += other.operations
 
+    def refused(self, released: float, valid_until: float, abandoned: bool = False) -> None:
+        """Count a release refused with LeaseLost: rightly when the lease was abandoned or
+        its deadline had passed (a busy machine can get there), else a lost lease: a bug."""
+        if abandoned or released >= valid_until:
+            self.late_release_refused += 1
+        else:
+            self.lost += 1
+
 
 def make_pool(kind: str, url: str, pool: str) -> Any:
     if kind == "walletpool":
@@ -99,10 +107,7 @@ def worker(kind: str, url: str, pool_name: str, worker_id: int, cycles: int, see
         try:
             pool.release(lease)
         except LeaseLost:
-            if abandon or released >= valid_until:  # past its deadline: refused, rightly
-                tally.late_release_refused += 1
-            else:
-                tally.lost += 1
+            tally.refused(released, valid_until, abandoned=abandon)
         tally.operations += 1
         tally.holdings.append(Holding(lease.address, owner, lease.token, start,
                                       min(released, valid_until)))
@@ -150,12 +155,7 @@ async def async_worker(pool: AsyncWalletPool, pool_name: str, worker_id: int, cy
         try:
             await pool.release(lease)
         except LeaseLost:
-            # After its deadline a refusal is right (a busy event loop can get there);
-            # before it, the lease was lost: a bug.
-            if released < valid_until:
-                tally.lost += 1
-            else:
-                tally.late_release_refused += 1
+            tally.refused(released, valid_until)
         tally.operations += 1
         tally.holdings.append(Holding(lease.address, owner, lease.token, start,
                                       min(released, valid_until)))

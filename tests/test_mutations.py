@@ -43,7 +43,7 @@ MUTATIONS = [
     ("retire: a leased wallet keeps its lease", "retire.lua",
      "drop_leases({address}, {lease})", "local _ = lease"),
     ("family: a second pool takes a claimed address", "claim.lua",
-     "elseif owners[j] ~= pool then", "elseif false then"),
+     "elseif owners[i] ~= pool then", "elseif false then"),
     ("low water: no alert at one below the mark", LIB,
      "if free >= conf.min_free then return -1 end",
      "if free + 1 >= conf.min_free then return -1 end"),

@@ -17,6 +17,7 @@ from typing import Any
 from . import _intake, chains, validation
 from ._calls import Call, Program, identity, log, text
 from ._calls import fields as _fields
+from .chains import wallets
 from .errors import InvalidInput, LeaseLost, PoolExhausted, PoolNotFound
 from .keys import pool_keys
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected
@@ -242,7 +243,7 @@ class Operations:
 
     def retire(self, pool: str, address: str, tag: str | None = None) -> Call[bool]:
         keys = self.keys(pool)
-        address = validation.address(pool, address if tag is None else f"{address}#{tag}")
+        address = validation.address(pool, wallets.join(address, tag))
 
         def decode(reply: Any) -> bool:
             previous = text(reply[1])
@@ -325,9 +326,9 @@ def _ttl_arg(ttl: float | None) -> int:
 
 def _lease(pool: str, owner: str, reply: Any, at: int) -> Lease:
     wallet, token, expires, leased, cid, uid, fresh = reply[at : at + 7]
-    address, _, tag = text(wallet).partition("#")
+    address, tag = wallets.split(text(wallet))
     return Lease(pool, address, owner, int(text(token)), _ms(expires), _ms(leased),
-                 _opt(cid), _opt(uid), fresh=int(fresh) == 1, tag=tag or None)
+                 _opt(cid), _opt(uid), fresh=int(fresh) == 1, tag=tag)
 
 
 def _stats(pool: str, reply: Any) -> PoolStats | None:

@@ -13,8 +13,11 @@ from collections.abc import Sequence
 from .errors import InvalidAddress, InvalidInput, InvalidPool
 
 POOL_RE = re.compile(r"[A-Z0-9]{2,12}(?:-[A-Z0-9]{2,12})?")
-# A wallet as stored: an address, or `address#tag` in a tag pool (walletpool/chains).
-ADDRESS_RE = re.compile(r"[A-Za-z0-9:._-]{1,128}(?:#[A-Za-z0-9:._-]{1,64})?")
+# The engine's charset for an address and for a tag; a wallet as stored is an address,
+# or `address#tag` in a tag pool (walletpool/chains), at most MAX_WALLET characters.
+PLAIN_RE = re.compile(r"[A-Za-z0-9:._-]{1,128}")
+TAG_RE = re.compile(r"[A-Za-z0-9:._-]{1,64}")
+ADDRESS_RE = re.compile(rf"{PLAIN_RE.pattern}(?:#{TAG_RE.pattern})?")
 MAX_WALLET = 128
 # Owners, correlation ids and user ids: printable ASCII without blanks, as in lua/_lib.lua.
 ID_RE = re.compile(r"[\x21-\x7e]{1,128}")

@@ -12,15 +12,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..validation import PLAIN_RE, TAG_RE
 from . import base58check, bech32, evm
 
 Validator = Callable[[str], str]
 """From what was typed to the canonical address; raises ValueError with the reason."""
 
 NETWORK_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
-# The engine's own rule for addresses (walletpool/validation.py, lua/_lib.lua).
-PLAIN_RE = re.compile(r"[A-Za-z0-9:._-]{1,128}")
-TAG_RE = re.compile(r"[A-Za-z0-9:._-]{1,64}")
 
 
 def _keep(address: str) -> str:

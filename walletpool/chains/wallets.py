@@ -3,11 +3,10 @@ pool ('#' is outside the address charset, so the split is unambiguous)."""
 
 from __future__ import annotations
 
-from .networks import PLAIN_RE, Network
+from ..validation import MAX_WALLET, PLAIN_RE
+from .networks import Network
 
 TAG_SEPARATOR = "#"
-MAX_WALLET = 128
-"""Longest stored wallet (address, '#' and tag), as the engine allows."""
 
 
 def split(wallet: str) -> tuple[str, str | None]:

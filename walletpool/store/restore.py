@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from .._core import text
 from ..chains import default_network, family_of
+from ..chains.wallets import split
 from ..errors import PoolNotFound, WalletPoolError
 from ..keys import KEY_ORDER, family_key, key, pool_keys
 from . import schema
@@ -115,7 +116,7 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
     client.set(keys["seq"], next_token)
     network = settings["network"] or default_network(pool)
     family = family_key(prefix, family_of(pool, network))
-    wallets = list(dict.fromkeys(row["address"].partition("#")[0] for row in rows))
+    wallets = list(dict.fromkeys(split(row["address"])[0] for row in rows))
     for i in range(0, len(wallets), CHUNK):  # the family's claims, lost with the rest
         client.execute_command("HSET", family, *(x for a in wallets[i : i + CHUNK]
                                                  for x in (a, pool)))
