@@ -1,149 +1,189 @@
-"""Allocate+release cycles per second, side by side in one run against one throwaway
-Redis: walletpool sequential, batched and pipelined, and the floor every Redis client
-pays, a no-op EVALSHA, so the ratio shows what walletpool's own Python costs.
+"""walletpool against the alternatives, side by side in one run on one machine.
 
-    python -m benchmarks [--cycles N] [--rounds R] [--json FILE]
+    python -m benchmarks [--quick] [--rounds R] [--cycles N] [--out DIR] [--no-chart]
 
-Each row is the median of R rounds; the machine and versions are printed above it.
+Starts its own redis-server (AOF, fsync every second) and PostgreSQL (fsync on,
+synchronous_commit off: the same durability bargain), then measures allocate+release
+cycles/s and latency p50/p99 for walletpool (sequential, batched, pipelined, several
+processes, asyncio), the naive client-side design, PostgreSQL SKIP LOCKED, redis-allocator
+and redis-benchmark's ceiling; then growth (pool sizes, memory per wallet, reap), the
+syncer, and correctness under contention (double allocations, FIFO). Writes
+results.json, results.md and chart.png to DIR (default benchmarks/results).
+`./scripts/bench` makes the venv with the `bench` extra and runs this.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
+import psycopg
 import redis
 
 from walletpool import WalletPool
 from walletpool.server import RedisServer, binary_version
+from walletpool.store.engine import create_engine
+from walletpool.store.migrations import upgrade
+from walletpool.store.server import PostgresServer
+
+from . import alternatives, ceiling, contention, growth, walletpool_rows
+from .designs import allocator_version, make
+from .measure import machine, measure
+from .postgres import dsn_of
+from .report import Results, chart, markdown, targets, write_json
+from .syncer import throughput
 
 POOL_SIZE = 1_000
-BATCH = 100
+NAMES = {
+    "floor": "no-op EVALSHA x2 (redis-py floor)",
+    "seq": "walletpool sequential",
+    "batch": f"walletpool allocate_many/release_many ({walletpool_rows.BATCH})",
+    "naive": "naive RPOP, check, mark (separate round trips), sequential",
+    "pg": "PostgreSQL SKIP LOCKED, one client",
+    "pg_batch": f"PostgreSQL SKIP LOCKED, batches of {alternatives.BATCH}",
+    "allocator": "redis-allocator malloc_key/free_keys, sequential",
+    "allocator_batch": f"redis-allocator, {alternatives.BATCH} malloc pipelined + free_keys",
+}
 
 
 @dataclass
-class Row:
-    name: str
-    cycles_per_s: float
-    p50_us: float | None
-    p99_us: float | None
-    ratio: str = ""
+class Plan:
+    rounds: int
+    cycles: int
+    processes: int
+    tasks: int
+    sizes: list[int]
+    reap: int
+    contention_processes: int
+    contention_seconds: float
+    syncer_events: int
+    ceiling_requests: int
 
 
-def timed_rounds(rounds: int, cycles: int, one_round: Callable[[int, list[float]], None]
-                 ) -> tuple[float, float | None, float | None]:
-    """Median cycles/s over rounds, and p50/p99 of the per-cycle latencies seen."""
-    rates, latencies = [], []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        one_round(cycles, latencies)
-        rates.append(cycles / (time.perf_counter() - started))
-    if not latencies:
-        return statistics.median(rates), None, None
-    latencies.sort()
-    return (statistics.median(rates), latencies[len(latencies) // 2] * 1e6,
-            latencies[int(len(latencies) * 0.99)] * 1e6)
+def plan(args: argparse.Namespace) -> Plan:
+    if args.quick:  # every row, tiny: proves the runner works (the test suite runs this)
+        return Plan(1, 200, 2, 8, [1_000, 5_000], 1_000, 2, 2.0, 2_000, 2_000)
+    return Plan(args.rounds, args.cycles, 2 * (os.cpu_count() or 2), 64,
+                [1_000, 100_000, 1_000_000], 10_000, 4, 6.0, 50_000, 200_000)
 
 
-def noop_evalsha(client: redis.Redis) -> Callable[[int, list[float]], None]:
-    sha = client.script_load("return 1")
-
-    def one_round(cycles: int, latencies: list[float]) -> None:
-        for _ in range(cycles):  # two round trips a cycle, like allocate + release
-            t = time.perf_counter()
-            client.evalsha(sha, 0)
-            client.evalsha(sha, 0)
-            latencies.append(time.perf_counter() - t)
-
-    return one_round
+def progress(what: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
 
 
-def sequential(pool: WalletPool) -> Callable[[int, list[float]], None]:
-    def one_round(cycles: int, latencies: list[float]) -> None:
-        for i in range(cycles):
-            t = time.perf_counter()
-            pool.release(pool.allocate("COIN", f"order-{i}"))
-            latencies.append(time.perf_counter() - t)
+def run(p: Plan, folder: Path) -> Results:
+    with RedisServer(folder / "redis") as server, \
+            PostgresServer(folder / "pg", fsync=True,
+                           settings={"synchronous_commit": "off"}) as postgres:
+        client = redis.Redis(port=server.port)
+        pool = WalletPool.from_url(server.url)
+        dsn = dsn_of(postgres.url)
+        with psycopg.connect(dsn) as db:
+            pg_version = str(db.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        r = Results(machine(), {"walletpool": version("walletpool"),
+                                "redis-server": binary_version(server.binary),
+                                "PostgreSQL": pg_version,
+                                "redis-allocator": allocator_version() or "not installed"})
 
-    return one_round
+        progress("syncer events/s")
+        engine = create_engine(postgres.url)
+        upgrade(engine)
+        pool.configure("BENCH", lease_ttl=600, max_size=10_000, min_free=0)
+        pool.add("BENCH", [f"bench{i:05d}" for i in range(5_000)])
+        r.syncer_events_per_s = statistics.median(
+            throughput(pool, engine, p.syncer_events, p.rounds, 1000))
+        engine.dispose()
+        client.flushall()
 
+        pool.configure("COIN", lease_ttl=600, cooldown=0, max_size=POOL_SIZE, min_free=0)
+        pool.add("COIN", growth.addresses("coin", POOL_SIZE))
+        r.rows += walletpool_rows.rows(server.url, client, pool, "COIN", p.rounds, p.cycles,
+                                       p.processes, p.tasks, progress)
+        r.server_us_per_call = {
+            "no-op": walletpool_rows.server_us_per_call(
+                client, walletpool_rows.noop_evalsha(client), p.cycles),
+            "walletpool allocate and release": walletpool_rows.server_us_per_call(
+                client, walletpool_rows.sequential(pool, "COIN"), p.cycles)}
 
-def batched(pool: WalletPool) -> Callable[[int, list[float]], None]:
-    owners = [f"order-{i}" for i in range(BATCH)]
+        wallets = growth.addresses("alt", POOL_SIZE)
+        for kind, url, sequential_name, batch_name in [
+            ("naive", server.url, NAMES["naive"], None),
+            ("postgres", dsn, NAMES["pg"], NAMES["pg_batch"]),
+            ("redis-allocator", server.url, NAMES["allocator"], NAMES["allocator_batch"]),
+        ]:
+            design = make(kind, url, "ALT")
+            design.setup(wallets)
+            progress(sequential_name)
+            r.rows.append(measure("alternatives", sequential_name, p.rounds, p.cycles,
+                                  alternatives.sequential(design)))
+            if batch_name:
+                progress(batch_name)
+                r.rows.append(measure("alternatives", batch_name, p.rounds, p.cycles * 10,
+                                      alternatives.batched(design)))
+            design.close()
 
-    def one_round(cycles: int, latencies: list[float]) -> None:
-        for _ in range(cycles // BATCH):
-            pool.release_many(pool.allocate_many("COIN", owners))
+        if ceiling.redis_benchmark() is None:
+            r.notes.append("redis-benchmark is not installed here: no ceiling rows.")
+        else:
+            progress("redis-benchmark ceiling")
+            # two allocate runs take a wallet per call: fill the pool for both
+            growth.fill(pool, "CEIL", growth.addresses("ceil", 2 * p.ceiling_requests + 1000),
+                        progress)
+            r.rows += ceiling.rows(server.port, client, "CEIL", p.ceiling_requests)
+        client.flushall()
 
-    return one_round
+        growth_rows, r.memory_bytes_per_wallet = growth.sizes(pool, client, p.sizes, p.rounds,
+                                                              p.cycles, progress)
+        r.rows += growth_rows
+        r.memory_pool_size = max(p.sizes)
+        client.flushall()
+        progress(f"reap {p.reap:,} expired leases")
+        r.reap_expired, r.reap_seconds = p.reap, growth.reap_time(pool, p.reap)
 
-
-def pipelined(pool: WalletPool) -> Callable[[int, list[float]], None]:
-    def one_round(cycles: int, latencies: list[float]) -> None:
-        for _ in range(cycles // BATCH):
-            pipe = pool.pipeline()
-            for i in range(BATCH):
-                pipe.allocate("COIN", f"order-{i}")
-            leases = pipe.execute()
-            for lease in leases:
-                pipe.release(lease)  # type: ignore[arg-type]
-            pipe.execute()
-
-    return one_round
-
-
-def machine_line(redis_version: str) -> str:
-    return (f"# {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"redis-server {redis_version}, redis-py {redis.__version__}, "
-            f"{time.strftime('%Y-%m-%d')}")
+        for kind, url in [("walletpool", server.url), ("naive", server.url),
+                          ("redis-allocator", server.url), ("postgres", dsn)]:
+            progress(f"contention: {kind}")
+            client.flushall()
+            r.contention.append(contention.run(kind, url, "RACE", growth.addresses("race", 200),
+                                               p.contention_processes, p.contention_seconds))
+            r.fifo_misplaced[kind] = contention.fifo_misplaced(kind, url, "FIFO")
+        pool.close()
+        client.close()
+    return r
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cycles", type=int, default=3_000)
+    parser.add_argument("--quick", action="store_true", help="every row, tiny sizes (a smoke run)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--cycles", type=int, default=3_000, help="cycles per sequential round")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--no-chart", action="store_true", help="skip the PNG (no matplotlib)")
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as folder, RedisServer(Path(folder)) as server:
-        client = redis.Redis(port=server.port)
-        pool = WalletPool.from_url(server.url)
-        pool.configure("COIN", lease_ttl=600, max_size=POOL_SIZE)
-        pool.add("COIN", [f"bc1qbench{i:06d}" for i in range(POOL_SIZE)])
-        print(machine_line(binary_version(server.binary)))
-        print(f"# {args.rounds} rounds of {args.cycles} allocate+release cycles, "
-              f"pool of {POOL_SIZE}, medians\n")
-
-        rows = []
-        for name, job, cycles in [
-            ("no-op EVALSHA x2 (redis-py floor)", noop_evalsha(client), args.cycles),
-            ("walletpool sequential", sequential(pool), args.cycles),
-            (f"walletpool allocate_many/release_many ({BATCH})", batched(pool), args.cycles * 10),
-            (f"walletpool pipeline ({BATCH})", pipelined(pool), args.cycles * 10),
-        ]:
-            rate, p50, p99 = timed_rounds(args.rounds, cycles, job)
-            rows.append(Row(name, rate, p50, p99))
-        floor, seq = rows[0].cycles_per_s, rows[1].cycles_per_s
-        for row in rows[1:]:
-            row.ratio = f"{row.cycles_per_s / floor:.2f}x floor, {row.cycles_per_s / seq:.1f}x seq"
-        print(f"| {'what':45} | {'cycles/s':>9} | {'p50 µs':>7} | {'p99 µs':>7} | ratio |")
-        print(f"|{'-' * 47}|{'-' * 11}|{'-' * 9}|{'-' * 9}|-------|")
-        for r in rows:
-            p50 = f"{r.p50_us:7.0f}" if r.p50_us else "      -"
-            p99 = f"{r.p99_us:7.0f}" if r.p99_us else "      -"
-            print(f"| {r.name:45} | {r.cycles_per_s:9.0f} | {p50} | {p99} | {r.ratio} |")
-        if args.json:
-            args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
-        pool.close()
-        client.close()
+    p = plan(args)
+    with tempfile.TemporaryDirectory(prefix="walletpool-bench-") as folder:
+        r = run(p, Path(folder))
+    names = dict(NAMES, small=r.rows[-len(p.sizes)].name, large=r.rows[-1].name)
+    goals = targets(r, names)
+    for goal in goals:
+        if not goal.met:
+            r.notes.append(f"Target missed: {goal.what}: wanted {goal.wanted}, "
+                           f"measured {goal.measured}.")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(r, goals, args.out / "results.json")
+    text = markdown(r, goals, NAMES["seq"])
+    (args.out / "results.md").write_text(text)
+    if not args.no_chart:
+        chart(r, args.out / "chart.png")
+    print(text)
+    print(f"written to {args.out}/", file=sys.stderr)
 
 
 if __name__ == "__main__":

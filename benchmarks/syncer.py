@@ -21,7 +21,7 @@ from walletpool.store.migrations import upgrade
 from walletpool.store.server import PostgresServer
 from walletpool.sync import Syncer, lag
 
-from .__main__ import machine_line
+from .measure import machine_line
 
 BATCH = 50
 

@@ -38,7 +38,8 @@ class PostgresServer:
     """One postgres process; `url` is a SQLAlchemy URL for psycopg 3."""
 
     def __init__(self, data_dir: Path, bin_dir: Path | None = None, port: int | None = None,
-                 database: str = "walletpool", fsync: bool = False) -> None:
+                 database: str = "walletpool", fsync: bool = False,
+                 settings: dict[str, str] | None = None) -> None:
         found = bin_dir or find_bin_dir()
         if found is None:
             raise FileNotFoundError(
@@ -49,6 +50,7 @@ class PostgresServer:
         self.port = port or free_port()
         self.database = database
         self.fsync = fsync  # off for tests (speed), on to measure what production sees
+        self.settings = settings or {}  # more `-c name=value` server settings
         self.process: subprocess.Popen[bytes] | None = None
         self._user = "nobody" if os.geteuid() == 0 else None
         self._own_dir: Path | None = None
@@ -86,7 +88,8 @@ class PostgresServer:
         self.process = subprocess.Popen(
             [str(self.bin_dir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
              "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-             "-c", f"fsync={'on' if self.fsync else 'off'}", "-c", "max_connections=100"],
+             "-c", f"fsync={'on' if self.fsync else 'off'}", "-c", "max_connections=100",
+             *(arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}"))],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=self._user,
             start_new_session=True)
         self._wait_ready(timeout)

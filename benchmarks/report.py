@@ -1,0 +1,173 @@
+"""The results of one run, checked against the targets and written as JSON, a Markdown
+report and a PNG chart (matplotlib, the `bench` extra)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .contention import Contention
+from .measure import Row
+
+
+@dataclass
+class Results:
+    machine: dict[str, str]
+    versions: dict[str, str]
+    rows: list[Row] = field(default_factory=list)
+    contention: list[Contention] = field(default_factory=list)
+    fifo_misplaced: dict[str, int] = field(default_factory=dict)
+    memory_bytes_per_wallet: float = 0.0
+    memory_pool_size: int = 0
+    reap_expired: int = 0
+    reap_seconds: float = 0.0
+    syncer_events_per_s: float = 0.0
+    server_us_per_call: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def rate(self, name: str) -> float:
+        for row in self.rows:
+            if row.name == name:
+                return row.cycles_per_s
+        raise KeyError(name)
+
+    def double_allocations(self, design: str) -> int:
+        return next(c.double_allocations for c in self.contention if c.design == design)
+
+
+@dataclass
+class Target:
+    what: str
+    wanted: str
+    measured: str
+    met: bool
+
+
+def targets(r: Results, names: dict[str, str]) -> list[Target]:
+    """The issue's targets, each with the measured ratio. `names` maps a role (seq, batch,
+    floor, pg, pg_batch, allocator, allocator_batch, naive, small, large) to a row name."""
+    rate = {role: r.rate(name) for role, name in names.items()}
+    out = [
+        Target("walletpool sequential vs the no-op EVALSHA floor", ">= 0.85x",
+               f"{rate['seq'] / rate['floor']:.2f}x", rate["seq"] / rate["floor"] >= 0.85),
+        Target("walletpool batch, one process", ">= 50,000 cycles/s",
+               f"{rate['batch']:,.0f} cycles/s", rate["batch"] >= 50_000),
+        Target("vs PostgreSQL SKIP LOCKED, one client", ">= 2.5x",
+               f"{rate['seq'] / rate['pg']:.1f}x", rate["seq"] / rate["pg"] >= 2.5),
+        Target("vs PostgreSQL SKIP LOCKED, batches", ">= 10x",
+               f"{rate['batch'] / rate['pg_batch']:.1f}x", rate["batch"] / rate["pg_batch"] >= 10),
+        Target("vs redis-allocator, sequential", ">= 1.2x",
+               f"{rate['seq'] / rate['allocator']:.2f}x", rate["seq"] / rate["allocator"] >= 1.2),
+        Target("vs redis-allocator, batches", ">= 10x",
+               f"{rate['batch'] / rate['allocator_batch']:.1f}x",
+               rate["batch"] / rate["allocator_batch"] >= 10),
+    ]
+    naive_double, own_double = r.double_allocations("naive"), r.double_allocations("walletpool")
+    out.append(Target(
+        "naive design: slower, and double-allocates; walletpool never",
+        "slower, > 0 vs 0",
+        f"{rate['seq'] / rate['naive']:.2f}x faster; {naive_double} vs {own_double} "
+        "double allocations",
+        rate["naive"] < rate["seq"] and naive_double > 0 and own_double == 0))
+    out.append(Target(
+        "cycles/s with the largest pool vs 1k wallets", "within 15%",
+        f"{rate['large'] / rate['small']:.2f}x", rate["large"] / rate["small"] >= 0.85))
+    out.append(Target(
+        "Redis memory per free wallet", "<= 200 bytes",
+        f"{r.memory_bytes_per_wallet:.0f} bytes", r.memory_bytes_per_wallet <= 200))
+    return out
+
+
+def write_json(r: Results, goals: list[Target], path: Path) -> None:
+    data: dict[str, Any] = asdict(r)
+    data["targets"] = [asdict(t) for t in goals]
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _us(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f}"
+
+
+def markdown(r: Results, goals: list[Target], seq_name: str) -> str:
+    seq = r.rate(seq_name)
+    m = r.machine
+    lines = [
+        f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['os']}, "
+        f"Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in r.versions.items()) + ".",
+        "Medians of repeated rounds in one run; ratios are against walletpool sequential "
+        "in the same run.",
+        "",
+        "| what | cycles/s | p50 µs | p99 µs | vs walletpool sequential |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in r.rows:
+        unit = f" ({row.note})" if row.note else ""
+        lines.append(f"| {row.name}{unit} | {row.cycles_per_s:,.0f} | {_us(row.p50_us)} | "
+                     f"{_us(row.p99_us)} | {row.cycles_per_s / seq:.2f}x |")
+    lines += [
+        "",
+        "Under contention (several processes, 1 s leases, 3% of holders stall 1.5 s and "
+        "release late, a reaper running):",
+        "",
+        "| design | processes | cycles/s | holdings checked | double allocations | "
+        "late releases refused | FIFO: misplaced of 50 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in r.contention:
+        lines.append(f"| {c.design} | {c.processes} | {c.cycles_per_s:,.0f} | {c.cycles:,} | "
+                     f"{c.double_allocations} | {c.late_releases_refused} | "
+                     f"{r.fifo_misplaced.get(c.design, '')} |")
+    lines += [
+        "",
+        f"Redis memory per free wallet ({r.memory_pool_size:,} wallets, 42-character "
+        f"addresses, INFO used_memory delta): **{r.memory_bytes_per_wallet:.0f} bytes**. "
+        f"Reaping {r.reap_expired:,} expired leases: **{r.reap_seconds * 1000:,.0f} ms** "
+        f"({r.reap_seconds / max(1, r.reap_expired) * 1e6:.1f} µs each). "
+        f"Syncer into PostgreSQL: **{r.syncer_events_per_s:,.0f} events/s**. "
+        "Redis's own time per EVALSHA (INFO commandstats), apart from round trip and client: "
+        + ", ".join(f"{k} {v:.1f} µs" for k, v in r.server_us_per_call.items()) + ".",
+        "",
+        "| target | wanted | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for t in goals:
+        lines.append(f"| {t.what} | {t.wanted} | {t.measured} | {'yes' if t.met else '**no**'} |")
+    if r.notes:
+        lines += ["", *[f"- {note}" for note in r.notes]]
+    return "\n".join(lines) + "\n"
+
+
+COLORS = {"walletpool": "#2b6cb0", "alternatives": "#c05621", "ceiling": "#718096",
+          "growth": "#2f855a"}
+
+
+def chart(r: Results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    main = [row for row in r.rows if row.group != "growth"]
+    growth = [row for row in r.rows if row.group == "growth"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.42 * len(main) + 2),
+                                      gridspec_kw={"width_ratios": [3, 1]})
+    names = [row.name + (f" ({row.note})" if row.note else "") for row in main][::-1]
+    left.barh(names, [row.cycles_per_s for row in main][::-1],
+              color=[COLORS.get(row.group, "#999") for row in main][::-1])
+    left.set_xscale("log")
+    left.set_xlabel("allocate+release cycles/s (log scale, median)")
+    for y, row in enumerate(main[::-1]):
+        left.text(row.cycles_per_s, y, f" {row.cycles_per_s:,.0f}", va="center", fontsize=8)
+    left.tick_params(axis="y", labelsize=8)
+    right.bar([row.name.rsplit(", ", 1)[-1].replace(" wallets", "") for row in growth],
+              [row.cycles_per_s for row in growth], color=COLORS["growth"])
+    right.set_ylabel("sequential cycles/s")
+    right.set_title("by pool size (wallets)", fontsize=9)
+    m = r.machine
+    fig.suptitle(f"walletpool benchmarks, {m['date']}, {m['cores']} cores ({m['cpu']})",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,159 @@
+"""walletpool's own rows: one client sequential, batched and pipelined, several
+processes, asyncio tasks, and the floor they all stand on, a no-op EVALSHA."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from walletpool import AsyncWalletPool, WalletPool
+
+from .measure import Round, Row, measure, row_from
+
+BATCH = 100
+
+
+def noop_evalsha(client: redis.Redis) -> Round:
+    sha = client.script_load("return 1")
+
+    def one_round(cycles: int, latencies: list[float]) -> None:
+        for _ in range(cycles):  # two round trips a cycle, like allocate + release
+            t = time.perf_counter()
+            client.evalsha(sha, 0)
+            client.evalsha(sha, 0)
+            latencies.append(time.perf_counter() - t)
+
+    return one_round
+
+
+def sequential(pool: WalletPool, name: str) -> Round:
+    def one_round(cycles: int, latencies: list[float]) -> None:
+        for i in range(cycles):
+            t = time.perf_counter()
+            pool.release(pool.allocate(name, f"order-{i}"))
+            latencies.append(time.perf_counter() - t)
+
+    return one_round
+
+
+def batched(pool: WalletPool, name: str) -> Round:
+    owners = [f"order-{i}" for i in range(BATCH)]
+
+    def one_round(cycles: int, latencies: list[float]) -> None:
+        for _ in range(cycles // BATCH):
+            pool.release_many(pool.allocate_many(name, owners))
+
+    return one_round
+
+
+def pipelined(pool: WalletPool, name: str) -> Round:
+    def one_round(cycles: int, latencies: list[float]) -> None:
+        for _ in range(cycles // BATCH):
+            pipe = pool.pipeline()
+            for i in range(BATCH):
+                pipe.allocate(name, f"order-{i}")
+            leases = pipe.execute()
+            for lease in leases:
+                pipe.release(lease)  # type: ignore[arg-type]
+            pipe.execute()
+
+    return one_round
+
+
+def _process(url: str, name: str, worker: int, cycles: int, start: Any, out: Any) -> None:
+    with WalletPool.from_url(url) as pool:
+        pool.release(pool.allocate(name, f"p{worker}-warm"))  # connected and scripts loaded
+        start.wait()
+        latencies = []
+        for i in range(cycles):
+            t = time.perf_counter()
+            pool.release(pool.allocate(name, f"p{worker}-{i}"))
+            latencies.append(time.perf_counter() - t)
+    out.put(latencies)
+
+
+def processes_round(url: str, name: str, count: int, share: int) -> tuple[float, list[float]]:
+    """`count` processes, each with its own client, connected first and then released
+    together; returns the wall time until the last one finished, and every latency."""
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Event(), context.Queue()
+    workers = [context.Process(target=_process, args=(url, name, w, share, start, out))
+               for w in range(count)]
+    for w in workers:
+        w.start()
+    time.sleep(1.0)  # spawn, import, connect, warm up: not part of the measurement
+    began = time.perf_counter()
+    start.set()
+    latencies: list[float] = []
+    for _ in workers:
+        latencies += out.get()
+    elapsed = time.perf_counter() - began
+    for w in workers:
+        w.join()
+    return elapsed, latencies
+
+
+def measure_processes(url: str, name: str, count: int, rounds: int, cycles: int) -> Row:
+    share = max(1, cycles // count)
+    rates, latencies = [], []
+    for _ in range(rounds):
+        elapsed, seen = processes_round(url, name, count, share)
+        rates.append(share * count / elapsed)
+        latencies += seen
+    return row_from("walletpool", f"walletpool, {count} processes", rates, latencies)
+
+
+def measure_async(url: str, name: str, tasks: int, rounds: int, cycles: int) -> Row:
+    async def run() -> tuple[list[float], list[float]]:
+        rates: list[float] = []
+        latencies: list[float] = []
+        async with AsyncWalletPool.from_url(url) as pool:
+            async def task(t: int, count: int) -> None:
+                for i in range(count):
+                    began = time.perf_counter()
+                    await pool.release(await pool.allocate(name, f"t{t}-{i}"))
+                    latencies.append(time.perf_counter() - began)
+
+            await asyncio.gather(*(task(t, 1) for t in range(tasks)))  # warm the connections
+            latencies.clear()
+            for _ in range(rounds):
+                share = max(1, cycles // tasks)
+                began = time.perf_counter()
+                await asyncio.gather(*(task(t, share) for t in range(tasks)))
+                rates.append(share * tasks / (time.perf_counter() - began))
+        return rates, latencies
+
+    rates, latencies = asyncio.run(run())
+    return row_from("walletpool", f"AsyncWalletPool, {tasks} tasks", rates, latencies)
+
+
+def rows(url: str, client: redis.Redis, pool: WalletPool, name: str, rounds: int, cycles: int,
+         process_count: int, tasks: int, progress: Callable[[str], None]) -> list[Row]:
+    out = []
+    for label, job, n in [
+        ("no-op EVALSHA x2 (redis-py floor)", noop_evalsha(client), cycles),
+        ("walletpool sequential", sequential(pool, name), cycles),
+        (f"walletpool allocate_many/release_many ({BATCH})", batched(pool, name), cycles * 10),
+        (f"walletpool pipeline ({BATCH})", pipelined(pool, name), cycles * 10),
+    ]:
+        progress(label)
+        out.append(measure("walletpool", label, rounds, n, job))
+    progress(f"walletpool, {process_count} processes")
+    out.append(measure_processes(url, name, process_count, rounds, cycles * 2))
+    progress(f"AsyncWalletPool, {tasks} tasks")
+    out.append(measure_async(url, name, tasks, rounds, cycles * 2))
+    return out
+
+
+def server_us_per_call(client: redis.Redis, job: Round, cycles: int) -> float:
+    """Redis's own time per EVALSHA (INFO commandstats) while `job` runs: what the
+    script costs inside the server, apart from the round trip and the client."""
+    client.config_resetstat()
+    job(cycles, [])
+    stats = client.info("commandstats").get("cmdstat_evalsha", {})
+    return float(stats.get("usec_per_call", 0.0))
