@@ -139,8 +139,8 @@ def run(p: Plan, folder: Path) -> Results:
             r.rows += ceiling.rows(server.port, client, "CEIL", p.ceiling_requests)
         client.flushall()
 
-        growth_rows, r.memory_bytes_per_wallet = growth.sizes(pool, client, p.sizes, p.rounds,
-                                                              p.cycles, progress)
+        growth_rows, r.memory_bytes_per_wallet, r.memory_bytes_per_wallet_unsynced = \
+            growth.sizes(pool, client, p.sizes, p.rounds, p.cycles, progress)
         r.rows += growth_rows
         r.memory_pool_size = max(p.sizes)
         client.flushall()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import redis
 
 from walletpool import WalletPool
+from walletpool.keys import key
 
 from .measure import Row, measure
 from .walletpool_rows import sequential
@@ -33,22 +34,26 @@ def fill(pool: WalletPool, name: str, wallets: list[str],
 
 
 def sizes(pool: WalletPool, client: redis.Redis, counts: list[int], rounds: int, cycles: int,
-          progress: Callable[[str], None]) -> tuple[list[Row], float]:
+          progress: Callable[[str], None]) -> tuple[list[Row], float, float]:
     """A sequential row per pool size, and the bytes of Redis memory per free wallet
-    measured on the largest: used_memory before and after it was filled."""
+    measured on the largest (used_memory before and after it was filled): once with
+    each wallet's 'added' event still in the stream, and once the stream is trimmed,
+    as the syncer does once the events are in the database (the steady state)."""
     rows = []
-    per_wallet = 0.0
+    per_wallet = per_wallet_unsynced = 0.0
     for count in counts:
         name = f"SIZE{count}"
         before = int(client.info("memory")["used_memory"])
         fill(pool, name, addresses(f"s{count}x", count), progress)
         after = int(client.info("memory")["used_memory"])
         if count == max(counts):
-            per_wallet = (after - before) / count
+            per_wallet_unsynced = (after - before) / count
+            client.xtrim(key("wp", name, "events"), maxlen=0, approximate=False)
+            per_wallet = (int(client.info("memory")["used_memory"]) - before) / count
         label = f"walletpool sequential, {count:,} wallets"
         progress(label)
         rows.append(measure("growth", label, rounds, cycles, sequential(pool, name)))
-    return rows, per_wallet
+    return rows, per_wallet, per_wallet_unsynced
 
 
 def reap_time(pool: WalletPool, expired: int) -> float:

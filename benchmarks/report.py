@@ -20,6 +20,7 @@ class Results:
     contention: list[Contention] = field(default_factory=list)
     fifo_misplaced: dict[str, int] = field(default_factory=dict)
     memory_bytes_per_wallet: float = 0.0
+    memory_bytes_per_wallet_unsynced: float = 0.0
     memory_pool_size: int = 0
     reap_expired: int = 0
     reap_seconds: float = 0.0
@@ -122,7 +123,10 @@ def markdown(r: Results, goals: list[Target], seq_name: str) -> str:
     lines += [
         "",
         f"Redis memory per free wallet ({r.memory_pool_size:,} wallets, 42-character "
-        f"addresses, INFO used_memory delta): **{r.memory_bytes_per_wallet:.0f} bytes**. "
+        f"addresses, INFO used_memory delta, family claim included): "
+        f"**{r.memory_bytes_per_wallet:.0f} bytes** once the syncer has trimmed the stream, "
+        f"{r.memory_bytes_per_wallet_unsynced:.0f} with each wallet's 'added' event still "
+        "in it. "
         f"Reaping {r.reap_expired:,} expired leases: **{r.reap_seconds * 1000:,.0f} ms** "
         f"({r.reap_seconds / max(1, r.reap_expired) * 1e6:.1f} µs each). "
         f"Syncer into PostgreSQL: **{r.syncer_events_per_s:,.0f} events/s**. "
