@@ -4,11 +4,14 @@
 -- Every script receives the pool's keys in this fixed order (walletpool/keys.py):
 --   1 conf (hash)   2 free (list)     3 state (hash)    4 lease (hash)   5 owner (hash)
 --   6 expiry (zset) 7 cooling (zset)  8 seq (string)    9 events (stream) 10 uses (hash)
+--  11 reserve (set: the wallets the database holds back, state 'reserve'; Redis never
+--     hands them out, see reserve_take.lua / reserve_return.lua)
 -- They all carry the pool as a hash tag, so a script touches one Cluster slot.
 -- Nothing here sets a TTL: an expiring key would silently drop wallets.
 local K = {
   conf = KEYS[1], free = KEYS[2], state = KEYS[3], lease = KEYS[4], owner = KEYS[5],
   expiry = KEYS[6], cooling = KEYS[7], seq = KEYS[8], events = KEYS[9], uses = KEYS[10],
+  reserve = KEYS[11],
 }
 
 -- Bounds shared with walletpool/validation.py; scripts re-check what clients send.
@@ -56,7 +59,8 @@ end
 
 local function read_conf()
   local v = redis.call('HMGET', K.conf, 'lease_ttl_ms', 'cooldown_ms', 'max_size', 'max_uses',
-                       'clock_offset_ms', 'settle_at_ms', 'clock_ms', 'min_free', 'network')
+                       'clock_offset_ms', 'settle_at_ms', 'clock_ms', 'min_free', 'network',
+                       'reserve')
   return {
     exists = v[1] ~= false,
     lease_ttl_ms = tonumber(v[1]) or 0,
@@ -68,6 +72,7 @@ local function read_conf()
     clock_ms = tonumber(v[7]) or 0,
     min_free = tonumber(v[8]) or 0,
     network = v[9] or '',
+    reserve = tonumber(v[10]),  -- nil: the default, min_free
   }
 end
 
@@ -101,9 +106,10 @@ end
 -- `lease` (or nil) gives owner, token, deadline and ids; `uses` is the wallet's lease
 -- count after an allocation. Values are absolute, not deltas, so the syncer can apply
 -- events in any order. The field set is fixed so that the stream packs densely.
+-- Returns the entry's stream id.
 local function emit(now, kind, address, state, lease, uses)
   lease = lease or {}
-  redis.call('XADD', K.events, '*', 'type', kind, 'address', address, 'state', state,
+  return redis.call('XADD', K.events, '*', 'type', kind, 'address', address, 'state', state,
              'owner', lease.o or '', 'token', lease.t or '', 'leased', lease.l or '',
              'expires', lease.e or '',
              'at', fmt(now), 'cid', lease.c or '', 'uid', lease.u or '',
@@ -322,6 +328,12 @@ local function counts()
   return redis.call('LLEN', K.free), redis.call('HLEN', K.lease), redis.call('ZCARD', K.cooling)
 end
 
+-- Every wallet in service, the database's reserve included (what max_size bounds).
+local function in_service()
+  local free, leased, cooling = counts()
+  return free + leased + cooling + redis.call('SCARD', K.reserve)
+end
+
 -- Alert counters, kept in conf (they change no wallet, so they record no event).
 -- After an allocation that took `took` wallets: when the free queue fell below the
 -- pool's min_free, count it and return the free count; else -1.
@@ -365,6 +377,7 @@ local function emit_configured(conf, now)
     settings[#settings + 1] = f .. '=' .. fmt(conf[f])
   end
   settings[#settings + 1] = 'network=' .. conf.network
+  if conf.reserve then settings[#settings + 1] = 'reserve=' .. fmt(conf.reserve) end
   redis.call('XADD', K.events, '*', 'type', 'configured', 'settings',
              table.concat(settings, ' '), 'at', fmt(now))
 end

@@ -29,9 +29,8 @@ for i = 5, #ARGV do
     if redis.call('HEXISTS', K.state, address) == 0 then fresh[#fresh + 1] = address end
   end
 end
-local free, leased, cooling = counts()
-local in_service = free + leased + cooling
-if in_service + #fresh > max_size then return {'full', in_service, max_size, #fresh} end
+local serving = in_service()
+if serving + #fresh > max_size then return {'full', serving, max_size, #fresh} end
 
 local now = now_ms(conf)
 if not conf.exists then

@@ -3,7 +3,8 @@
 -- KEYS: the pool's keys (_lib.lua); writes conf, events.
 -- ARGV: 1 default lease_ttl_ms  2 default max_size  3 default network  4 default min_free,
 --       then field/value pairs from: lease_ttl_ms (1..1 year), cooldown_ms (0..1 year),
---       max_size (1..10^9), max_uses (0 = unlimited), min_free (0..10^9), network (a
+--       max_size (1..10^9), max_uses (0 = unlimited), min_free (0..10^9), reserve
+--       (0..10^9: wallets the database holds back for a Redis outage), network (a
 --       name; only while the pool holds no wallet: its wallets were checked for the old
 --       one); tests only: clock_offset_ms (moves the pool's clock forward), clock_ms
 --       (freezes it at that epoch ms; 0 = Redis TIME)
@@ -11,7 +12,7 @@
 
 local LIMITS = {
   lease_ttl_ms = {1, MAX_TTL_MS}, cooldown_ms = {0, MAX_TTL_MS}, max_size = {1, 1e9},
-  max_uses = {0, 1e9}, min_free = {0, 1e9}, clock_offset_ms = {0, 1e13}, clock_ms = {0, 1e14},
+  max_uses = {0, 1e9}, min_free = {0, 1e9}, reserve = {0, 1e9}, clock_offset_ms = {0, 1e13}, clock_ms = {0, 1e14},
 }
 local defaults = read_defaults()
 if defaults == nil then return fail('bad defaults') end

@@ -4,13 +4,14 @@
 -- KEYS: the pool's keys (_lib.lua); writes free or cooling or lease/owner/expiry, state, events.
 -- ARGV: 1 address
 -- Reply: {'ok', previous_state} with previous_state '' for an unknown address
---        (nothing written) or 'retired' (already retired, nothing written)
+--        (nothing written), 'retired' (already retired, nothing written) or 'reserve'
+--        (the database holds it: nothing written here, the database retires it)
 
 local address = ARGV[1]
 if not valid_address(address) then return fail('bad address') end
 local state = redis.call('HGET', K.state, address)
 if not state then return {'ok', ''} end
-if state == 'retired' then return {'ok', 'retired'} end
+if state == 'retired' or state == 'reserve' then return {'ok', state} end
 
 local conf = read_conf()
 local now = now_ms(conf)

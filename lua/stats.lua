@@ -3,7 +3,9 @@
 -- ARGV: none
 -- Reply: {exists, free, leased, cooling, known, last_token, events, expired_unreaped,
 --         cooled_ready, lease_ttl_ms, cooldown_ms, max_size, max_uses, now_ms, network,
---         min_free, low_water_count, exhausted_count}
+--         min_free, low_water_count, exhausted_count, reserve, reserve_target}
+-- reserve: wallets the database holds back; reserve_target: its configured size, or -1
+-- for the default (min_free).
 -- known counts every address ever added (retired included).
 
 local conf = read_conf()
@@ -17,4 +19,5 @@ return {
   conf.lease_ttl_ms, conf.cooldown_ms, conf.max_size, conf.max_uses, fmt(now), conf.network,
   conf.min_free, tonumber(redis.call('HGET', K.conf, 'low_water_count')) or 0,
   tonumber(redis.call('HGET', K.conf, 'exhausted_count')) or 0,
+  redis.call('SCARD', K.reserve), conf.reserve or -1,
 }

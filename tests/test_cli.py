@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from walletpool.cli import main
 from walletpool.server import RedisServer, free_port
+from walletpool.store.migrations import LATEST
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_doctor_passes_a_sound_setup_and_warns_of_an_unsynced_pool(
     assert cli("sync", "--once", "--database-url", db).exit_code == 0
     healthy = cli("doctor", "--database-url", db)
     assert healthy.exit_code == 0, healthy.output
-    assert "AOF on" in healthy.output and "schema at version 2" in healthy.output
+    assert "AOF on" in healthy.output and f"schema at version {LATEST}" in healthy.output
     assert "pool COIN sync: 0 events not yet in the database" in healthy.output
 
     cli("allocate", "COIN", "o1")  # an event no syncer commits

@@ -36,7 +36,7 @@ MUTATIONS = [
      "local address, lease = live_lease_of(conf, now, owner)", "local address, lease = nil, nil"),
     ("dedupe: add ignores known wallets", "add.lua",
      "redis.call('HEXISTS', K.state, address) == 0", "true"),
-    ("bound: max_size not enforced", "add.lua", "in_service + #fresh > max_size", "false"),
+    ("bound: max_size not enforced", "add.lua", "serving + #fresh > max_size", "false"),
     ("cooldown: cooled wallets return early", LIB, "now - conf.cooldown_ms,", "now,"),
     ("wear: uses not counted", LIB, "local uses = redis.call('HINCRBY', K.uses, address, 1)",
      "local uses = 1"),

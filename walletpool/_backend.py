@@ -12,7 +12,8 @@ from redis import exceptions as rx
 
 from ._core import Call, Operations
 from .errors import BackendUnavailable, InvalidInput, WalletPoolError
-from .models import Lease, LowWater
+from .fallback import Fallback
+from .models import Lease, LowWater, PoolStats
 from .settings import Settings, connection_options, mask_url
 
 UNREACHABLE = (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.ClusterDownError,
@@ -96,12 +97,31 @@ class ClientBase:
 
     def __init__(self, client: Any, *, prefix: str | None = None,
                  settings: Settings | None = None,
-                 on_low_water: Callable[[LowWater], object] | None = None) -> None:
+                 on_low_water: Callable[[LowWater], object] | None = None,
+                 database_url: str | None = None) -> None:
         base = settings or Settings.from_env()
-        self.settings = replace(base, prefix=prefix) if prefix else base
+        if prefix:
+            base = replace(base, prefix=prefix)
+        self.settings = replace(base, database_url=database_url) if database_url else base
         self.redis = client
         self._ops = Operations(self.settings, on_low_water)
         self._where = where(client)
+        self._fallback = Fallback(self.settings) if self.settings.database_url else None
+
+    @property
+    def mode(self) -> str:
+        """'redis', or 'fallback' while this client allocates from the database's reserve
+        (Redis unreachable, or ENABLE_REDIS_WALLET_QUEUES=false)."""
+        return self._fallback.mode if self._fallback is not None else "redis"
+
+    def _database_only(self) -> bool:
+        return self._fallback is not None and not self._fallback.redis_enabled
+
+    def _with_mode(self, stats: PoolStats) -> PoolStats:
+        if self._fallback is None:
+            return stats
+        return replace(stats, mode=self._fallback.mode,
+                       fallback_switches=self._fallback.breaker.switches)
 
     @classmethod
     def _connect(cls, redis_module: Any, url: str | None, prefix: str | None,

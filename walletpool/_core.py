@@ -249,6 +249,10 @@ class Operations:
             previous = text(reply[1])
             if previous in ("", "retired"):
                 return False
+            if previous == "reserve":
+                raise InvalidInput(
+                    f"wallet {address} of pool {pool} is in the database's reserve: give it "
+                    "back first (configure a smaller reserve and run rebalance), then retire it")
             log.info("wallet retired", extra=_fields(pool=pool, address=address, previous=previous))
             return True
 
@@ -256,9 +260,20 @@ class Operations:
 
     def configure(self, pool: str, lease_ttl: float | None = None, cooldown: float | None = None,
                   max_size: int | None = None, max_uses: int | Keep | None = KEEP,
-                  min_free: int | None = None, network: str | None = None) -> Call[bool]:
+                  min_free: int | None = None, network: str | None = None,
+                  reserve: int | None = None) -> Call[bool]:
         """Decodes to True when the call created the pool."""
         keys = self.keys(pool)
+        pairs = self.settings_pairs(lease_ttl, cooldown, max_size, max_uses, min_free, network,
+                                    reserve)
+        return self._configure(pool, keys, pairs)
+
+    @staticmethod
+    def settings_pairs(lease_ttl: float | None = None, cooldown: float | None = None,
+                       max_size: int | None = None, max_uses: int | Keep | None = KEEP,
+                       min_free: int | None = None, network: str | None = None,
+                       reserve: int | None = None) -> list[str | int]:
+        """The settings given, checked, as the field/value pairs the pool stores."""
         pairs: list[str | int] = []
         if lease_ttl is not None:
             pairs += ["lease_ttl_ms", validation.seconds("lease_ttl", lease_ttl)]
@@ -277,7 +292,9 @@ class Operations:
                 pairs += ["network", chains.network(network).name]
             except (LookupError, TypeError) as exc:
                 raise InvalidInput(str(exc)) from None
-        return self._configure(pool, keys, pairs)
+        if reserve is not None:
+            pairs += ["reserve", validation.count("reserve", reserve, low=0, high=10**9)]
+        return pairs
 
     def shift_clock(self, pool: str, offset: float) -> Call[bool]:
         """Tests only: run the pool's clock `offset` seconds ahead of Redis's."""
@@ -297,6 +314,25 @@ class Operations:
 
         return Call(script("configure"), keys, (*self.defaults(pool), *pairs), decode,
                     idempotent=True)
+
+    # -- the database's reserve (walletpool.rebalance) ---------------------------------------
+
+    def reserve_take(self, pool: str, count: int, keep: int) -> Call[list[tuple[str, str]]]:
+        """Move up to `count` wallets from the head of the free queue into the reserve,
+        leaving at least `keep` free; decodes to (wallet, stream id of its event) pairs."""
+        def decode(reply: Any) -> list[tuple[str, str]]:
+            if text(reply[0]) == "nopool":
+                raise PoolNotFound(f"pool {pool} does not exist in Redis")
+            return [(text(reply[i]), text(reply[i + 1])) for i in range(1, len(reply), 2)]
+
+        return Call(script("reserve_take"), self.keys(pool), (count, keep), decode,
+                    idempotent=False)
+
+    def reserve_return(self, pool: str, wallets_: Sequence[str]) -> Call[list[str | None]]:
+        """Give wallets of the reserve back to the free tail; decodes to each one's stream
+        id, or None for one that was not in the reserve."""
+        return Call(script("reserve_return"), self.keys(pool), tuple(wallets_),
+                    lambda reply: [text(r) or None for r in reply[1:]], idempotent=True)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -338,11 +374,11 @@ def _stats(pool: str, reply: Any) -> PoolStats | None:
     if not exists and not known:
         return None
     network = text(reply[14]) or chains.default_network(pool)
-    min_free, low_water, exhaustions = (int(text(v)) for v in reply[15:18])
-    return PoolStats(pool, free, leased, cooling, known - free - leased - cooling, known,
-                     last_token, events, expired, ready, lease_ttl_ms / 1000, cooldown_ms / 1000,
-                     max_size, max_uses or None, now_ms / 1000, network, min_free, low_water,
-                     exhaustions)
+    min_free, low_water, exhaustions, reserve, target = (int(text(v)) for v in reply[15:20])
+    return PoolStats(pool, free, leased, cooling, known - free - leased - cooling - reserve,
+                     known, last_token, events, expired, ready, lease_ttl_ms / 1000,
+                     cooldown_ms / 1000, max_size, max_uses or None, now_ms / 1000, network,
+                     min_free, low_water, exhaustions, reserve, None if target < 0 else target)
 
 
 def _refusal(pool: str, status: str, reply: Any, wanted: int = 1) -> Exception:

@@ -13,6 +13,8 @@ from redis import exceptions as rx
 from . import _backend
 from ._core import KEEP, Call, Keep, Program, log, text
 from ._intake import ImportProgress
+from .errors import BackendUnavailable, LeaseLost
+from .fallback import route_async, ttl_ms
 from .importer import Source, read_source
 from .keys import conf_pattern, pool_from_conf_key
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats
@@ -26,8 +28,12 @@ class AsyncWalletPool(_backend.ClientBase):
 
     def __init__(self, client: aredis.Redis | aredis.RedisCluster, *, prefix: str | None = None,
                  settings: Settings | None = None,
-                 on_low_water: Callable[[LowWater], object] | None = None) -> None:
-        super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water)
+                 on_low_water: Callable[[LowWater], object] | None = None,
+                 database_url: str | None = None) -> None:
+        """See WalletPool: `database_url` enables the fallback to the database's reserve
+        (its calls run in a worker thread)."""
+        super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
+                         database_url=database_url)
         self._hook_tasks: set[asyncio.Task[Any]] = set()
         self._ops.spawn = self._spawn
 
@@ -54,6 +60,8 @@ class AsyncWalletPool(_backend.ClientBase):
 
     async def close(self) -> None:
         await self.redis.aclose()
+        if self._fallback is not None:
+            self._fallback.close()
 
     async def __aenter__(self) -> AsyncWalletPool:
         return self
@@ -67,14 +75,19 @@ class AsyncWalletPool(_backend.ClientBase):
     async def configure(self, pool: str, lease_ttl: float | None = None,
                         cooldown: float | None = None, max_size: int | None = None,
                         max_uses: int | Keep | None = KEEP, min_free: int | None = None,
-                        network: str | None = None) -> bool:
+                        network: str | None = None, reserve: int | None = None) -> bool:
         """See WalletPool.configure."""
-        return await self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size,
-                                                    max_uses, min_free, network))
+        call = self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses, min_free,
+                                   network, reserve)
+        if self._fallback is not None and self._database_only():
+            return await asyncio.to_thread(self._fallback.configure, pool, call.args[4:])
+        return await self._call(call)
 
     async def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
                   progress: Callable[[int], None] | None = None) -> AddResult:
         """See WalletPool.add."""
+        if self._fallback is not None and self._database_only():
+            return await asyncio.to_thread(self._fallback.add, pool, addresses)
         return await self._run(self._ops.add(pool, addresses, progress))
 
     async def import_wallets(self, pool: str, source: Source, *, dry_run: bool = False,
@@ -85,25 +98,76 @@ class AsyncWalletPool(_backend.ClientBase):
 
     async def allocate(self, pool: str, owner: str, ttl: float | None = None,
                        correlation_id: str | None = None, user_id: str | None = None) -> Lease:
-        return await self._call(self._ops.allocate(pool, owner, ttl, correlation_id, user_id))
+        call = self._ops.allocate(pool, owner, ttl, correlation_id, user_id)
+        fb = self._fallback
+        if fb is None:
+            return await self._call(call)
+        lease: Lease = await route_async(fb, lambda: self._call(call), lambda: fb.allocate(
+            pool, str(call.args[0]), ttl_ms(ttl), correlation_id, user_id))
+        return lease
 
     async def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
                             correlation_id: str | None = None, user_id: str | None = None,
                             partial: bool = False) -> list[Lease]:
-        return await self._call(self._ops.allocate_many(pool, owners, ttl, correlation_id,
-                                                        user_id, partial))
+        call = self._ops.allocate_many(pool, owners, ttl, correlation_id, user_id, partial)
+        fb = self._fallback
+        if fb is None:
+            return await self._call(call)
+        leases: list[Lease] = await route_async(
+            fb, lambda: self._call(call), lambda: fb.allocate_many(
+                pool, list(owners), ttl_ms(ttl), correlation_id, user_id, partial))
+        return leases
 
     async def release(self, lease: Lease) -> str:
-        return await self._call(self._ops.release(lease))
+        """See WalletPool.release."""
+        call = self._ops.release(lease)
+        fb = self._fallback
+        if fb is None:
+            return await self._call(call)
+        if lease.from_reserve:
+            return await asyncio.to_thread(fb.release, lease)
+        state: str = await route_async(fb, lambda: self._call(call), lambda: fb.release(lease))
+        return state
 
     async def release_many(self, leases: Sequence[Lease]) -> list[bool]:
-        return await self._call(self._ops.release_many(leases))
+        call = self._ops.release_many(leases)
+        if self._fallback is None:
+            return await self._call(call)
+        fb = self._fallback
+        if not any(lease.from_reserve for lease in leases) and fb.use_redis():
+            try:
+                done: list[bool] = await self._call(call)
+            except BackendUnavailable as exc:
+                fb.breaker.failed(exc)
+            else:
+                fb.breaker.succeeded()
+                return done
+        return await self._one_by_one(leases)
+
+    async def _one_by_one(self, leases: Sequence[Lease]) -> list[bool]:
+        done = []
+        for lease in leases:
+            try:
+                await self.release(lease)
+                done.append(True)
+            except LeaseLost:
+                done.append(False)
+        return done
 
     async def extend(self, lease: Lease, ttl: float | None = None) -> Lease:
-        return await self._call(self._ops.extend(lease, ttl))
+        call = self._ops.extend(lease, ttl)
+        if self._fallback is not None and lease.from_reserve:
+            return await asyncio.to_thread(self._fallback.extend, lease, ttl_ms(ttl))
+        return await self._call(call)
 
     async def get_lease(self, pool: str, owner: str) -> Lease | None:
-        return await self._call(self._ops.get_lease(pool, owner))
+        """See WalletPool.get_lease."""
+        call = self._ops.get_lease(pool, owner)
+        fb = self._fallback
+        if fb is None:
+            return await self._call(call)
+        found: Lease | None = await route_async(fb, lambda: self._call(call), lambda: None)
+        return found or await asyncio.to_thread(fb.get_lease, pool, owner)
 
     async def reap(self, pool: str) -> int:
         return await self._run(self._ops.reap(pool))
@@ -112,7 +176,17 @@ class AsyncWalletPool(_backend.ClientBase):
         return await self._call(self._ops.retire(pool, address, tag))
 
     async def stats(self, pool: str) -> PoolStats:
-        return await self._call(self._ops.stats(pool))
+        """See WalletPool.stats."""
+        call = self._ops.stats(pool)
+        fb = self._fallback
+        if fb is None:
+            return await self._call(call)
+
+        async def from_redis() -> PoolStats:
+            return self._with_mode(await self._call(call))
+
+        stats: PoolStats = await route_async(fb, from_redis, lambda: fb.stats(pool))
+        return stats
 
     async def peek(self, pool: str, count: int = 10) -> list[str]:
         return await self._call(self._ops.peek(pool, count))

@@ -264,7 +264,7 @@ def stats(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> Non
 def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None) -> None:
     columns = ["pool", "network", "free", "min_free", "leased", "cooling", "retired", "total",
                "expired_unreaped", "last_token", "events", "lease_ttl", "cooldown", "max_size",
-               "max_uses", "low_water_alerts", "exhaustions"]
+               "max_uses", "low_water_alerts", "exhaustions", "reserve", "mode"]
     rows = [[str(getattr(s, c) if getattr(s, c) is not None else "-") for c in columns]
             for s in stats]
     if lags is not None:
@@ -334,22 +334,25 @@ def _max_uses(value: str | None) -> int | Keep | None:
 @click.option("--min-free", type=int, help="Low-water mark: alert when fewer wallets are free.")
 @click.option("--network", help="How addresses are checked (btc, eth, tron, ...); only while "
                                 "the pool holds no wallet.")
+@click.option("--reserve", type=int, help="Wallets the database holds back for a Redis "
+                                          "outage [default: min_free]; `rebalance` moves them.")
 @click.pass_context
 def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
               cooldown: float | None, max_size: int | None, max_uses: str | None,
-              min_free: int | None, network: str | None) -> None:
+              min_free: int | None, network: str | None, reserve: int | None) -> None:
     """Create POOL or change its settings; options not given keep their value."""
     pool = _pool(ctx)
     uses = _max_uses(max_uses)
     with _reported():
         created = pool.configure(pool_name, lease_ttl=lease_ttl, cooldown=cooldown,
                                  max_size=max_size, max_uses=uses, min_free=min_free,
-                                 network=network)
+                                 network=network, reserve=reserve)
         stats = pool.stats(pool_name)
     click.echo(f"{pool_name} {'created' if created else 'updated'}: network={stats.network} "
                f"lease_ttl={stats.lease_ttl:g}s cooldown={stats.cooldown:g}s "
                f"max_size={stats.max_size} max_uses={stats.max_uses or 'none'} "
-               f"min_free={stats.min_free}")
+               f"min_free={stats.min_free} reserve="
+               f"{stats.min_free if stats.reserve_target is None else stats.reserve_target}")
 
 
 # -- the database: schema, write-behind, restore ----------------------------------------
@@ -387,9 +390,11 @@ def upgrade(database_url: str | None) -> None:
 @click.option("--claim-idle", default=30.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds after which a stalled syncer's entries are taken over.")
 @click.option("--once", is_flag=True, help="Sync what is there, then exit.")
+@click.option("--rebalance-every", default=30.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds between rebalances of every pool's reserve (0: never).")
 @click.pass_context
 def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: float,
-         consumer: str | None, claim_idle: float, once: bool) -> None:
+         consumer: str | None, claim_idle: float, once: bool, rebalance_every: float) -> None:
     """Copy every pool's events to the database until stopped (SIGTERM: finish the
     batch in hand, acknowledge it, exit 0)."""
     import signal
@@ -400,7 +405,7 @@ def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: f
     pool = _pool(ctx)
     syncer = Syncer(pool.redis, create_engine(database_url), prefix=pool.settings.prefix,
                     consumer=consumer, batch_size=batch_size, block=block,
-                    claim_idle=claim_idle)
+                    claim_idle=claim_idle, rebalance_every=rebalance_every or None)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: syncer.stop())
     with _reported():
@@ -411,6 +416,35 @@ def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: f
         else:
             total = syncer.run()
     click.echo(f"committed {total} events")
+
+
+@main.command()
+@click.argument("pool_names", nargs=-1, metavar="[POOL]...")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rebalance(ctx: click.Context, pool_names: tuple[str, ...], database_url: str | None,
+              as_json: bool) -> None:
+    """Bring each pool's reserve in the database to its size (all pools when none is
+    named): take wallets from Redis's free queue or give the surplus back, and apply
+    the releases queued while Redis was down."""
+    from .store.engine import create_engine
+    from .store.migrations import check
+
+    pool = _pool(ctx)
+    engine = create_engine(database_url)
+    with _reported():
+        check(engine)
+        from .rebalance import rebalance as run
+
+        done = [run(pool, engine, name) for name in (pool_names or pool.pools())]
+    if as_json:
+        _emit([asdict(d) for d in done], True, "")
+        return
+    for d in done:
+        click.echo(f"{d.pool}: reserve {d.free_in_reserve} free of size {d.size} (took "
+                   f"{d.taken}, gave back {d.returned}; queued releases applied {d.released}, "
+                   f"refused {d.refused}; repaired {d.repaired})")
 
 
 @main.command()

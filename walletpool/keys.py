@@ -8,7 +8,7 @@ from typing import Any
 
 # The order every script receives its KEYS in; lua/_lib.lua names them the same way.
 KEY_ORDER = ("conf", "free", "state", "lease", "owner", "expiry", "cooling", "seq", "events",
-             "uses")
+             "uses", "reserve")
 
 
 def pool_keys(prefix: str, pool: str) -> tuple[str, ...]:

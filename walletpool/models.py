@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Fencing tokens of leases from the database's reserve start here, so they never collide
+# with Redis's (its counter would need 4.5e15 leases to get here) and stay exact in
+# Lua's doubles.
+RESERVE_TOKEN_BASE = 2**52
+
 
 @dataclass(frozen=True)
 class Lease:
     """A wallet held by an owner. `token` is the fencing token: release and extend
-    accept the lease only while it is the wallet's current one."""
+    accept the lease only while it is the wallet's current one. A lease from the
+    database's reserve (taken while Redis was down) has a token of its own range,
+    RESERVE_TOKEN_BASE and up (`from_reserve`)."""
 
     pool: str
     address: str
@@ -24,6 +31,11 @@ class Lease:
     tag: str | None = None
     """The memo/destination tag in a tag pool (XRP, XLM, TON): deposits to `address`
     must carry it. None in other pools."""
+
+    @property
+    def from_reserve(self) -> bool:
+        """True for a lease the database's reserve issued (see walletpool.fallback)."""
+        return self.token >= RESERVE_TOKEN_BASE
 
     @property
     def wallet(self) -> str:
@@ -68,10 +80,19 @@ class PoolStats:
     """Allocations that left fewer than min_free wallets free, since the pool was made."""
     exhaustions: int = 0
     """Allocations refused with PoolExhausted, since the pool was made."""
+    reserve: int = 0
+    """Wallets the database holds back for a Redis outage (free or leased there)."""
+    reserve_target: int | None = None
+    """The reserve's configured size; None: the default, min_free."""
+    mode: str = "redis"
+    """Where this client allocates now: 'redis', or 'fallback' (the database's reserve,
+    while Redis is unreachable; these figures then come from the database)."""
+    fallback_switches: int = 0
+    """Switches between the two modes this client has made (each logged at WARNING)."""
 
     @property
     def in_service(self) -> int:
-        return self.free + self.leased + self.cooling
+        return self.free + self.leased + self.cooling + self.reserve
 
 
 @dataclass(frozen=True)

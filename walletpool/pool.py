@@ -11,9 +11,12 @@ import redis
 from . import _backend
 from ._core import KEEP, Call, Keep, Program
 from ._intake import ImportProgress
+from .errors import InvalidInput, LeaseLost
+from .fallback import route, ttl_ms
 from .importer import Source, read_source
 from .keys import pool_names
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats
+from .rebalance import Rebalanced, rebalance
 from .settings import Settings
 
 T = TypeVar("T")
@@ -28,8 +31,13 @@ class WalletPool(_backend.ClientBase):
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, *, prefix: str | None = None,
                  settings: Settings | None = None,
-                 on_low_water: Callable[[LowWater], object] | None = None) -> None:
-        super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water)
+                 on_low_water: Callable[[LowWater], object] | None = None,
+                 database_url: str | None = None) -> None:
+        """`database_url` (or WALLETPOOL_DATABASE_URL) names the store: allocation then
+        falls back to the database's reserve while Redis is unreachable (see
+        walletpool.fallback)."""
+        super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
+                         database_url=database_url)
         self._execute: Callable[..., Any] = client.execute_command
 
     @classmethod
@@ -44,6 +52,8 @@ class WalletPool(_backend.ClientBase):
 
     def close(self) -> None:
         self.redis.close()
+        if self._fallback is not None:
+            self._fallback.close()
 
     def __enter__(self) -> WalletPool:
         return self
@@ -56,13 +66,17 @@ class WalletPool(_backend.ClientBase):
     def configure(self, pool: str, lease_ttl: float | None = None,
                   cooldown: float | None = None, max_size: int | None = None,
                   max_uses: int | Keep | None = KEEP, min_free: int | None = None,
-                  network: str | None = None) -> bool:
+                  network: str | None = None, reserve: int | None = None) -> bool:
         """Create `pool` or change its settings; None (KEEP for max_uses) leaves one as it
         is, max_uses=None means no limit. `min_free` is the low-water mark; `network`
-        (walletpool.chains) can change only while the pool holds no wallet. Returns True
-        when the pool was created."""
-        return self._call(self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses,
-                                              min_free, network))
+        (walletpool.chains) can change only while the pool holds no wallet; `reserve` is
+        how many wallets the database holds back for a Redis outage (default: min_free;
+        `rebalance` moves them). Returns True when the pool was created."""
+        call = self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses, min_free,
+                                   network, reserve)
+        if self._fallback is not None and self._database_only():
+            return self._fallback.configure(pool, call.args[4:])
+        return self._call(call)
 
     def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
             progress: Callable[[int], None] | None = None) -> AddResult:
@@ -71,7 +85,10 @@ class WalletPool(_backend.ClientBase):
         (address, tag) pairs. One bad address and nothing is added (InvalidAddress), nor
         when an address belongs to another pool of the chain family (AddressTaken). Up
         to 5,000 wallets are one atomic step; a larger list runs as several, after
-        checking up front that all fit. `progress` is called with the count sent so far."""
+        checking up front that all fit. `progress` is called with the count sent so far.
+        With ENABLE_REDIS_WALLET_QUEUES=false the wallets go to the database's reserve."""
+        if self._fallback is not None and self._database_only():
+            return self._fallback.add(pool, addresses)
         return self._run(self._ops.add(pool, addresses, progress))
 
     def import_wallets(self, pool: str, source: Source, *, dry_run: bool = False,
@@ -85,25 +102,75 @@ class WalletPool(_backend.ClientBase):
 
     def allocate(self, pool: str, owner: str, ttl: float | None = None,
                  correlation_id: str | None = None, user_id: str | None = None) -> Lease:
-        return self._call(self._ops.allocate(pool, owner, ttl, correlation_id, user_id))
+        call = self._ops.allocate(pool, owner, ttl, correlation_id, user_id)
+        fb = self._fallback
+        if fb is None:
+            return self._call(call)
+        lease: Lease = route(fb, lambda: self._call(call), lambda: fb.allocate(
+            pool, str(call.args[0]), ttl_ms(ttl), correlation_id, user_id))
+        return lease
 
     def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
                       correlation_id: str | None = None, user_id: str | None = None,
                       partial: bool = False) -> list[Lease]:
-        return self._call(self._ops.allocate_many(pool, owners, ttl, correlation_id, user_id,
-                                                  partial))
+        call = self._ops.allocate_many(pool, owners, ttl, correlation_id, user_id, partial)
+        fb = self._fallback
+        if fb is None:
+            return self._call(call)
+        leases: list[Lease] = route(fb, lambda: self._call(call), lambda: fb.allocate_many(
+            pool, list(owners), ttl_ms(ttl), correlation_id, user_id, partial))
+        return leases
 
     def release(self, lease: Lease) -> str:
-        return self._call(self._ops.release(lease))
+        """End the lease; returns the wallet's new state ('free', 'cooling', 'retired';
+        'reserve' for a lease from the database's reserve; 'queued' when Redis is down
+        and the release waits in the database for it)."""
+        call = self._ops.release(lease)
+        fb = self._fallback
+        if fb is None:
+            return self._call(call)
+        if lease.from_reserve:
+            return fb.release(lease)
+        state: str = route(fb, lambda: self._call(call), lambda: fb.release(lease))
+        return state
 
     def release_many(self, leases: Sequence[Lease]) -> list[bool]:
-        return self._call(self._ops.release_many(leases))
+        call = self._ops.release_many(leases)
+        if self._fallback is None:
+            return self._call(call)
+
+        def one_by_one() -> list[bool]:
+            return [_released(self.release, lease) for lease in leases]
+
+        if any(lease.from_reserve for lease in leases):
+            return one_by_one()
+        done: list[bool] = route(self._fallback, lambda: self._call(call), one_by_one)
+        return done
 
     def extend(self, lease: Lease, ttl: float | None = None) -> Lease:
-        return self._call(self._ops.extend(lease, ttl))
+        call = self._ops.extend(lease, ttl)
+        if self._fallback is not None and lease.from_reserve:
+            return self._fallback.extend(lease, ttl_ms(ttl))
+        return self._call(call)
 
     def get_lease(self, pool: str, owner: str) -> Lease | None:
-        return self._call(self._ops.get_lease(pool, owner))
+        """The owner's live lease, from Redis or (when this client has a database) from
+        the database's reserve."""
+        call = self._ops.get_lease(pool, owner)
+        fb = self._fallback
+        if fb is None:
+            return self._call(call)
+        found: Lease | None = route(fb, lambda: self._call(call), lambda: None)
+        return found or fb.get_lease(pool, owner)
+
+    def rebalance(self, pool: str) -> Rebalanced:
+        """Bring the database's reserve of `pool` to its size: take wallets from Redis's
+        free queue or give the surplus back, apply releases queued while Redis was down,
+        finish moves a crash left half-way. Needs Redis and the database."""
+        if self._fallback is None:
+            raise InvalidInput("rebalance needs the database: pass database_url or set "
+                               "WALLETPOOL_DATABASE_URL")
+        return rebalance(self, self._fallback.engine, pool)
 
     def reap(self, pool: str) -> int:
         return self._run(self._ops.reap(pool))
@@ -112,7 +179,15 @@ class WalletPool(_backend.ClientBase):
         return self._call(self._ops.retire(pool, address, tag))
 
     def stats(self, pool: str) -> PoolStats:
-        return self._call(self._ops.stats(pool))
+        """The pool's figures from Redis; from the database while this client is in
+        fallback (see PoolStats.mode)."""
+        call = self._ops.stats(pool)
+        fb = self._fallback
+        if fb is None:
+            return self._call(call)
+        stats: PoolStats = route(fb, lambda: self._with_mode(self._call(call)),
+                                 lambda: fb.stats(pool))
+        return stats
 
     def peek(self, pool: str, count: int = 10) -> list[str]:
         return self._call(self._ops.peek(pool, count))
@@ -161,6 +236,14 @@ class WalletPool(_backend.ClientBase):
         except StopIteration as done:
             result: T = done.value
             return result
+
+
+def _released(release: Callable[[Lease], str], lease: Lease) -> bool:
+    try:
+        release(lease)
+    except LeaseLost:
+        return False
+    return True
 
 
 class Pipeline(_backend.PipelineOps):

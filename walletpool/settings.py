@@ -8,6 +8,12 @@ Environment names (all documented in the README):
   WALLETPOOL_PREFIX          key prefix (default wp)
   WALLETPOOL_SOCKET_TIMEOUT  seconds to wait for Redis before BackendUnavailable (default 5)
   WALLETPOOL_MAX_CONNECTIONS connections per client; callers beyond wait for one (default 64)
+  WALLETPOOL_DATABASE_URL    the store (SQLAlchemy URL); a client given one falls back to
+                             the database's reserve while Redis is unreachable
+  ENABLE_REDIS_WALLET_QUEUES false: allocate from the database alone, never from Redis
+                             (default true)
+  WALLETPOOL_BREAKER_FAILURES  Redis failures in a row before calls stop trying it (3)
+  WALLETPOOL_BREAKER_PROBE   seconds before a stopped client tries Redis again (2)
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ class Settings:
     prefix: str = "wp"
     socket_timeout: float = 5.0
     max_connections: int = 64
+    database_url: str | None = None
+    redis_queues: bool = True
+    breaker_failures: int = 3
+    breaker_probe: float = 2.0
 
     def __post_init__(self) -> None:
         if PREFIX_RE.fullmatch(self.prefix) is None:
@@ -43,6 +53,11 @@ class Settings:
         validation.count("max_size", self.max_size, low=1, high=10**9)
         validation.seconds("socket_timeout", self.socket_timeout, maximum=3600)
         validation.count("max_connections", self.max_connections, low=1, high=100_000)
+        validation.count("breaker_failures", self.breaker_failures, low=1, high=10_000)
+        validation.seconds("breaker_probe", self.breaker_probe, maximum=3600)
+        if not self.redis_queues and not self.database_url:
+            raise InvalidInput("ENABLE_REDIS_WALLET_QUEUES=false needs a database: set "
+                               "WALLETPOOL_DATABASE_URL (or pass database_url)")
         if self.redis_db is not None:
             validation.count("redis_db", self.redis_db, low=0, high=10_000)
 
@@ -69,6 +84,14 @@ class Settings:
             values["socket_timeout"] = _number(env, "WALLETPOOL_SOCKET_TIMEOUT", float)
         if "WALLETPOOL_MAX_CONNECTIONS" in env:
             values["max_connections"] = _number(env, "WALLETPOOL_MAX_CONNECTIONS", int)
+        if env.get("WALLETPOOL_DATABASE_URL"):
+            values["database_url"] = env["WALLETPOOL_DATABASE_URL"]
+        if "ENABLE_REDIS_WALLET_QUEUES" in env:
+            values["redis_queues"] = _flag(env, "ENABLE_REDIS_WALLET_QUEUES")
+        if "WALLETPOOL_BREAKER_FAILURES" in env:
+            values["breaker_failures"] = _number(env, "WALLETPOOL_BREAKER_FAILURES", int)
+        if "WALLETPOOL_BREAKER_PROBE" in env:
+            values["breaker_probe"] = _number(env, "WALLETPOOL_BREAKER_PROBE", float)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -97,6 +120,15 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) ->
         return kind(env[name])
     except ValueError:
         raise InvalidInput(f"environment variable {name}={env[name]!r} is not a number") from None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env[name].strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(f"environment variable {name}={env[name]!r} is not true or false")
 
 
 def mask_url(url: str) -> str:

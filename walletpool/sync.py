@@ -85,7 +85,10 @@ class Syncer:
 
     def __init__(self, client: Any, engine: sa.Engine, *, prefix: str = "wp",
                  consumer: str | None = None, batch_size: int = 1000, block: float = 1.0,
-                 claim_idle: float = 30.0, report_every: float = 10.0) -> None:
+                 claim_idle: float = 30.0, report_every: float = 10.0,
+                 rebalance_every: float | None = 30.0) -> None:
+        """`rebalance_every`: seconds between rebalances of every pool's reserve
+        (walletpool.rebalance), the first right at start; None: never."""
         self.redis = client
         self.engine = engine
         self.prefix = prefix
@@ -100,6 +103,8 @@ class Syncer:
         self._groups: set[str] = set()
         self._claim_at = 0.0
         self._own_pending_read: set[str] = set()
+        self.rebalance_every = rebalance_every
+        self._rebalance_at = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -221,11 +226,27 @@ class Syncer:
             if time.monotonic() >= next_report:
                 self.report()
                 next_report = time.monotonic() + self.report_every
+            if self.rebalance_every is not None and time.monotonic() >= self._rebalance_at:
+                self._rebalance_at = time.monotonic() + self.rebalance_every
+                self.rebalance()
             if not done:
                 self._stopping.wait(self.block)
         log.info("syncer stopped", extra={"consumer": self.consumer,
                                           "committed": self.committed})
         return self.committed
+
+    def rebalance(self) -> None:
+        """Rebalance every pool's reserve; a failure is logged and tried next time."""
+        from .pool import WalletPool
+        from .rebalance import rebalance
+        from .settings import Settings
+
+        pool = WalletPool(self.redis, settings=Settings(prefix=self.prefix))
+        for name in pool_names(self.redis, self.prefix):
+            try:
+                rebalance(pool, self.engine, name)
+            except Exception:
+                log.exception("rebalance failed, retrying later", extra={"pool": name})
 
     def report(self) -> list[Lag]:
         lags = [lag(self.redis, self.prefix, p) for p in pool_names(self.redis, self.prefix)]

@@ -1,4 +1,5 @@
-"""DESIGN.md's invariants 1, 2 and 5, checked on a pool's Redis keys themselves (not
+"""DESIGN.md's invariants 1, 2 and 5 (the database's reserve counted by its Redis
+tombstones, state 'reserve'), checked on a pool's Redis keys themselves (not
 through the API): used by `walletpool demo` after its run and by the test suite."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from ._calls import text
 from .keys import KEY_ORDER, pool_keys
 
-STATES = {"free", "leased", "cooling", "retired"}
+STATES = {"free", "leased", "cooling", "retired", "reserve"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class PoolState:
     expiry: dict[str, float]
     cooling: dict[str, float]
     seq: int
+    reserve: set[str]
 
 
 def pool_state(client: Any, prefix: str, pool: str) -> PoolState:
@@ -36,6 +38,7 @@ def pool_state(client: Any, prefix: str, pool: str) -> PoolState:
         expiry={text(a): s for a, s in client.zrange(k["expiry"], 0, -1, withscores=True)},
         cooling={text(a): s for a, s in client.zrange(k["cooling"], 0, -1, withscores=True)},
         seq=int(client.get(k["seq"]) or 0),
+        reserve={text(a) for a in client.smembers(k["reserve"])},
     )
 
 
@@ -58,6 +61,8 @@ def problems(st: PoolState) -> list[str]:
         found.append("leased states, leases and deadlines disagree")
     if by_state["cooling"] != set(st.cooling):
         found.append("cooling states and cooling set disagree")
+    if by_state["reserve"] != st.reserve:
+        found.append("reserve states and reserve set disagree")
     # 2. one lease per wallet (a hash field) and one per owner, both ways consistent
     if {v["o"]: a for a, v in st.lease.items()} != st.owner or len(st.owner) != len(st.lease):
         found.append("owner index out of step with leases")
@@ -67,6 +72,7 @@ def problems(st: PoolState) -> list[str]:
         if not 1 <= int(held["t"]) <= st.seq:
             found.append(f"token of {address} outside 1..{st.seq}")
     # 5. conservation: every known wallet is in exactly one of the structures
-    if len(st.free) + len(st.lease) + len(st.cooling) + len(by_state["retired"]) != len(st.state):
-        found.append("free + leased + cooling + retired != every wallet added")
+    if len(st.free) + len(st.lease) + len(st.cooling) + len(st.reserve) \
+            + len(by_state["retired"]) != len(st.state):
+        found.append("free + leased + cooling + reserve + retired != every wallet added")
     return found

@@ -69,7 +69,7 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
 def wallet_row(event: Event) -> dict[str, Any]:
     """The wallet as this event leaves it."""
     leased = event.state == "leased"
-    ended = event.type in ("released", "expired")
+    ended = event.type in ("released", "expired", "reserved")  # reserved: FIFO from then
     since = None
     if event.state == "cooling":
         since = event.expires_at if event.type == "expired" else event.at
@@ -112,6 +112,16 @@ def _insert_events(conn: sa.Connection, events: list[Event]) -> None:
     conn.execute(sa.text(f"DELETE FROM {staging.name}"))
 
 
+def database_owned(w: sa.Table) -> sa.ColumnElement[bool]:
+    """Rows the database holds (the reserve, see schema.DATABASE_STATES): the syncer
+    never changes them, whatever Redis's stream says. (A wallet enters the reserve by
+    its 'reserved' event, which the rebalancer writes at once and the syncer applies
+    too, so a crash between the two loses nothing; it leaves with a newer event id.)"""
+    # plain comparisons, no IN: SQLite's upsert runs as an executemany
+    return sa.or_(*(w.c.state == state for state in schema.DATABASE_STATES),
+                  sa.and_(w.c.state == "leased", w.c.token >= schema.RESERVE_TOKEN_BASE))
+
+
 def _apply_wallets(conn: sa.Connection, events: list[Event]) -> None:
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     for e in events:
@@ -139,7 +149,7 @@ def _apply_wallets(conn: sa.Connection, events: list[Event]) -> None:
     taken["uses"] = sa.case((new.uses > w.c.uses, new.uses), else_=w.c.uses)
     upsert = statement.on_conflict_do_update(
         index_elements=[w.c.pool, w.c.address], set_=taken,
-        where=sa.or_(is_newer, new.uses > w.c.uses))
+        where=sa.and_(sa.not_(database_owned(w)), sa.or_(is_newer, new.uses > w.c.uses)))
     if conn.dialect.name == "postgresql":
         conn.execute(upsert)
         conn.execute(sa.text(f"DELETE FROM {staging.name}"))
@@ -175,6 +185,7 @@ def _apply_pools(conn: sa.Connection, events: list[Event]) -> None:
         settings = [e for e in mine if e.type == "configured" and e.settings]
         values: dict[str, Any] = {"name": pool, "lease_ttl_ms": 0, "cooldown_ms": 0,
                                   "max_size": 0, "max_uses": 0, "min_free": 0, "network": "",
+                                  "reserve": None,
                                   "max_token": top,
                                   "event_ms": 0, "event_seq": 0}
         if settings:
@@ -193,10 +204,12 @@ def _apply_pools(conn: sa.Connection, events: list[Event]) -> None:
         conn.execute(statement.on_conflict_do_update(index_elements=[p.c.name], set_=taken))
 
 
-SETTINGS = ("lease_ttl_ms", "cooldown_ms", "max_size", "max_uses", "min_free", "network")
+SETTINGS = ("lease_ttl_ms", "cooldown_ms", "max_size", "max_uses", "min_free", "network",
+            "reserve")
 
 
 def parse_settings(text: str) -> dict[str, int | str]:
-    """'lease_ttl_ms=900000 cooldown_ms=0 ... network=btc' as a dict (numbers as int)."""
+    """'lease_ttl_ms=900000 cooldown_ms=0 ... network=btc' as a dict (numbers as int).
+    A setting the event does not carry is absent (reserve: the default, min_free)."""
     pairs = (item.split("=", 1) for item in text.split())
     return {k: (v if k == "network" else int(v)) for k, v in pairs if k in SETTINGS}

@@ -28,6 +28,16 @@ def create_engine(url: str | None = None) -> sa.Engine:
         def _sqlite_pragmas(connection, _record):  # type: ignore[no-untyped-def]
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
+            # Python's sqlite3 would BEGIN only before the first write, leaving a
+            # transaction's SELECTs outside it: two clients could then both pick the
+            # reserve's same wallet. Transactions begin here instead, see _begin.
+            connection.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection):  # type: ignore[no-untyped-def]
+            # Take the write lock up front: SQLite then runs one transaction at a
+            # time, which is what FOR UPDATE SKIP LOCKED gives on PostgreSQL.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     # psycopg 3's own executemany (pipeline mode, one prepared statement) beats

@@ -37,7 +37,20 @@ def _v2(conn: sa.Connection) -> None:
                          "DEFAULT ''"))
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2]
+def _v3(conn: sa.Connection) -> None:
+    """The reserve: its size and token counter per pool, and queued releases."""
+    table = conn.dialect.identifier_preparer.quote(schema.pools.name)
+    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN reserve BIGINT"))
+    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN reserve_token BIGINT NOT NULL "
+                         "DEFAULT 0"))
+    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN db_events BIGINT NOT NULL DEFAULT 0"))
+    schema.queued_releases.create(conn)
+    # a database made by this version's _v1 has it already (_v1 creates today's wallets)
+    next(i for i in schema.wallets.indexes if i.name == "walletpool_wallets_reserve").create(
+        conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3]
 LATEST = len(MIGRATIONS)
 
 

@@ -38,6 +38,8 @@ class Restored:
     cooling: int
     retired: int
     next_token: int
+    reserve: int = 0
+    """Wallets the database holds in its reserve (Redis keeps their tombstones)."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,13 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
     expiry: dict[str, int] = {}
     cooling: dict[str, int] = {}
     uses: list[Any] = []
-    counts = {"free": 0, "leased": 0, "cooling": 0, "retired": 0}
+    counts = {"free": 0, "leased": 0, "cooling": 0, "retired": 0, "reserve": 0}
+    reserved: list[str] = []
     for row in rows:
         address, state = row["address"], row["state"]
+        if database_owned(row):  # the database's: Redis keeps only its tombstone
+            state = "reserve"
+            reserved.append(address)
         counts[state] += 1
         states += [address, state]
         if row["uses"]:
@@ -109,6 +115,8 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
         step = CHUNK * (2 if command == "HSET" else 1)
         for i in range(0, len(items), step):
             client.execute_command(command, keys[name], *items[i : i + step])
+    for i in range(0, len(reserved), CHUNK):
+        client.sadd(keys["reserve"], *reserved[i : i + CHUNK])
     for name, scores in (("expiry", expiry), ("cooling", cooling)):
         members = list(scores.items())
         for i in range(0, len(members), CHUNK):
@@ -123,14 +131,22 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
     client.hset(keys["conf"], mapping={  # last: the pool opens for business here
         "lease_ttl_ms": settings["lease_ttl_ms"], "cooldown_ms": settings["cooldown_ms"],
         "max_size": settings["max_size"], "max_uses": settings["max_uses"],
-        "min_free": settings["min_free"], "network": network})
+        "min_free": settings["min_free"], "network": network,
+        **({} if settings["reserve"] is None else {"reserve": settings["reserve"]})})
     return Restored(pool, counts["free"], counts["leased"], counts["cooling"],
-                    counts["retired"], next_token + 1)
+                    counts["retired"], next_token + 1, counts["reserve"])
+
+
+def database_owned(row: Any) -> bool:
+    """A row of the database's reserve (schema.DATABASE_STATES, or a lease it issued)."""
+    return bool(row["state"] in schema.DATABASE_STATES or (
+        row["state"] == "leased" and (row["token"] or 0) >= schema.RESERVE_TOKEN_BASE))
 
 
 def reconcile(client: Any, engine: sa.Engine, prefix: str, pool: str) -> list[Difference]:
     """Every wallet whose state, owner, token or deadline differs between Redis and
-    the database (none once the syncer has caught up)."""
+    the database (none once the syncer has caught up). A wallet the database holds in
+    its reserve is 'reserve' on both sides when Redis has its tombstone."""
     check(engine)
     in_redis: dict[str, str] = {}
     for address, state in client.hscan_iter(key(prefix, pool, "state"), count=1000):
@@ -144,7 +160,9 @@ def reconcile(client: Any, engine: sa.Engine, prefix: str, pool: str) -> list[Di
         for row in conn.execute(sa.select(w.c.address, w.c.state, w.c.owner, w.c.token,
                                           w.c.expires_at).where(w.c.pool == pool)):
             stored = row.state
-            if row.state == "leased":
+            if database_owned(row._mapping):
+                stored = "reserve"
+            elif row.state == "leased":
                 stored += f" owner={row.owner} token={row.token} expires={row.expires_at}"
             in_db[row.address] = stored
     return [Difference(pool, a, in_redis.get(a, "absent"), in_db.get(a, "absent"))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..models import RESERVE_TOKEN_BASE
+
 metadata = sa.MetaData()
 ID = sa.String(128)
 
@@ -25,6 +27,11 @@ pools = sa.Table(
     sa.Column("max_uses", sa.BigInteger, nullable=False),  # 0: no limit
     sa.Column("min_free", sa.BigInteger, nullable=False, server_default="0"),  # schema v2
     sa.Column("network", sa.String(32), nullable=False, server_default=""),  # schema v2
+    # schema v3: the reserve's size (NULL: min_free), the last token the reserve issued
+    # (an offset above RESERVE_TOKEN_BASE) and the count of events the database wrote
+    sa.Column("reserve", sa.BigInteger),
+    sa.Column("reserve_token", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("db_events", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("max_token", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("event_ms", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
@@ -51,9 +58,33 @@ wallets = sa.Table(
     sa.Index("walletpool_wallets_free", "pool", "event_ms", "event_seq",
              postgresql_where=sa.text("state = 'free'"), sqlite_where=sa.text("state = 'free'")),
     # the wallet of an owner
+    # the reserve's free wallets in the order they were released (schema v3)
+    sa.Index("walletpool_wallets_reserve", "pool", "released_at",
+             postgresql_where=sa.text("state = 'reserve'"),
+             sqlite_where=sa.text("state = 'reserve'")),
     sa.Index("walletpool_wallets_owner", "pool", "owner",
              postgresql_where=sa.text("owner IS NOT NULL"),
              sqlite_where=sa.text("owner IS NOT NULL")),
+)
+
+# A wallet row is the database's own (Redis never hands it out) while its state is
+# 'reserve' or 'moving' (on its way back to Redis), or 'leased' with a token of the
+# reserve's range. Other rows mirror Redis through the syncer.
+DATABASE_STATES = ("reserve", "moving")
+DB_EVENT_SEQ_BASE = 2**40   # event ids `ms-seq` the database writes: seq from here up
+__all__ = ["RESERVE_TOKEN_BASE"]
+
+# Releases of Redis leases asked for while Redis was down, applied (fenced by token)
+# when it is back (schema v3).
+queued_releases = sa.Table(
+    "walletpool_queued_releases", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("pool", sa.String(32), nullable=False),
+    sa.Column("address", ID, nullable=False),
+    sa.Column("owner", ID, nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("queued_at", sa.BigInteger, nullable=False),
 )
 
 events = sa.Table(

@@ -1,0 +1,335 @@
+"""The reserve and the fallback (DESIGN "Redis outage", invariant 8): wallets the
+database holds back, allocation from them while Redis is down, the circuit breaker,
+queued releases, rebalance, and the database-only mode. Real Redis servers of their own
+(so they can be killed), real PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from walletpool import BackendUnavailable, InvalidInput, LeaseLost, PoolExhausted, WalletPool
+from walletpool.models import RESERVE_TOKEN_BASE
+from walletpool.server import RedisServer
+from walletpool.settings import Settings
+from walletpool.store import reserve, schema
+from walletpool.store.restore import reconcile, restore
+from walletpool.sync import Syncer
+from walletpool.verify import pool_state, problems
+
+WALLETS = [f"w{i:02d}" for i in range(10)]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test alone, fsyncing every write: killing it loses nothing, so
+    what the test sees after a restart is the fallback's doing, not lost data."""
+    server = RedisServer(tmp_path / "redis", appendfsync="always").start()
+    yield server
+    server.kill()
+
+
+def client(server: RedisServer, engine: sa.Engine, **settings: object) -> WalletPool:
+    return WalletPool.from_url(server.url, database_url=engine.url.render_as_string(
+        hide_password=False), socket_timeout=1.0, **settings)
+
+
+def synced(pool: WalletPool, engine: sa.Engine) -> None:
+    syncer = Syncer(pool.redis, engine, consumer="test")
+    while syncer.run_once():
+        pass
+
+
+def ready_pool(server: RedisServer, engine: sa.Engine, size: int = 3,
+               **settings: object) -> WalletPool:
+    pool = client(server, engine, **settings)
+    pool.configure("COIN", lease_ttl=60, cooldown=0, max_size=100, reserve=size)
+    pool.add("COIN", WALLETS)
+    synced(pool, engine)
+    return pool
+
+
+def rows(engine: sa.Engine) -> dict[str, sa.RowMapping]:
+    w = schema.wallets
+    with engine.connect() as conn:
+        return {r["address"]: r for r in conn.execute(sa.select(w)).mappings()}
+
+
+def test_rebalance_moves_the_oldest_free_wallets_into_the_reserve_and_gives_surplus_back(
+        own_redis: RedisServer, store: sa.Engine) -> None:
+    pool = ready_pool(own_redis, store)
+    done = pool.rebalance("COIN")
+    assert (done.size, done.taken, done.returned, done.free_in_reserve) == (3, 3, 0, 3)
+    held = {a for a, r in rows(store).items() if r["state"] == "reserve"}
+    assert held == {"w00", "w01", "w02"}  # the head of the queue: idle longest
+    stats = pool.stats("COIN")
+    assert (stats.free, stats.reserve, stats.reserve_target, stats.mode) == (7, 3, 3, "redis")
+    state = pool_state(pool.redis, "wp", "COIN")
+    assert problems(state) == [] and state.reserve == held
+    assert pool.peek("COIN", 10) == WALLETS[3:]
+
+    assert pool.rebalance("COIN").taken == 0  # at its size: nothing moves
+    pool.configure("COIN", reserve=1)
+    back = pool.rebalance("COIN")
+    assert (back.returned, back.free_in_reserve) == (2, 1)
+    assert pool.peek("COIN", 10) == [*WALLETS[3:], "w00", "w01"]  # back at the tail
+    assert problems(pool_state(pool.redis, "wp", "COIN")) == []
+    synced(pool, store)
+    assert reconcile(pool.redis, store, "wp", "COIN") == []
+    pool.close()
+
+
+def test_the_reserve_serves_while_redis_is_down_and_never_a_wallet_redis_holds(
+        own_redis: RedisServer, store: sa.Engine) -> None:
+    pool = ready_pool(own_redis, store, breaker_probe=0.2)
+    pool.rebalance("COIN")
+    in_redis = [pool.allocate("COIN", f"before-{i}") for i in range(2)]
+    # The syncer has not seen these leases: the database still thinks w03, w04 are free.
+    own_redis.kill()
+
+    from_reserve = [pool.allocate("COIN", f"during-{i}") for i in range(3)]
+    assert all(lease.from_reserve and lease.token > RESERVE_TOKEN_BASE for lease in from_reserve)
+    assert {lease.address for lease in from_reserve} == {"w00", "w01", "w02"}
+    assert not {lease.address for lease in from_reserve} & {lease.address for lease in in_redis}
+    assert pool.allocate("COIN", "during-0") == replace(from_reserve[0], fresh=False)
+    with pytest.raises(PoolExhausted, match="Redis is unavailable") as exhausted:
+        pool.allocate("COIN", "during-3")
+    assert exhausted.value.leased == 3
+    stats = pool.stats("COIN")
+    assert (stats.mode, stats.reserve, stats.fallback_switches) == ("fallback", 3, 1)
+
+    assert pool.release(from_reserve[0]) == "reserve"
+    with pytest.raises(LeaseLost):
+        pool.release(from_reserve[0])  # fenced: released once only
+    again = pool.allocate("COIN", "during-4")
+    assert again.address == from_reserve[0].address and again.token > from_reserve[2].token
+    extended = pool.extend(from_reserve[1], ttl=120)
+    assert extended.expires_at > from_reserve[1].expires_at
+    assert pool.release(in_redis[0]) == "queued"
+    with pytest.raises(BackendUnavailable):
+        pool.extend(in_redis[1], ttl=120)
+
+    own_redis.start()
+    time.sleep(0.25)  # the breaker probes Redis again after breaker_probe
+    after = pool.allocate("COIN", "after-0")
+    assert not after.from_reserve and pool.mode == "redis"
+    assert pool.stats("COIN").fallback_switches == 2
+    done = pool.rebalance("COIN")
+    assert (done.released, done.refused) == (1, 0)
+    assert pool.get_lease("COIN", "before-0") is None  # the queued release was applied
+    with pytest.raises(LeaseLost):
+        pool.release(in_redis[0])  # and is not applied twice
+    for lease in (extended, from_reserve[2], again):
+        assert pool.release(lease) == "reserve"
+    pool.release(in_redis[1])
+    pool.release(after)
+    synced(pool, store)
+    assert reconcile(pool.redis, store, "wp", "COIN") == []
+    assert problems(pool_state(pool.redis, "wp", "COIN")) == []
+    pool.close()
+
+
+def test_the_breaker_stops_trying_a_hung_redis_and_probes_it_again(
+        own_redis: RedisServer, store: sa.Engine) -> None:
+    pool = ready_pool(own_redis, store, breaker_failures=2, breaker_probe=0.3)
+    pool.rebalance("COIN")
+    assert own_redis.process is not None
+    os.kill(own_redis.process.pid, signal.SIGSTOP)  # hung: every call would time out
+    try:
+        breaker = pool._fallback.breaker  # type: ignore[union-attr]
+        leases = [pool.allocate("COIN", f"o{i}") for i in range(3)]
+        assert all(lease.from_reserve for lease in leases)
+        assert breaker.redis_attempts == 2  # the third call did not wait for Redis
+        time.sleep(0.35)
+        pool.release(leases[0])  # a reserve lease: the database alone, no probe
+        pool.allocate("COIN", "o3")  # the probe: one more try, failed
+        assert breaker.redis_attempts == 3 and pool.mode == "fallback"
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+    time.sleep(0.35)
+    assert not pool.allocate("COIN", "o4").from_reserve and pool.mode == "redis"
+    pool.close()
+
+
+def test_the_syncer_and_a_late_stream_never_touch_a_wallet_of_the_reserve(
+        own_redis: RedisServer, store: sa.Engine) -> None:
+    pool = ready_pool(own_redis, store)
+    lease = pool.allocate("COIN", "early")  # w00, still only in the stream
+    pool.release(lease)  # w00 goes to the tail; w01.. are now the head
+    pool.rebalance("COIN")
+    reserved = {a for a, r in rows(store).items() if r["state"] == "reserve"}
+    assert reserved == {"w01", "w02", "w03"}
+    own_redis.kill()
+    taken = pool.allocate("COIN", "during")
+    before = dict(rows(store)[taken.address])
+    own_redis.start()
+    synced(pool, store)  # the stream's events of w01..w03, older and newer, arrive now
+    assert dict(rows(store)[taken.address]) == before
+    assert {a for a, r in rows(store).items() if r["state"] == "reserve"} == reserved - {
+        taken.address}
+    assert reconcile(pool.redis, store, "wp", "COIN") == []
+    pool.close()
+
+
+def test_restore_keeps_the_reserve_in_the_database(own_redis: RedisServer,
+                                                   store: sa.Engine) -> None:
+    pool = ready_pool(own_redis, store)
+    pool.rebalance("COIN")
+    own_redis.kill()
+    held = pool.allocate("COIN", "during")
+    own_redis.start()
+    pool.redis.flushall()  # Redis lost everything
+    restored = restore(pool.redis, store, "wp", "COIN")
+    assert restored.reserve == 3
+    state = pool_state(pool.redis, "wp", "COIN")
+    assert state.reserve == {"w00", "w01", "w02"} and problems(state) == []
+    assert held.address not in state.free
+    got = {pool.allocate("COIN", f"after-{i}").address for i in range(7)}
+    assert got == set(WALLETS[3:])
+    assert pool.release(held) == "reserve"
+    pool.close()
+
+
+def test_without_redis_queues_the_database_alone_runs_the_pool(store: sa.Engine) -> None:
+    dead = redis.Redis(port=1, socket_connect_timeout=0.2)  # never contacted
+    pool = WalletPool(dead, settings=Settings(
+        database_url=store.url.render_as_string(hide_password=False), redis_queues=False))
+    assert pool.configure("CASH", lease_ttl=30, cooldown=0) is True
+    assert pool.add("CASH", ["c1", "c2", "c2", "c3"]).added == 3
+    first = pool.allocate("CASH", "o1")
+    assert first.address == "c1" and first.from_reserve
+    assert pool.allocate("CASH", "o1") == replace(first, fresh=False)
+    assert pool.get_lease("CASH", "o1") == replace(first, fresh=False)
+    assert [pool.allocate("CASH", f"o{i}").address for i in (2, 3)] == ["c2", "c3"]
+    with pytest.raises(PoolExhausted, match="ENABLE_REDIS_WALLET_QUEUES=false"):
+        pool.allocate("CASH", "o4")
+    assert pool.release(first) == "reserve"
+    assert pool.allocate("CASH", "o4").address == "c1"
+    stats = pool.stats("CASH")
+    assert (stats.mode, stats.reserve, stats.leased) == ("fallback", 3, 3)
+    pool.close()
+
+
+def test_enable_redis_wallet_queues_false_needs_a_database() -> None:
+    with pytest.raises(InvalidInput, match="WALLETPOOL_DATABASE_URL"):
+        Settings.from_env({"ENABLE_REDIS_WALLET_QUEUES": "false"})
+    on = Settings.from_env({"ENABLE_REDIS_WALLET_QUEUES": "false",
+                            "WALLETPOOL_DATABASE_URL": "sqlite://"})
+    assert on.redis_queues is False and on.database_url == "sqlite://"
+    with pytest.raises(InvalidInput, match="true or false"):
+        Settings.from_env({"ENABLE_REDIS_WALLET_QUEUES": "maybe"})
+
+
+def test_reserve_counts_an_expired_lease_and_takes_it_back(store: sa.Engine,
+                                                           own_redis: RedisServer) -> None:
+    pool = ready_pool(own_redis, store)
+    pool.rebalance("COIN")
+    own_redis.kill()
+    short = pool.allocate("COIN", "short", ttl=0.05)
+    time.sleep(0.1)
+    assert reserve.counts(store, "COIN").expired == 1
+    with pytest.raises(LeaseLost, match="expired"):
+        pool.release(short)
+    assert reserve.counts(store, "COIN") == reserve.ReserveCounts(3, 0, 0, 0)
+    pool.close()
+
+
+def test_the_asyncio_client_falls_back_the_same_way(own_redis: RedisServer,
+                                                    store: sa.Engine) -> None:
+    import asyncio
+
+    from walletpool import AsyncWalletPool
+
+    ready_pool(own_redis, store).rebalance("COIN")
+    url = store.url.render_as_string(hide_password=False)
+
+    async def scenario() -> None:
+        async with AsyncWalletPool.from_url(own_redis.url, database_url=url,
+                                            socket_timeout=1.0, breaker_probe=0.2) as pool:
+            before = await pool.allocate("COIN", "before")
+            own_redis.kill()
+            leases = await asyncio.gather(*(pool.allocate("COIN", f"t{i}") for i in range(3)))
+            assert all(lease.from_reserve for lease in leases)
+            assert {lease.address for lease in leases} == {"w00", "w01", "w02"}
+            with pytest.raises(PoolExhausted, match="Redis is unavailable"):
+                await pool.allocate("COIN", "t3")
+            assert (await pool.stats("COIN")).mode == "fallback"
+            assert await pool.release(leases[0]) == "reserve"
+            assert await pool.get_lease("COIN", "t1") == replace(leases[1], fresh=False)
+            assert await pool.release_many([before]) == [True]  # queued
+            own_redis.start()
+            await asyncio.sleep(0.25)
+            assert not (await pool.allocate("COIN", "after")).from_reserve
+            assert await pool.release_many(leases[1:]) == [True, True]
+
+    asyncio.run(scenario())
+    with WalletPool.from_url(own_redis.url, database_url=url) as pool:
+        assert pool.rebalance("COIN").released == 1
+        assert pool.get_lease("COIN", "before") is None
+
+
+def test_a_rebalancer_that_dies_after_the_take_script_loses_no_wallet(
+        own_redis: RedisServer, store: sa.Engine) -> None:
+    pool = ready_pool(own_redis, store)
+    moved = pool._call(pool._ops.reserve_take("COIN", 2, 1))  # ... and then it died
+    assert [w for w, _ in moved] == ["w00", "w01"]
+    synced(pool, store)  # the syncer applies the 'reserved' events in its place
+    assert {a for a, r in rows(store).items() if r["state"] == "reserve"} == {"w00", "w01"}
+    own_redis.kill()
+    assert {pool.allocate("COIN", f"o{i}").address for i in range(2)} == {"w00", "w01"}
+    pool.close()
+
+
+def test_the_syncer_never_changes_a_row_the_database_holds(own_redis: RedisServer,
+                                                           store: sa.Engine) -> None:
+    from walletpool.store.apply import Event, apply_batch
+
+    pool = ready_pool(own_redis, store)
+    pool.rebalance("COIN")
+    own_redis.kill()
+    held = pool.allocate("COIN", "during")
+    before = {a: dict(r) for a, r in rows(store).items()}
+    newer = before[held.address]["event_ms"] + 1000
+    with store.begin() as conn:  # a stream claiming w00..w02 went back to Redis, later
+        apply_batch(conn, [Event("COIN", newer, i, "released", a, "free", None, None, None,
+                                 None, newer, None, None, 9, None)
+                           for i, a in enumerate(["w00", "w01", "w02"])])
+    after = {a: dict(r) for a, r in rows(store).items()}
+    assert after == before
+    pool.close()
+
+
+def test_the_cli_configures_the_reserve_rebalances_and_shows_it(own_redis: RedisServer,
+                                                                store: sa.Engine) -> None:
+    from click.testing import CliRunner
+
+    from walletpool.cli import main
+
+    url = store.url.render_as_string(hide_password=False)
+    runner = CliRunner(env={"WALLETPOOL_DATABASE_URL": url})
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(main, ["--redis-url", own_redis.url, *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "reserve=4" in cli("configure", "COIN", "--cooldown", "0", "--reserve", "4")
+    with WalletPool.from_url(own_redis.url) as plain:
+        plain.add("COIN", WALLETS)
+    cli("sync", "--once")
+    assert "COIN: reserve 4 free of size 4 (took 4, gave back 0" in cli("rebalance", "COIN")
+    table = cli("stats", "COIN").splitlines()
+    header, row = table[0].split(), table[1].split()
+    assert dict(zip(header, row, strict=False))["reserve"] == "4"
+    assert dict(zip(header, row, strict=False))["mode"] == "redis"
+    assert "reserve=1" in cli("configure", "COIN", "--reserve", "1")
+    done = cli("rebalance", "--json")
+    assert '"returned": 3' in done

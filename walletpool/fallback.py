@@ -1,0 +1,289 @@
+"""Keep selling while Redis is down: a client given a database (`database_url=`) takes
+wallets from the database's reserve when Redis is unreachable, behind a circuit breaker
+so that a dead Redis does not add a timeout to every call.
+
+What goes where (DESIGN, "Redis outage"):
+- allocate: Redis while it answers; else the reserve (walletpool.store.reserve).
+- release / extend of a reserve lease (`lease.from_reserve`): always the database.
+- release of a Redis lease while Redis is down: queued in the database and applied,
+  fenced by its token, by the next rebalance once Redis is back. Extend of a Redis
+  lease needs Redis (BackendUnavailable while it is down).
+- ENABLE_REDIS_WALLET_QUEUES=false: the database alone, for every pool operation.
+
+The breaker and the routing decisions live here, once, for the sync and asyncio clients;
+the database calls are synchronous (the asyncio client runs them in a thread)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import chains
+from ._calls import fields
+from .errors import BackendUnavailable, InvalidAddress, PoolExhausted
+from .models import AddResult, Lease, PoolStats
+from .settings import Settings, mask_url
+
+log = logging.getLogger("walletpool")
+
+
+class Breaker:
+    """Closed: try Redis. After `failures` failures in a row it opens: calls skip Redis
+    for `probe_after` seconds, then one call at a time probes it again. A success closes
+    it. Each switch between Redis and the fallback is logged at WARNING and counted."""
+
+    def __init__(self, failures: int, probe_after: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.failures = failures
+        self.probe_after = probe_after
+        self.clock = clock
+        self.in_a_row = 0
+        self.open_since: float | None = None
+        self.next_probe = 0.0
+        self.switches = 0
+        self.redis_attempts = 0
+        self._lock = threading.Lock()
+
+    @property
+    def mode(self) -> str:
+        return "redis" if self.open_since is None else "fallback"
+
+    def allow(self) -> bool:
+        """Whether this call should try Redis."""
+        with self._lock:
+            if self.open_since is None:
+                self.redis_attempts += 1
+                return True
+            now = self.clock()
+            if now < self.next_probe:
+                return False
+            self.next_probe = now + self.probe_after  # one probe per interval
+            self.redis_attempts += 1
+            return True
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.in_a_row = 0
+            if self.open_since is None:
+                return
+            down_for = self.clock() - self.open_since
+            self.open_since = None
+            self.switches += 1
+        log.warning("Redis is back: allocating from Redis again",
+                    extra=fields(mode="redis", fallback_seconds=round(down_for, 3)))
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            self.in_a_row += 1
+            if self.open_since is not None:
+                self.next_probe = self.clock() + self.probe_after
+                return
+            if self.in_a_row < self.failures:
+                return
+            self.open_since = self.clock()
+            self.next_probe = self.open_since + self.probe_after
+            self.switches += 1
+        log.warning("Redis is unreachable: allocating from the database's reserve",
+                    extra=fields(mode="fallback", error=str(error)))
+
+
+class Fallback:
+    """The database side of one client: the breaker, the engine, the reserve calls."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.database_url is not None
+        self.settings = settings
+        self.breaker = Breaker(settings.breaker_failures, settings.breaker_probe)
+        self.redis_enabled = settings.redis_queues
+        self._engine: sa.Engine | None = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def engine(self) -> sa.Engine:
+        with self._engine_lock:
+            if self._engine is None:
+                from .store.engine import create_engine
+                from .store.reserve import ready
+
+                self._engine = ready(create_engine(self.settings.database_url or ""))
+            return self._engine
+
+    @property
+    def mode(self) -> str:
+        return self.breaker.mode if self.redis_enabled else "fallback"
+
+    def use_redis(self) -> bool:
+        return self.redis_enabled and self.breaker.allow()
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    # -- the reserve lane ----------------------------------------------------------------------
+
+    def allocate(self, pool: str, owner: str, ttl_ms: int | None, correlation_id: str | None,
+                 user_id: str | None) -> Lease:
+        from .store import reserve
+
+        lease = reserve.allocate(self.engine, pool, owner, ttl_ms, correlation_id, user_id)
+        if lease is None:
+            counts = reserve.counts(self.engine, pool)
+            why = ("Redis is unavailable and the database's reserve" if self.redis_enabled
+                   else "the database (ENABLE_REDIS_WALLET_QUEUES=false)")
+            log.warning("reserve exhausted", extra=fields(pool=pool, leased=counts.leased))
+            raise PoolExhausted(
+                f"pool {pool}: {why} has no free wallet ({counts.leased} leased from it); "
+                "allocation resumes from Redis when it is back"
+                if self.redis_enabled else
+                f"pool {pool}: {why} has no free wallet ({counts.leased} leased)",
+                pool=pool, free=0, leased=counts.leased, cooling=counts.free)
+        log.info("wallet allocated from the reserve", extra=fields(
+            pool=pool, address=lease.wallet, owner=owner, token=lease.token))
+        return lease
+
+    def allocate_many(self, pool: str, owners: Sequence[str], ttl_ms: int | None,
+                      correlation_id: str | None, user_id: str | None,
+                      partial: bool) -> list[Lease]:
+        leases: list[Lease] = []
+        for owner in dict.fromkeys(owners):
+            try:
+                leases.append(self.allocate(pool, owner, ttl_ms, correlation_id, user_id))
+            except PoolExhausted:
+                if partial:
+                    break
+                for lease in leases:  # all or nothing, as in Redis
+                    if lease.fresh:
+                        self.release(lease)
+                raise
+        return leases
+
+    def release(self, lease: Lease) -> str:
+        from .store import reserve
+
+        if lease.from_reserve:
+            return reserve.release(self.engine, lease)
+        reserve.queue_release(self.engine, lease)
+        log.warning("release queued until Redis is back", extra=fields(
+            pool=lease.pool, address=lease.wallet, owner=lease.owner, token=lease.token))
+        return "queued"
+
+    def extend(self, lease: Lease, ttl_ms: int | None) -> Lease:
+        from .store import reserve
+
+        if lease.from_reserve:
+            return reserve.extend(self.engine, lease, ttl_ms)
+        raise BackendUnavailable(
+            f"lease of {lease.wallet} in pool {lease.pool} is Redis's and Redis is unavailable: "
+            "it cannot be extended now (release it, or retry when Redis is back)")
+
+    def get_lease(self, pool: str, owner: str) -> Lease | None:
+        from .store import reserve
+
+        return reserve.get_lease(self.engine, pool, owner)
+
+    def stats(self, pool: str) -> PoolStats:
+        """The pool as the database sees it (Redis's part as of the last sync)."""
+        from .store import reserve, schema
+
+        counts = reserve.counts(self.engine, pool)
+        w, p = schema.wallets, schema.pools
+        with self.engine.connect() as conn:
+            settings = conn.execute(sa.select(p).where(p.c.name == pool)).mappings().first()
+            if settings is None:
+                from .errors import PoolNotFound
+
+                raise PoolNotFound(f"pool {pool} is in neither Redis nor the database")
+            by_state = {str(state): int(n) for state, n in conn.execute(
+                sa.select(w.c.state, sa.func.count()).where(w.c.pool == pool)
+                .group_by(w.c.state))}
+            now = reserve.db_now_ms(conn)
+        mirrored_leases = by_state.get("leased", 0) - counts.leased - counts.expired
+        in_reserve = counts.free + counts.leased + counts.moving + counts.expired
+        return PoolStats(
+            pool, by_state.get("free", 0), mirrored_leases + counts.leased,
+            by_state.get("cooling", 0), by_state.get("retired", 0), sum(by_state.values()),
+            int(settings["max_token"]), 0, counts.expired, 0,
+            settings["lease_ttl_ms"] / 1000, settings["cooldown_ms"] / 1000,
+            int(settings["max_size"]), int(settings["max_uses"]) or None, now / 1000,
+            settings["network"] or chains.default_network(pool), int(settings["min_free"]),
+            reserve=in_reserve, reserve_target=settings["reserve"], mode=self.mode,
+            fallback_switches=self.breaker.switches)
+
+    # -- a pool on the database alone (ENABLE_REDIS_WALLET_QUEUES=false) -------------------
+
+    def configure(self, pool: str, pairs: Sequence[str | int]) -> bool:
+        from .store import reserve
+
+        settings = dict(zip(pairs[::2], pairs[1::2], strict=True))
+        return reserve.configure(self.engine, pool, {str(k): v for k, v in settings.items()})
+
+    def add(self, pool: str, items: Sequence[object]) -> AddResult:
+        """Check the wallets for the pool's network and add them to the reserve."""
+        from . import _intake
+        from .store import reserve, schema
+
+        with self.engine.connect() as conn:
+            known = conn.execute(sa.select(schema.pools.c.network).where(
+                schema.pools.c.name == pool)).scalar()
+        if known is None:
+            reserve.configure(self.engine, pool, {
+                "lease_ttl_ms": self.settings.lease_ttl_ms, "max_size": self.settings.max_size,
+                "network": chains.default_network(pool)})
+        network = chains.network(known or chains.default_network(pool))
+        checked = _intake.check(network, _intake.rows_of(pool, items))
+        if checked.rejected:
+            bad = checked.rejected[0]
+            raise InvalidAddress(f"pool {pool}: {bad.text!r} (position {bad.line}) is not a "
+                                 f"valid {network.name} wallet: {bad.reason}; nothing added")
+        added, duplicates = reserve.add(self.engine, pool, checked.wallets)
+        return AddResult(added, duplicates + checked.duplicates)
+
+    def where(self) -> str:
+        return mask_url(self.settings.database_url or "")
+
+
+def ttl_ms(ttl: float | None) -> int | None:
+    from . import validation
+
+    return None if ttl is None else validation.seconds("ttl", ttl)
+
+
+def route(fallback: Fallback | None, on_redis: Callable[[], Any],
+          on_database: Callable[[], Any]) -> Any:
+    """Run `on_redis`, or `on_database` when there is no Redis to use now (the breaker is
+    open, Redis queues are off) or Redis fails as unreachable."""
+    if fallback is None:
+        return on_redis()
+    if fallback.use_redis():
+        try:
+            result = on_redis()
+        except BackendUnavailable as exc:
+            fallback.breaker.failed(exc)
+        else:
+            fallback.breaker.succeeded()
+            return result
+    return on_database()
+
+
+async def route_async(fallback: Fallback | None, on_redis: Callable[[], Any],
+                      on_database: Callable[[], Any]) -> Any:
+    """`route` for the asyncio client: `on_redis` returns an awaitable, `on_database`
+    (blocking) runs in a thread."""
+    import asyncio
+
+    if fallback is None:
+        return await on_redis()
+    if fallback.use_redis():
+        try:
+            result = await on_redis()
+        except BackendUnavailable as exc:
+            fallback.breaker.failed(exc)
+        else:
+            fallback.breaker.succeeded()
+            return result
+    return await asyncio.to_thread(on_database)
