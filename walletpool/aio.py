@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ from redis import exceptions as rx
 from . import _backend
 from ._core import KEEP, Call, Keep, Program, log, text
 from ._intake import ImportProgress
-from .errors import BackendUnavailable, LeaseLost
+from .errors import LeaseLost
 from .fallback import route_async, ttl_ms
 from .importer import Source, read_source
 from .keys import conf_pattern, pool_from_conf_key
@@ -133,16 +134,11 @@ class AsyncWalletPool(_backend.ClientBase):
         call = self._ops.release_many(leases)
         if self._fallback is None:
             return await self._call(call)
-        fb = self._fallback
-        if not any(lease.from_reserve for lease in leases) and fb.use_redis():
-            try:
-                done: list[bool] = await self._call(call)
-            except BackendUnavailable as exc:
-                fb.breaker.failed(exc)
-            else:
-                fb.breaker.succeeded()
-                return done
-        return await self._one_by_one(leases)
+        if any(lease.from_reserve for lease in leases):
+            return await self._one_by_one(leases)
+        done: list[bool] = await route_async(self._fallback, lambda: self._call(call),
+                                             functools.partial(self._one_by_one, leases))
+        return done
 
     async def _one_by_one(self, leases: Sequence[Lease]) -> list[bool]:
         done = []

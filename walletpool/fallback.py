@@ -272,8 +272,8 @@ def route(fallback: Fallback | None, on_redis: Callable[[], Any],
 
 async def route_async(fallback: Fallback | None, on_redis: Callable[[], Any],
                       on_database: Callable[[], Any]) -> Any:
-    """`route` for the asyncio client: `on_redis` returns an awaitable, `on_database`
-    (blocking) runs in a thread."""
+    """`route` for the asyncio client: `on_redis` returns an awaitable; `on_database`
+    is a coroutine function, or a blocking one that then runs in a thread."""
     import asyncio
 
     if fallback is None:
@@ -286,4 +286,6 @@ async def route_async(fallback: Fallback | None, on_redis: Callable[[], Any],
         else:
             fallback.breaker.succeeded()
             return result
+    if asyncio.iscoroutinefunction(on_database):
+        return await on_database()
     return await asyncio.to_thread(on_database)
