@@ -143,6 +143,10 @@ def markdown(r: Results, goals: list[Target], seq_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _short(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1_000}k" if n >= 1_000 else str(n)
+
+
 COLORS = {"walletpool": "#2b6cb0", "alternatives": "#c05621", "ceiling": "#718096",
           "growth": "#2f855a"}
 
@@ -165,7 +169,8 @@ def chart(r: Results, path: Path) -> None:
     for y, row in enumerate(main[::-1]):
         left.text(row.cycles_per_s, y, f" {row.cycles_per_s:,.0f}", va="center", fontsize=8)
     left.tick_params(axis="y", labelsize=8)
-    right.bar([row.name.rsplit(", ", 1)[-1].replace(" wallets", "") for row in growth],
+    right.bar([_short(int(row.name.rsplit(", ", 1)[-1].split()[0].replace(",", "")))
+               for row in growth],
               [row.cycles_per_s for row in growth], color=COLORS["growth"])
     right.set_ylabel("sequential cycles/s")
     right.set_title("by pool size (wallets)", fontsize=9)
