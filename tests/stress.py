@@ -53,10 +53,15 @@ class Tally:
         self.lost += other.lost
         self.operations += other.operations
 
-    def refused(self, released: float, valid_until: float, abandoned: bool = False) -> None:
+    def refused(self, lost: LeaseLost, released: float, valid_until: float,
+                abandoned: bool = False) -> None:
         """Count a release refused with LeaseLost: rightly when the lease was abandoned or
-        its deadline had passed (a busy machine can get there), else a lost lease: a bug."""
-        if abandoned or released >= valid_until:
+        its deadline had passed, else a lost lease: a bug. The deadline counts as passed
+        when Redis says it expired: `released` is taken when release is called, and an
+        asyncio task's command may reach Redis later on a busy machine. (The logged
+        holding still ends at or before Redis's own deadline, so the overlap check
+        stays sound.) A refusal as stale or unknown before the deadline is a loss."""
+        if abandoned or released >= valid_until or lost.reason == "expired":
             self.late_release_refused += 1
         else:
             self.lost += 1
@@ -106,8 +111,8 @@ def worker(kind: str, url: str, pool_name: str, worker_id: int, cycles: int, see
         released = time.monotonic()
         try:
             pool.release(lease)
-        except LeaseLost:
-            tally.refused(released, valid_until, abandoned=abandon)
+        except LeaseLost as lost:
+            tally.refused(lost, released, valid_until, abandoned=abandon)
         tally.operations += 1
         tally.holdings.append(Holding(lease.address, owner, lease.token, start,
                                       min(released, valid_until)))
@@ -154,8 +159,8 @@ async def async_worker(pool: AsyncWalletPool, pool_name: str, worker_id: int, cy
         released = time.monotonic()
         try:
             await pool.release(lease)
-        except LeaseLost:
-            tally.refused(released, valid_until)
+        except LeaseLost as lost:
+            tally.refused(lost, released, valid_until)
         tally.operations += 1
         tally.holdings.append(Holding(lease.address, owner, lease.token, start,
                                       min(released, valid_until)))

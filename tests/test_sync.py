@@ -251,22 +251,33 @@ def test_a_syncer_killed_mid_batch_loses_and_duplicates_nothing(
     pool.add("SYNC", [f"s{i}" for i in range(100)])
     appended = 101
     first = run_cli_syncer(redis_server.url, url, "doomed")
-    for _ in range(3):
+    second = None
+    try:
+        # churn until the syncer is at work (a loaded machine may take seconds to start
+        # it), then kill it in the middle of it
+        deadline = time.monotonic() + 30
+        while count(pg, schema.events) == 0 and time.monotonic() < deadline:
+            appended += churn(pool, "SYNC", 10)
+            time.sleep(0.05)
         appended += churn(pool, "SYNC", 10)
-        time.sleep(0.2)
-        if first.poll() is None and count(pg, schema.events) > 0:
-            first.send_signal(signal.SIGKILL)
-    first.wait(timeout=30)
-    assert first.returncode == -9
-    assert count(pg, schema.events) < appended  # it died with work left
-    # another syncer claims the dead one's unacknowledged entries, or the same name,
-    # restarted, reads its own pending entries first
-    second = run_cli_syncer(redis_server.url, url, successor, "--claim-idle", claim_idle)
-    deadline = time.monotonic() + 60
-    while count(pg, schema.events) < appended and time.monotonic() < deadline:
-        time.sleep(0.1)
-    second.send_signal(signal.SIGTERM)
-    out, err = second.communicate(timeout=30)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        assert first.returncode == -9
+        appended += churn(pool, "SYNC", 10)
+        assert count(pg, schema.events) < appended  # it died with work left
+        # another syncer claims the dead one's unacknowledged entries, or the same name,
+        # restarted, reads its own pending entries first
+        second = run_cli_syncer(redis_server.url, url, successor, "--claim-idle", claim_idle)
+        deadline = time.monotonic() + 60
+        while count(pg, schema.events) < appended and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second.send_signal(signal.SIGTERM)
+        out, err = second.communicate(timeout=30)
+    finally:  # never leave a syncer behind to read later tests' streams
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
     assert second.returncode == 0 and "committed" in out, err
     assert count(pg, schema.events) == appended
     assert reconcile(redis_client, pg, "wp", "SYNC") == []

@@ -19,15 +19,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from . import chains
 from ._calls import fields
 from .errors import BackendUnavailable, InvalidAddress, PoolExhausted
 from .models import AddResult, Lease, PoolStats
 from .settings import Settings, mask_url
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when a client first needs the database
+    import sqlalchemy as sa
 
 log = logging.getLogger("walletpool")
 
@@ -188,6 +189,8 @@ class Fallback:
 
     def stats(self, pool: str) -> PoolStats:
         """The pool as the database sees it (Redis's part as of the last sync)."""
+        import sqlalchemy as sa
+
         from .store import reserve, schema
 
         counts = reserve.counts(self.engine, pool)
@@ -224,6 +227,8 @@ class Fallback:
 
     def add(self, pool: str, items: Sequence[object]) -> AddResult:
         """Check the wallets for the pool's network and add them to the reserve."""
+        import sqlalchemy as sa
+
         from . import _intake
         from .store import reserve, schema
 

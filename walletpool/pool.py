@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
@@ -16,8 +16,10 @@ from .fallback import route, ttl_ms
 from .importer import Source, read_source
 from .keys import pool_names
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats
-from .rebalance import Rebalanced, rebalance
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .rebalance import Rebalanced
 
 T = TypeVar("T")
 
@@ -170,6 +172,8 @@ class WalletPool(_backend.ClientBase):
         if self._fallback is None:
             raise InvalidInput("rebalance needs the database: pass database_url or set "
                                "WALLETPOOL_DATABASE_URL")
+        from .rebalance import rebalance
+
         return rebalance(self, self._fallback.engine, pool)
 
     def reap(self, pool: str) -> int:
