@@ -57,6 +57,14 @@ def ready_pool(server: RedisServer, engine: sa.Engine, size: int = 3,
     return pool
 
 
+def in_outage(server: RedisServer, store: sa.Engine) -> WalletPool:
+    """A pool with its reserve of three filled, and then its Redis killed."""
+    pool = ready_pool(server, store)
+    pool.rebalance("COIN")
+    server.kill()
+    return pool
+
+
 def rows(engine: sa.Engine) -> dict[str, sa.RowMapping]:
     w = schema.wallets
     with engine.connect() as conn:
@@ -181,9 +189,7 @@ def test_the_syncer_and_a_late_stream_never_touch_a_wallet_of_the_reserve(
 
 def test_restore_keeps_the_reserve_in_the_database(own_redis: RedisServer,
                                                    store: sa.Engine) -> None:
-    pool = ready_pool(own_redis, store)
-    pool.rebalance("COIN")
-    own_redis.kill()
+    pool = in_outage(own_redis, store)
     held = pool.allocate("COIN", "during")
     own_redis.start()
     pool.redis.flushall()  # Redis lost everything
@@ -230,9 +236,7 @@ def test_enable_redis_wallet_queues_false_needs_a_database() -> None:
 
 def test_reserve_counts_an_expired_lease_and_takes_it_back(store: sa.Engine,
                                                            own_redis: RedisServer) -> None:
-    pool = ready_pool(own_redis, store)
-    pool.rebalance("COIN")
-    own_redis.kill()
+    pool = in_outage(own_redis, store)
     short = pool.allocate("COIN", "short", ttl=0.05)
     time.sleep(0.1)
     assert reserve.counts(store, "COIN").expired == 1
@@ -292,9 +296,7 @@ def test_the_syncer_never_changes_a_row_the_database_holds(own_redis: RedisServe
                                                            store: sa.Engine) -> None:
     from walletpool.store.apply import Event, apply_batch
 
-    pool = ready_pool(own_redis, store)
-    pool.rebalance("COIN")
-    own_redis.kill()
+    pool = in_outage(own_redis, store)
     held = pool.allocate("COIN", "during")
     before = {a: dict(r) for a, r in rows(store).items()}
     newer = before[held.address]["event_ms"] + 1000
