@@ -328,6 +328,11 @@ class Operations:
         return Call(script("reserve_take"), self.keys(pool), (count, keep), decode,
                     idempotent=False)
 
+    def lookup(self, pool: str, wallets_: Sequence[str]) -> Call[list[str]]:
+        """The state of each wallet ('' for one the pool does not know). Read-only."""
+        return Call(script("lookup"), self.keys(pool), tuple(wallets_),
+                    lambda reply: [text(s) for s in reply], idempotent=True)
+
     def reserve_return(self, pool: str, wallets_: Sequence[str]) -> Call[list[str | None]]:
         """Give wallets of the reserve back to the free tail; decodes to each one's stream
         id, or None for one that was not in the reserve."""

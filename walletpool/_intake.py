@@ -189,8 +189,7 @@ def import_wallets(ops: Operations, pool: str, rows: Sequence[Row], rejected: Se
 def _states(ops: Operations, pool: str, wallets: list[str]) -> Program[list[str]]:
     states: list[str] = []
     for chunk in _chunks(wallets):
-        reply = yield Call(script("lookup"), ops.keys(pool), tuple(chunk),
-                           lambda r: [text(s) for s in r], idempotent=True)
+        reply = yield ops.lookup(pool, chunk)
         states += reply
     return states
 

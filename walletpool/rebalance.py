@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from ._calls import Call, fields, text
+from ._calls import fields, text
 from .errors import LeaseLost
 from .keys import KEY_ORDER
-from .scripts import script
 from .store import reserve
 
 if TYPE_CHECKING:
@@ -108,9 +107,7 @@ def _give_back(pool: WalletPool, engine: sa.Engine, name: str, wallets: Sequence
         ids = pool._call(pool._ops.reserve_return(name, chunk))
         back = [(w, stream_id) for w, stream_id in zip(chunk, ids, strict=True) if stream_id]
         unsure = [w for w, stream_id in zip(chunk, ids, strict=True) if not stream_id]
-        states = pool._call(Call(script("lookup"), pool._ops.keys(name), tuple(unsure),
-                                 lambda reply: [text(s) for s in reply], idempotent=True)) \
-            if unsure else []
+        states = pool._call(pool._ops.lookup(name, unsure)) if unsure else []
         # Not in Redis's reserve: in its service already (an earlier pass returned it), or
         # unknown to Redis (lost with its data): then the database keeps it. The first
         # take the stream's newest id: every event of theirs so far is then old news to
