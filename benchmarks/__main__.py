@@ -33,7 +33,7 @@ from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
 from walletpool.store.server import PostgresServer
 
-from . import alternatives, ceiling, contention, growth, walletpool_rows
+from . import alternatives, ceiling, contention, growth, processes, walletpool_rows
 from .designs import allocator_version, make
 from .measure import machine, measure
 from .postgres import dsn_of
@@ -113,10 +113,11 @@ def run(p: Plan, folder: Path) -> Results:
                 client, walletpool_rows.sequential(pool, "COIN"), p.cycles)}
 
         wallets = growth.addresses("alt", POOL_SIZE)
-        for kind, url, sequential_name, batch_name in [
-            ("naive", server.url, NAMES["naive"], None),
-            ("postgres", dsn, NAMES["pg"], NAMES["pg_batch"]),
-            ("redis-allocator", server.url, NAMES["allocator"], NAMES["allocator_batch"]),
+        for kind, url, sequential_name, batch_name, name in [
+            ("naive", server.url, NAMES["naive"], None, None),
+            ("postgres", dsn, NAMES["pg"], NAMES["pg_batch"], "PostgreSQL SKIP LOCKED"),
+            ("redis-allocator", server.url, NAMES["allocator"], NAMES["allocator_batch"],
+             "redis-allocator"),
         ]:
             design = make(kind, url, "ALT")
             design.setup(wallets)
@@ -128,6 +129,11 @@ def run(p: Plan, folder: Path) -> Results:
                 r.rows.append(measure("alternatives", batch_name, p.rounds, p.cycles * 10,
                                       alternatives.batched(design)))
             design.close()
+            if name:  # several processes, as walletpool's row
+                label = f"{name}, {p.processes} processes"
+                progress(label)
+                r.rows.append(processes.measure("alternatives", label, kind, url, "ALT",
+                                                p.processes, p.rounds, p.cycles * 2))
 
         if ceiling.redis_benchmark() is None:
             r.notes.append("redis-benchmark is not installed here: no ceiling rows.")

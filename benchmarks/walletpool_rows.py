@@ -1,18 +1,18 @@
 """walletpool's own rows: one client sequential, batched and pipelined, several
-processes, asyncio tasks, and the floor they all stand on, a no-op EVALSHA."""
+processes (processes.py), asyncio tasks, and the floor they all stand on, a no-op
+EVALSHA."""
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import time
 from collections.abc import Callable
-from typing import Any
 
 import redis
 
 from walletpool import AsyncWalletPool, WalletPool
 
+from . import processes
 from .measure import Round, Row, measure, row_from
 
 BATCH = 100
@@ -65,49 +65,6 @@ def pipelined(pool: WalletPool, name: str) -> Round:
     return one_round
 
 
-def _process(url: str, name: str, worker: int, cycles: int, start: Any, out: Any) -> None:
-    with WalletPool.from_url(url) as pool:
-        pool.release(pool.allocate(name, f"p{worker}-warm"))  # connected and scripts loaded
-        start.wait()
-        latencies = []
-        for i in range(cycles):
-            t = time.perf_counter()
-            pool.release(pool.allocate(name, f"p{worker}-{i}"))
-            latencies.append(time.perf_counter() - t)
-    out.put(latencies)
-
-
-def processes_round(url: str, name: str, count: int, share: int) -> tuple[float, list[float]]:
-    """`count` processes, each with its own client, connected first and then released
-    together; returns the wall time until the last one finished, and every latency."""
-    context = multiprocessing.get_context("spawn")
-    start, out = context.Event(), context.Queue()
-    workers = [context.Process(target=_process, args=(url, name, w, share, start, out))
-               for w in range(count)]
-    for w in workers:
-        w.start()
-    time.sleep(1.0)  # spawn, import, connect, warm up: not part of the measurement
-    began = time.perf_counter()
-    start.set()
-    latencies: list[float] = []
-    for _ in workers:
-        latencies += out.get()
-    elapsed = time.perf_counter() - began
-    for w in workers:
-        w.join()
-    return elapsed, latencies
-
-
-def measure_processes(url: str, name: str, count: int, rounds: int, cycles: int) -> Row:
-    share = max(1, cycles // count)
-    rates, latencies = [], []
-    for _ in range(rounds):
-        elapsed, seen = processes_round(url, name, count, share)
-        rates.append(share * count / elapsed)
-        latencies += seen
-    return row_from("walletpool", f"walletpool, {count} processes", rates, latencies)
-
-
 def measure_async(url: str, name: str, tasks: int, rounds: int, cycles: int) -> Row:
     async def run() -> tuple[list[float], list[float]]:
         rates: list[float] = []
@@ -144,7 +101,8 @@ def rows(url: str, client: redis.Redis, pool: WalletPool, name: str, rounds: int
         progress(label)
         out.append(measure("walletpool", label, rounds, n, job))
     progress(f"walletpool, {process_count} processes")
-    out.append(measure_processes(url, name, process_count, rounds, cycles * 2))
+    out.append(processes.measure("walletpool", f"walletpool, {process_count} processes",
+                                 "walletpool", url, name, process_count, rounds, cycles * 2))
     progress(f"AsyncWalletPool, {tasks} tasks")
     out.append(measure_async(url, name, tasks, rounds, cycles * 2))
     return out

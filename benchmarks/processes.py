@@ -1,0 +1,64 @@
+"""Several processes, each with its own client of one design, started together: the
+rate is all their allocate+release cycles over the wall time until the last finished.
+One runner for every design (designs.py), so the rows compare like with like."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from typing import Any
+
+from .designs import make
+from .measure import Row, row_from
+
+TTL = 600.0
+
+
+def _process(kind: str, url: str, pool: str, worker: int, cycles: int, start: Any,
+             out: Any) -> None:
+    design = make(kind, url, pool)
+    warm = design.allocate(f"p{worker}-warm", TTL)  # connected, scripts or plans cached
+    if warm is not None:
+        design.release(warm[0])
+    start.wait()
+    latencies = []
+    for i in range(cycles):
+        t = time.perf_counter()
+        got = design.allocate(f"p{worker}-{i}", TTL)
+        if got is None:
+            raise RuntimeError(f"{kind}: the pool ran dry under {worker + 1}+ processes")
+        design.release(got[0])
+        latencies.append(time.perf_counter() - t)
+    design.close()
+    out.put(latencies)
+
+
+def one_round(kind: str, url: str, pool: str, count: int, share: int
+              ) -> tuple[float, list[float]]:
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Event(), context.Queue()
+    workers = [context.Process(target=_process, args=(kind, url, pool, w, share, start, out))
+               for w in range(count)]
+    for w in workers:
+        w.start()
+    time.sleep(1.5)  # spawn, import, connect, warm up: not part of the measurement
+    began = time.perf_counter()
+    start.set()
+    latencies: list[float] = []
+    for _ in workers:
+        latencies += out.get()
+    elapsed = time.perf_counter() - began
+    for w in workers:
+        w.join()
+    return elapsed, latencies
+
+
+def measure(group: str, name: str, kind: str, url: str, pool: str, count: int, rounds: int,
+            cycles: int) -> Row:
+    share = max(1, cycles // count)
+    rates, latencies = [], []
+    for _ in range(rounds):
+        elapsed, seen = one_round(kind, url, pool, count, share)
+        rates.append(share * count / elapsed)
+        latencies += seen
+    return row_from(group, name, rates, latencies)
