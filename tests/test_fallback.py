@@ -221,6 +221,17 @@ def test_without_redis_queues_the_database_alone_runs_the_pool(store: sa.Engine)
     assert pool.allocate("CASH", "o4").address == "c1"
     stats = pool.stats("CASH")
     assert (stats.mode, stats.reserve, stats.leased) == ("fallback", 3, 3)
+
+    lines = ["# more", "c4", "c2", "bad address!", "c5"]
+    trial = pool.import_wallets("CASH", lines, dry_run=True)
+    assert (trial.added, trial.duplicates, len(trial.rejected)) == (2, 1, 1)
+    report = pool.import_wallets("CASH", lines)
+    assert (report.added, report.duplicates, [r.line for r in report.rejected]) == (2, 1, [4])
+    short = pool.allocate("CASH", "short", ttl=0.05)
+    assert short.address == "c4"  # c1..c3 are leased: the imported ones, in file order
+    time.sleep(0.1)
+    assert pool.reap("CASH") == 1
+    assert pool.allocate("CASH", "o5").address == "c5"
     pool.close()
 
 

@@ -95,6 +95,9 @@ class AsyncWalletPool(_backend.ClientBase):
                              progress: ImportProgress | None = None) -> ImportReport:
         """See WalletPool.import_wallets."""
         rows, rejected = read_source(source)
+        if self._fallback is not None and self._database_only():
+            return await asyncio.to_thread(self._fallback.import_wallets, pool, rows, rejected,
+                                           dry_run)
         return await self._run(self._ops.import_wallets(pool, rows, rejected, dry_run, progress))
 
     async def allocate(self, pool: str, owner: str, ttl: float | None = None,
@@ -166,6 +169,8 @@ class AsyncWalletPool(_backend.ClientBase):
         return found or await asyncio.to_thread(fb.get_lease, pool, owner)
 
     async def reap(self, pool: str) -> int:
+        if self._fallback is not None and self._database_only():
+            return await asyncio.to_thread(self._fallback.reap, pool)
         return await self._run(self._ops.reap(pool))
 
     async def retire(self, pool: str, address: str, tag: str | None = None) -> bool:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import chains
 from ._calls import fields
 from .errors import BackendUnavailable, InvalidAddress, PoolExhausted
-from .models import AddResult, Lease, PoolStats
+from .models import AddResult, ImportReport, Lease, PoolStats, Rejected
 from .settings import Settings, mask_url
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a client first needs the database
@@ -225,21 +225,28 @@ class Fallback:
         settings = dict(zip(pairs[::2], pairs[1::2], strict=True))
         return reserve.configure(self.engine, pool, {str(k): v for k, v in settings.items()})
 
-    def add(self, pool: str, items: Sequence[object]) -> AddResult:
-        """Check the wallets for the pool's network and add them to the reserve."""
+    def _network(self, pool: str, create: bool) -> chains.Network:
+        """The pool's network from the database (the pool is made when `create`)."""
         import sqlalchemy as sa
 
-        from . import _intake
         from .store import reserve, schema
 
         with self.engine.connect() as conn:
             known = conn.execute(sa.select(schema.pools.c.network).where(
                 schema.pools.c.name == pool)).scalar()
-        if known is None:
+        name = known or chains.default_network(pool)
+        if known is None and create:
             reserve.configure(self.engine, pool, {
                 "lease_ttl_ms": self.settings.lease_ttl_ms, "max_size": self.settings.max_size,
-                "network": chains.default_network(pool)})
-        network = chains.network(known or chains.default_network(pool))
+                "network": name})
+        return chains.network(name)
+
+    def add(self, pool: str, items: Sequence[object]) -> AddResult:
+        """Check the wallets for the pool's network and add them to the reserve."""
+        from . import _intake
+        from .store import reserve
+
+        network = self._network(pool, create=True)
         checked = _intake.check(network, _intake.rows_of(pool, items))
         if checked.rejected:
             bad = checked.rejected[0]
@@ -247,6 +254,30 @@ class Fallback:
                                  f"valid {network.name} wallet: {bad.reason}; nothing added")
         added, duplicates = reserve.add(self.engine, pool, checked.wallets)
         return AddResult(added, duplicates + checked.duplicates)
+
+    def import_wallets(self, pool: str, rows: Sequence[Any], rejected: Sequence[Rejected],
+                       dry_run: bool) -> ImportReport:
+        """`import_wallets` into the reserve: every line checked, the good ones added."""
+        from . import _intake
+        from .store import reserve
+
+        network = self._network(pool, create=not dry_run)
+        checked = _intake.check(network, rows)
+        refused = sorted([*rejected, *checked.rejected], key=lambda r: r.line)
+        read = len(rows) + len(rejected)
+        if dry_run:
+            have = len(reserve.known(self.engine, pool, checked.wallets))
+            return ImportReport(pool, network.name, read, len(checked.wallets) - have,
+                                checked.duplicates + have, refused, dry_run=True)
+        added, duplicates = reserve.add(self.engine, pool, checked.wallets) \
+            if checked.wallets else (0, 0)
+        return ImportReport(pool, network.name, read, added, checked.duplicates + duplicates,
+                            refused)
+
+    def reap(self, pool: str) -> int:
+        from .store import reserve
+
+        return reserve.reap(self.engine, pool)
 
     def where(self) -> str:
         return mask_url(self.settings.database_url or "")

@@ -100,6 +100,8 @@ class WalletPool(_backend.ClientBase):
         `dry_run` writes nothing. `progress(stage, done, total)` follows the 'checking'
         and 'writing' stages."""
         rows, rejected = read_source(source)
+        if self._fallback is not None and self._database_only():
+            return self._fallback.import_wallets(pool, rows, rejected, dry_run)
         return self._run(self._ops.import_wallets(pool, rows, rejected, dry_run, progress))
 
     def allocate(self, pool: str, owner: str, ttl: float | None = None,
@@ -177,6 +179,8 @@ class WalletPool(_backend.ClientBase):
         return rebalance(self, self._fallback.engine, pool)
 
     def reap(self, pool: str) -> int:
+        if self._fallback is not None and self._database_only():
+            return self._fallback.reap(pool)
         return self._run(self._ops.reap(pool))
 
     def retire(self, pool: str, address: str, tag: str | None = None) -> bool:

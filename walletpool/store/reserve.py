@@ -320,15 +320,31 @@ def configure(engine: sa.Engine, pool: str, settings: dict[str, Any]) -> bool:
         return False
 
 
+CHUNK = 5_000  # rows a statement: well under PostgreSQL's 65,535 parameters
+
+
+def known(engine: sa.Engine, pool: str, wallets_: Sequence[str]) -> set[str]:
+    """Which of `wallets_` the pool has already (in any state)."""
+    with engine.connect() as conn:
+        return _known(conn, pool, wallets_)
+
+
+def _known(conn: sa.Connection, pool: str, wallets_: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(wallets_), CHUNK):
+        found.update(conn.execute(sa.select(w.c.address).where(
+            w.c.pool == pool, w.c.address.in_(list(wallets_[i : i + CHUNK])))).scalars())
+    return found
+
+
 def add(engine: sa.Engine, pool: str, checked: Sequence[str]) -> tuple[int, int]:
     """Add wallets (checked and canonical) straight into the reserve, in order, skipping
-    known ones; one 'added' event each. Returns (added, duplicates)."""
+    known ones; one 'added' event each; all or nothing. Returns (added, duplicates)."""
     with engine.begin() as conn:
         settings = _pool(conn, pool)
         now = db_now_ms(conn)
-        known = set(conn.execute(sa.select(w.c.address).where(
-            w.c.pool == pool, w.c.address.in_(list(checked)))).scalars())
-        fresh = list(dict.fromkeys(a for a in checked if a not in known))
+        have = _known(conn, pool, checked)
+        fresh = list(dict.fromkeys(a for a in checked if a not in have))
         serving = conn.execute(sa.select(sa.func.count()).where(
             w.c.pool == pool, w.c.state != "retired")).scalar_one()
         if serving + len(fresh) > settings["max_size"]:
@@ -340,14 +356,23 @@ def add(engine: sa.Engine, pool: str, checked: Sequence[str]) -> tuple[int, int]
                            would_add=len(fresh))
         if fresh:
             _, seq = _counters(conn, pool, 0, len(fresh))
-            for i, address in enumerate(fresh):
-                row = {"address": address, "uses": 0}
-                ms, s = _event(conn, pool, seq + i, now, "added", row, "reserve")
-                conn.execute(w.insert().values(
-                    pool=pool, address=address, state="reserve", uses=0,
-                    # one ms apart, all in the past: FIFO in the order given, ready at once
-                    released_at=now - len(fresh) + i, event_ms=ms, event_seq=s))
+            # one ms apart, all in the past: FIFO in the order given, ready at once
+            rows = [{"pool": pool, "address": a, "state": "reserve", "uses": 0,
+                     "released_at": now - len(fresh) + i, "event_ms": now, "event_seq": seq + i}
+                    for i, a in enumerate(fresh)]
+            events = [Event(pool, now, seq + i, "added", a, "reserve", None, None, None, None,
+                            now, None, None, 0, None).row() for i, a in enumerate(fresh)]
+            for i in range(0, len(rows), CHUNK):
+                conn.execute(w.insert(), rows[i : i + CHUNK])
+                conn.execute(schema.events.insert(), events[i : i + CHUNK])
         return len(fresh), len(checked) - len(fresh)
+
+
+def reap(engine: sa.Engine, pool: str) -> int:
+    """Return the reserve's expired leases to it now; how many."""
+    with engine.begin() as conn:
+        _pool(conn, pool)
+        return _expire_due(conn, pool, db_now_ms(conn))
 
 
 # -- releases of Redis leases while Redis is down ---------------------------------------------
