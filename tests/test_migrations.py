@@ -17,7 +17,8 @@ def test_a_version_2_database_upgrades_to_the_latest_keeping_its_pools(store: sa
         for version, migrate in enumerate(MIGRATIONS[:2], start=1):
             migrate(conn)
             conn.execute(schema.schema_version.insert().values(version=version))
-        conn.execute(sa.text("DROP INDEX walletpool_wallets_reserve"))  # v2 had none
+        for index in ("walletpool_wallets_reserve", "walletpool_wallets_deadline"):
+            conn.execute(sa.text(f"DROP INDEX {index}"))  # v2 had neither
         conn.execute(sa.text(
             "INSERT INTO walletpool_pools (name, lease_ttl_ms, cooldown_ms, max_size, "
             "max_uses, min_free, network) VALUES ('BTC', 900000, 0, 100, 0, 3, 'btc')"))
@@ -27,7 +28,7 @@ def test_a_version_2_database_upgrades_to_the_latest_keeping_its_pools(store: sa
         row = conn.execute(sa.select(schema.pools)).mappings().one()
         assert (row["name"], row["min_free"], row["reserve"], row["reserve_token"]) == (
             "BTC", 3, None, 0)
-        assert "walletpool_wallets_reserve" in {
+        assert {"walletpool_wallets_reserve", "walletpool_wallets_deadline"} <= {
             i["name"] for i in sa.inspect(conn).get_indexes("walletpool_wallets")}
         assert sa.inspect(conn).has_table("walletpool_queued_releases")
     assert upgrade(store) == []

@@ -45,9 +45,10 @@ def _v3(conn: sa.Connection) -> None:
                          "DEFAULT 0"))
     conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN db_events BIGINT NOT NULL DEFAULT 0"))
     schema.queued_releases.create(conn)
-    # a database made by this version's _v1 has it already (_v1 creates today's wallets)
-    next(i for i in schema.wallets.indexes if i.name == "walletpool_wallets_reserve").create(
-        conn, checkfirst=True)
+    # a database made by this version's _v1 has them already (_v1 creates today's wallets)
+    for index in schema.wallets.indexes:
+        if index.name in ("walletpool_wallets_reserve", "walletpool_wallets_deadline"):
+            index.create(conn, checkfirst=True)
 
 
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3]

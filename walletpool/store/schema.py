@@ -58,10 +58,14 @@ wallets = sa.Table(
     sa.Index("walletpool_wallets_free", "pool", "event_ms", "event_seq",
              postgresql_where=sa.text("state = 'free'"), sqlite_where=sa.text("state = 'free'")),
     # the wallet of an owner
-    # the reserve's free wallets in the order they were released (schema v3)
-    sa.Index("walletpool_wallets_reserve", "pool", "released_at",
+    # schema v3: the reserve's free wallets in the order they were released, and leases
+    # by deadline (the reserve's expired ones are settled on every allocation from it)
+    sa.Index("walletpool_wallets_reserve", "pool", "released_at", "address",
              postgresql_where=sa.text("state = 'reserve'"),
              sqlite_where=sa.text("state = 'reserve'")),
+    sa.Index("walletpool_wallets_deadline", "pool", "expires_at",
+             postgresql_where=sa.text("state = 'leased'"),
+             sqlite_where=sa.text("state = 'leased'")),
     sa.Index("walletpool_wallets_owner", "pool", "owner",
              postgresql_where=sa.text("owner IS NOT NULL"),
              sqlite_where=sa.text("owner IS NOT NULL")),
