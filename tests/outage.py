@@ -57,8 +57,8 @@ def worker(redis_url: str, database_url: str, pool_name: str, worker_id: int, se
         released = time.monotonic()
         try:
             outcome.queued += pool.release(lease) == "queued"
-        except LeaseLost as exc:
-            if released >= sent + TTL - CLOCK_STEP:
+        except LeaseLost as exc:  # rightly only when the refusal came after the deadline
+            if time.monotonic() >= sent + TTL - CLOCK_STEP:
                 outcome.late_release_refused += 1
             else:  # refused while the lease was live: a lost lease
                 outcome.errors.append(f"release: {exc}")

@@ -53,15 +53,13 @@ class Tally:
         self.lost += other.lost
         self.operations += other.operations
 
-    def refused(self, lost: LeaseLost, released: float, valid_until: float,
-                abandoned: bool = False) -> None:
+    def refused(self, answered: float, valid_until: float, abandoned: bool = False) -> None:
         """Count a release refused with LeaseLost: rightly when the lease was abandoned or
-        its deadline had passed, else a lost lease: a bug. The deadline counts as passed
-        when Redis says it expired: `released` is taken when release is called, and an
-        asyncio task's command may reach Redis later on a busy machine. (The logged
-        holding still ends at or before Redis's own deadline, so the overlap check
-        stays sound.) A refusal as stale or unknown before the deadline is a loss."""
-        if abandoned or released >= valid_until or lost.reason == "expired":
+        the refusal came back after the deadline (Redis may have run the release after
+        it: on a busy machine an asyncio task's command can reach Redis well after the
+        task called release), else a lost lease: a bug. `answered` is when the refusal
+        came back, the latest moment Redis can have decided."""
+        if abandoned or answered >= valid_until:
             self.late_release_refused += 1
         else:
             self.lost += 1
@@ -111,8 +109,8 @@ def worker(kind: str, url: str, pool_name: str, worker_id: int, cycles: int, see
         released = time.monotonic()
         try:
             pool.release(lease)
-        except LeaseLost as lost:
-            tally.refused(lost, released, valid_until, abandoned=abandon)
+        except LeaseLost:
+            tally.refused(time.monotonic(), valid_until, abandoned=abandon)
         tally.operations += 1
         tally.holdings.append(Holding(lease.address, owner, lease.token, start,
                                       min(released, valid_until)))
@@ -159,8 +157,8 @@ async def async_worker(pool: AsyncWalletPool, pool_name: str, worker_id: int, cy
         released = time.monotonic()
         try:
             await pool.release(lease)
-        except LeaseLost as lost:
-            tally.refused(lost, released, valid_until)
+        except LeaseLost:
+            tally.refused(time.monotonic(), valid_until)
         tally.operations += 1
         tally.holdings.append(Holding(lease.address, owner, lease.token, start,
                                       min(released, valid_until)))
