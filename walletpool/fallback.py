@@ -25,7 +25,7 @@ from . import chains
 from ._calls import fields
 from .errors import BackendUnavailable, InvalidAddress, PoolExhausted
 from .models import AddResult, ImportReport, Lease, PoolStats, Rejected
-from .settings import Settings, mask_url
+from .settings import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a client first needs the database
     import sqlalchemy as sa
@@ -134,15 +134,16 @@ class Fallback:
         lease = reserve.allocate(self.engine, pool, owner, ttl_ms, correlation_id, user_id)
         if lease is None:
             counts = reserve.counts(self.engine, pool)
-            why = ("Redis is unavailable and the database's reserve" if self.redis_enabled
-                   else "the database (ENABLE_REDIS_WALLET_QUEUES=false)")
             log.warning("reserve exhausted", extra=fields(pool=pool, leased=counts.leased))
-            raise PoolExhausted(
-                f"pool {pool}: {why} has no free wallet ({counts.leased} leased from it); "
-                "allocation resumes from Redis when it is back"
-                if self.redis_enabled else
-                f"pool {pool}: {why} has no free wallet ({counts.leased} leased)",
-                pool=pool, free=0, leased=counts.leased, cooling=counts.free)
+            if self.redis_enabled:
+                why = (f"Redis is unavailable and the database's reserve has no free wallet "
+                       f"({counts.leased} leased from it); allocation resumes from Redis when "
+                       "it is back")
+            else:
+                why = (f"the database (ENABLE_REDIS_WALLET_QUEUES=false) has no free wallet "
+                       f"({counts.leased} leased)")
+            raise PoolExhausted(f"pool {pool}: {why}", pool=pool, free=0, leased=counts.leased,
+                                cooling=counts.free)
         log.info("wallet allocated from the reserve", extra=fields(
             pool=pool, address=lease.wallet, owner=owner, token=lease.token))
         return lease
@@ -278,9 +279,6 @@ class Fallback:
         from .store import reserve
 
         return reserve.reap(self.engine, pool)
-
-    def where(self) -> str:
-        return mask_url(self.settings.database_url or "")
 
 
 def ttl_ms(ttl: float | None) -> int | None:

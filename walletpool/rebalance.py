@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from ._calls import fields, text
 from .errors import LeaseLost
-from .keys import KEY_ORDER
+from .keys import key
 from .store import reserve
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _apply_queued(pool: WalletPool, engine: sa.Engine, name: str) -> tuple[int, 
 
 
 def _newest_event(pool: WalletPool, name: str) -> str:
-    newest = pool.redis.xinfo_stream(pool._ops.keys(name)[KEY_ORDER.index("events")])
+    newest = pool.redis.xinfo_stream(key(pool.settings.prefix, name, "events"))
     return text(newest["last-generated-id"])
 
 

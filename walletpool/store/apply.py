@@ -112,16 +112,6 @@ def _insert_events(conn: sa.Connection, events: list[Event]) -> None:
     conn.execute(sa.text(f"DELETE FROM {staging.name}"))
 
 
-def database_owned(w: sa.Table) -> sa.ColumnElement[bool]:
-    """Rows the database holds (the reserve, see schema.DATABASE_STATES): the syncer
-    never changes them, whatever Redis's stream says. (A wallet enters the reserve by
-    its 'reserved' event, which the rebalancer writes at once and the syncer applies
-    too, so a crash between the two loses nothing; it leaves with a newer event id.)"""
-    # plain comparisons, no IN: SQLite's upsert runs as an executemany
-    return sa.or_(*(w.c.state == state for state in schema.DATABASE_STATES),
-                  sa.and_(w.c.state == "leased", w.c.token >= schema.RESERVE_TOKEN_BASE))
-
-
 def _apply_wallets(conn: sa.Connection, events: list[Event]) -> None:
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     for e in events:
@@ -149,7 +139,12 @@ def _apply_wallets(conn: sa.Connection, events: list[Event]) -> None:
     taken["uses"] = sa.case((new.uses > w.c.uses, new.uses), else_=w.c.uses)
     upsert = statement.on_conflict_do_update(
         index_elements=[w.c.pool, w.c.address], set_=taken,
-        where=sa.and_(sa.not_(database_owned(w)), sa.or_(is_newer, new.uses > w.c.uses)))
+        # The syncer never changes a row the database holds, whatever the stream says. (A
+        # wallet enters the reserve by its 'reserved' event, which the rebalancer writes
+        # at once and the syncer applies too, so a crash between the two loses nothing;
+        # it leaves the reserve with a newer event id.)
+        where=sa.and_(sa.not_(schema.database_owned_sql(w)),
+                      sa.or_(is_newer, new.uses > w.c.uses)))
     if conn.dialect.name == "postgresql":
         conn.execute(upsert)
         conn.execute(sa.text(f"DELETE FROM {staging.name}"))

@@ -31,7 +31,7 @@ from .migrations import check
 
 w = schema.wallets
 p = schema.pools
-RESERVE_LEASED = sa.and_(w.c.state == "leased", w.c.token >= RESERVE_TOKEN_BASE)
+RESERVE_LEASED = schema.reserve_leased(w)
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,22 @@ def _event(conn: sa.Connection, pool: str, seq: int, at_ms: int, kind: str, row:
     return ms, seq
 
 
+def _live_lease(conn: sa.Connection, pool: str, owner: str, now: int) -> sa.RowMapping | None:
+    """The row of `owner`'s live reserve lease, if any."""
+    return conn.execute(sa.select(w).where(
+        w.c.pool == pool, w.c.owner == owner, RESERVE_LEASED, w.c.expires_at > now)
+    ).mappings().first()
+
+
+def _ready(conn: sa.Connection, pool: str, cooldown_ms: int, now: int, count: int
+           ) -> sa.Select[Any]:
+    """The reserve's ready wallets (cooldown over), oldest release first, locked and
+    skipping the ones another transaction holds."""
+    return _locked(conn, sa.select(w).where(
+        w.c.pool == pool, w.c.state == "reserve", w.c.released_at <= now - cooldown_ms)
+        .order_by(w.c.released_at, w.c.address).limit(count))
+
+
 def _lease(pool: str, row: Any, fresh: bool) -> Lease:
     address, tag = wallets.split(row["address"])
     return Lease(pool, address, row["owner"], int(row["token"]), row["expires_at"] / 1000,
@@ -119,16 +135,12 @@ def allocate(engine: sa.Engine, pool: str, owner: str, ttl_ms: int | None,
     with engine.begin() as conn:
         settings = _pool(conn, pool)
         now = db_now_ms(conn)
-        held = conn.execute(sa.select(w).where(
-            w.c.pool == pool, w.c.owner == owner, RESERVE_LEASED, w.c.expires_at > now)
-        ).mappings().first()
+        held = _live_lease(conn, pool, owner, now)
         if held is not None:
             return _lease(pool, held, fresh=False)
         _expire_due(conn, pool, now)
-        picked = conn.execute(_locked(conn, sa.select(w).where(
-            w.c.pool == pool, w.c.state == "reserve",
-            w.c.released_at <= now - settings["cooldown_ms"])
-            .order_by(w.c.released_at, w.c.address).limit(1))).mappings().first()
+        picked = conn.execute(_ready(conn, pool, settings["cooldown_ms"], now, 1)
+                              ).mappings().first()
         if picked is None:
             return None
         token, seq = _counters(conn, pool, 1, 1)
@@ -207,10 +219,7 @@ def extend(engine: sa.Engine, lease: Lease, ttl_ms: int | None) -> Lease:
 
 def get_lease(engine: sa.Engine, pool: str, owner: str) -> Lease | None:
     with engine.connect() as conn:
-        now = db_now_ms(conn)
-        row = conn.execute(sa.select(w).where(
-            w.c.pool == pool, w.c.owner == owner, RESERVE_LEASED, w.c.expires_at > now)
-        ).mappings().first()
+        row = _live_lease(conn, pool, owner, db_now_ms(conn))
         return None if row is None else _lease(pool, row, fresh=False)
 
 
@@ -268,14 +277,12 @@ def mark_moving(engine: sa.Engine, pool: str, count: int) -> list[str]:
     with engine.begin() as conn:
         settings = _pool(conn, pool)
         now = db_now_ms(conn)
-        rows = conn.execute(_locked(conn, sa.select(w.c.address).where(
-            w.c.pool == pool, w.c.state == "reserve",
-            w.c.released_at <= now - settings["cooldown_ms"])
-            .order_by(w.c.released_at, w.c.address).limit(count))).scalars().all()
+        rows = [r["address"] for r in conn.execute(
+            _ready(conn, pool, settings["cooldown_ms"], now, count)).mappings()]
         if rows:
             conn.execute(w.update().where(w.c.pool == pool, w.c.address.in_(rows))
                          .values(state="moving"))
-        return list(rows)
+        return rows
 
 
 def moving(engine: sa.Engine, pool: str) -> list[str]:

@@ -88,7 +88,7 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
     reserved: list[str] = []
     for row in rows:
         address, state = row["address"], row["state"]
-        if database_owned(row):  # the database's: Redis keeps only its tombstone
+        if schema.database_owned(state, row["token"]):  # Redis keeps only a tombstone
             state = "reserve"
             reserved.append(address)
         counts[state] += 1
@@ -137,12 +137,6 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
                     counts["retired"], next_token + 1, counts["reserve"])
 
 
-def database_owned(row: Any) -> bool:
-    """A row of the database's reserve (schema.DATABASE_STATES, or a lease it issued)."""
-    return bool(row["state"] in schema.DATABASE_STATES or (
-        row["state"] == "leased" and (row["token"] or 0) >= schema.RESERVE_TOKEN_BASE))
-
-
 def reconcile(client: Any, engine: sa.Engine, prefix: str, pool: str) -> list[Difference]:
     """Every wallet whose state, owner, token or deadline differs between Redis and
     the database (none once the syncer has caught up). A wallet the database holds in
@@ -160,7 +154,7 @@ def reconcile(client: Any, engine: sa.Engine, prefix: str, pool: str) -> list[Di
         for row in conn.execute(sa.select(w.c.address, w.c.state, w.c.owner, w.c.token,
                                           w.c.expires_at).where(w.c.pool == pool)):
             stored = row.state
-            if database_owned(row._mapping):
+            if schema.database_owned(row.state, row.token):
                 stored = "reserve"
             elif row.state == "leased":
                 stored += f" owner={row.owner} token={row.token} expires={row.expires_at}"

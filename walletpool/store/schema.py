@@ -78,6 +78,23 @@ DATABASE_STATES = ("reserve", "moving")
 DB_EVENT_SEQ_BASE = 2**40   # event ids `ms-seq` the database writes: seq from here up
 __all__ = ["RESERVE_TOKEN_BASE"]
 
+
+def database_owned(state: str, token: int | None) -> bool:
+    """Whether a wallet row is the database's own (see above)."""
+    return state in DATABASE_STATES or (state == "leased" and (token or 0) >= RESERVE_TOKEN_BASE)
+
+
+def reserve_leased(table: sa.Table) -> sa.ColumnElement[bool]:
+    """SQL: a lease the reserve issued (live or not)."""
+    return sa.and_(table.c.state == "leased", table.c.token >= RESERVE_TOKEN_BASE)
+
+
+def database_owned_sql(table: sa.Table) -> sa.ColumnElement[bool]:
+    """SQL form of database_owned. Plain comparisons, no IN: SQLite's upsert runs as an
+    executemany, which cannot expand an IN list."""
+    return sa.or_(*(table.c.state == state for state in DATABASE_STATES),
+                  reserve_leased(table))
+
 # Releases of Redis leases asked for while Redis was down, applied (fenced by token)
 # when it is back (schema v3).
 queued_releases = sa.Table(
