@@ -28,10 +28,10 @@ import psycopg
 import redis
 
 from walletpool import WalletPool
-from walletpool.server import RedisServer, binary_version
+from walletpool.dev.postgres_server import PostgresServer
+from walletpool.dev.redis_server import RedisServer, binary_version
 from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
-from walletpool.store.server import PostgresServer
 
 from . import alternatives, ceiling, contention, growth, processes, walletpool_rows
 from .designs import allocator_version, make

@@ -15,8 +15,8 @@ import subprocess
 
 import redis
 
+from walletpool.engine.scripts import script
 from walletpool.keys import pool_keys
-from walletpool.scripts import script
 
 from .measure import Row
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import redis
 
 from walletpool import WalletPool
-from walletpool.server import RedisServer, binary_version
+from walletpool.dev.postgres_server import PostgresServer
+from walletpool.dev.redis_server import RedisServer, binary_version
 from walletpool.store.migrations import upgrade
-from walletpool.store.server import PostgresServer
-from walletpool.sync import Syncer, lag
+from walletpool.syncer import Syncer, lag
 
 from .measure import machine_line
 

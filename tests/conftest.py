@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, settings
 
 from walletpool import WalletPool
-from walletpool.server import RedisServer, binary_version, find_binaries
+from walletpool.dev.postgres_server import PostgresServer, find_bin_dir
+from walletpool.dev.redis_server import RedisServer, binary_version, find_binaries
 from walletpool.store import schema
 from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
-from walletpool.store.server import PostgresServer, find_bin_dir
 
 settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

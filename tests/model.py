@@ -15,7 +15,7 @@ from walletpool import Lease, LeaseLost, PoolExhausted, PoolFull
 
 SETTLE_LIMIT = 100  # lua/_lib.lua
 SETTLE_EVERY_MS = 1000
-REAP_CHUNK = 1000  # walletpool/_core.py
+REAP_CHUNK = 1000  # walletpool/engine/operations.py
 
 
 @dataclass(frozen=True)

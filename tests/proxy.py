@@ -9,7 +9,7 @@ import contextlib
 import socket
 import threading
 
-from walletpool.server import free_port
+from walletpool.dev.redis_server import free_port
 
 
 class LossyProxy:

@@ -9,7 +9,7 @@ import pytest
 
 from walletpool import AsyncWalletPool, LowWater, PoolExhausted, WalletPool
 from walletpool.chains import sample_addresses
-from walletpool.server import RedisServer
+from walletpool.dev.redis_server import RedisServer
 
 
 def test_default_marks_follow_the_currency(pool: WalletPool) -> None:

@@ -11,7 +11,7 @@ import redis
 
 from tests.invariants import check_invariants
 from walletpool import AsyncWalletPool, LeaseLost, PoolExhausted, PoolNotFound
-from walletpool.server import RedisServer
+from walletpool.dev.redis_server import RedisServer
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from walletpool import AsyncWalletPool, BackendUnavailable, WalletPool
-from walletpool.server import RedisServer, free_port
+from walletpool.dev.redis_server import RedisServer, free_port
 
 
 def test_an_unreachable_redis_raises_backend_unavailable_without_the_password() -> None:

@@ -20,7 +20,7 @@ from walletpool import (
     WalletPool,
 )
 from walletpool.cli import main
-from walletpool.server import RedisServer
+from walletpool.dev.redis_server import RedisServer
 
 HOSTILE_POOLS: list[Any] = ["", "B", "x" * 10_000, "ÜSDT", "COIN\n", "*", "COIN*", "{COIN}",
                             "B:TC", "../COIN", "COIN-", "btc", None, 42, b"COIN", ["COIN"]]

@@ -10,7 +10,7 @@ import redis
 from click.testing import CliRunner, Result
 
 from walletpool.cli import main
-from walletpool.server import RedisServer, free_port
+from walletpool.dev.redis_server import RedisServer, free_port
 from walletpool.store.migrations import LATEST
 
 

@@ -16,7 +16,7 @@ from redis.cluster import RedisCluster
 
 from tests.conftest import BINARIES
 from walletpool import PoolExhausted, WalletPool
-from walletpool.server import RedisServer, binary_version
+from walletpool.dev.redis_server import RedisServer, binary_version
 
 SLOTS = 16384
 POOLS = ["COIN", "TOKEN", "CASH", "TOKEN-NET1", "TOKEN-NET2", "BEAD"]

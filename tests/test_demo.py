@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from walletpool import demo
-from walletpool.server import RedisServer, free_port
-from walletpool.server import down as server_down
-from walletpool.server import up as server_up
+from walletpool.dev import demo
+from walletpool.dev.redis_server import RedisServer, free_port
+from walletpool.dev.redis_server import down as server_down
+from walletpool.dev.redis_server import up as server_up
 
 
 def test_the_demo_runs_to_a_sound_report(redis_server: RedisServer, redis_client: redis.Redis,

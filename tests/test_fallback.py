@@ -17,12 +17,13 @@ import redis
 import sqlalchemy as sa
 
 from walletpool import BackendUnavailable, InvalidInput, LeaseLost, PoolExhausted, WalletPool
+from walletpool.dev.redis_server import RedisServer
 from walletpool.models import RESERVE_TOKEN_BASE
-from walletpool.server import RedisServer
+from walletpool.reserve import queries as reserve
 from walletpool.settings import Settings
-from walletpool.store import reserve, schema
+from walletpool.store import schema
 from walletpool.store.restore import reconcile, restore
-from walletpool.sync import Syncer
+from walletpool.syncer import Syncer
 from walletpool.verify import pool_state, problems
 
 WALLETS = [f"w{i:02d}" for i in range(10)]

@@ -18,8 +18,8 @@ from tests.invariants import check_invariants
 from tests.proxy import LossyProxy
 from tests.stress import Holding, overlaps
 from walletpool import BackendUnavailable, Lease, LeaseLost, PoolExhausted, WalletPool
-from walletpool.scripts import all_scripts
-from walletpool.server import RedisServer
+from walletpool.dev.redis_server import RedisServer
+from walletpool.engine.scripts import all_scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from walletpool import AsyncWalletPool, Rejected, WalletPool
 from walletpool.chains import sample_addresses
 from walletpool.cli import main
-from walletpool.server import RedisServer
+from walletpool.dev.redis_server import RedisServer
 
 GOOD = sample_addresses("eth", 4)
 CHECKSUMMED = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

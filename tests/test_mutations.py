@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from walletpool.server import find_binaries
+from walletpool.dev.redis_server import find_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
 LIB = "_lib.lua"
@@ -61,11 +61,11 @@ SUITE = ["tests/test_allocate.py", "tests/test_release.py", "tests/test_extend.p
 def run_suite_on(mutation: tuple[str, str, str, str], workdir: Path,
                  ) -> subprocess.CompletedProcess[str]:
     _, file, old, new = mutation
-    shutil.copytree(ROOT / "walletpool", workdir / "walletpool")
-    shutil.copytree(ROOT / "lua", workdir / "lua")
+    shutil.copytree(ROOT / "walletpool", workdir / "walletpool",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", workdir / "tests",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    target = workdir / "lua" / file
+    target = workdir / "walletpool" / "lua" / file
     source = target.read_text()
     assert source.count(old) == 1, f"mutation target must occur once in {file}: {old!r}"
     target.write_text(source.replace(old, new))

@@ -67,7 +67,7 @@ def test_a_retired_address_still_belongs_to_its_pool(pool: WalletPool) -> None:
 
 
 def test_concurrent_claims_cannot_both_win(pool: WalletPool, redis_client: redis.Redis) -> None:
-    from walletpool._intake import _claim
+    from walletpool.engine.intake import _claim
     from walletpool.keys import family_key
 
     first = pool._call(_claim(pool._ops, "ETH", "eth", "claim", [ETH[0].lower(), "0xab"]))
@@ -93,8 +93,8 @@ def test_the_network_is_fixed_once_the_pool_holds_wallets(pool: WalletPool) -> N
 
 
 def test_a_network_changed_under_an_add_is_refused_by_the_script(pool: WalletPool) -> None:
-    from walletpool._core import Call, identity
-    from walletpool.scripts import script
+    from walletpool.engine.operations import Call, identity
+    from walletpool.engine.scripts import script
 
     pool.configure("DEPO", network="tron")
     call = Call(script("add"), pool._ops.keys("DEPO"),

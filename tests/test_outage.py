@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from tests.outage import Outcome, worker
 from tests.stress import overlaps
 from walletpool import WalletPool
-from walletpool.rebalance import rebalance
-from walletpool.server import RedisServer
+from walletpool.dev.redis_server import RedisServer
+from walletpool.reserve.rebalance import rebalance
 from walletpool.store.restore import reconcile
-from walletpool.sync import Syncer
+from walletpool.syncer import Syncer
 from walletpool.verify import pool_state, problems
 
 WORKERS = 4

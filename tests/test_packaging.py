@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LUA = ROOT / "walletpool" / "lua"
 
 
 def test_the_wheel_carries_every_lua_script(tmp_path: Path) -> None:
@@ -15,14 +16,14 @@ def test_the_wheel_carries_every_lua_script(tmp_path: Path) -> None:
                     "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("walletpool-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for script in (ROOT / "lua").glob("*.lua"):
+    for script in LUA.glob("*.lua"):
         assert f"walletpool/lua/{script.name}" in names
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     out = subprocess.run(
-        [sys.executable, "-c", "from walletpool.scripts import lua_dir, all_scripts;"
+        [sys.executable, "-c", "from walletpool.engine.scripts import lua_dir, all_scripts;"
          "print(lua_dir()); print(len(all_scripts()))"],
         check=True, capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(target)})
     folder, count = out.stdout.split()
     assert folder == str(target / "walletpool" / "lua")
-    assert int(count) == len(list((ROOT / "lua").glob("*.lua"))) - 1
+    assert int(count) == len(list(LUA.glob("*.lua"))) - 1

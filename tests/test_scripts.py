@@ -8,8 +8,8 @@ import pytest
 import redis
 
 from walletpool import PoolExhausted, PoolNotFound, WalletPool
+from walletpool.engine.scripts import LIB, lua_dir, script
 from walletpool.keys import KEY_ORDER
-from walletpool.scripts import LIB, lua_dir, script
 
 SCRIPT_NAMES = sorted(p.stem for p in lua_dir().glob("*.lua") if p.name != LIB)
 
@@ -77,7 +77,7 @@ def test_a_pipeline_returns_errors_in_place_and_keeps_the_other_results(
 
 
 def test_scripts_heal_after_a_restart_without_persistence(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from walletpool.server import RedisServer
+    from walletpool.dev.redis_server import RedisServer
 
     server = RedisServer(tmp_path, appendfsync=None)
     with server:

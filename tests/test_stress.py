@@ -29,7 +29,7 @@ from tests.stress import (
     worker,
 )
 from walletpool import AsyncWalletPool, WalletPool
-from walletpool.server import RedisServer
+from walletpool.dev.redis_server import RedisServer
 
 WORKERS = 4
 CYCLES = 2_000

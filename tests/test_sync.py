@@ -25,12 +25,12 @@ from tests.invariants import check_invariants
 from walletpool import AddressTaken, LeaseLost, WalletPool
 from walletpool.chains import sample_addresses
 from walletpool.cli import main
-from walletpool.server import RedisServer
+from walletpool.dev.postgres_server import PostgresServer
+from walletpool.dev.redis_server import RedisServer
 from walletpool.store import schema
 from walletpool.store.apply import Event, apply_batch
 from walletpool.store.restore import PoolExists, reconcile, restore
-from walletpool.store.server import PostgresServer
-from walletpool.sync import GROUP, Syncer, lag
+from walletpool.syncer import GROUP, Syncer, lag
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -86,8 +86,8 @@ def test_release_refuses_what_is_not_a_lease(btc: WalletPool) -> None:
 
 def test_the_scripts_refuse_bad_arguments_from_any_client(btc: WalletPool,
                                                           redis_client: redis.Redis) -> None:
+    from walletpool.engine.scripts import script
     from walletpool.keys import pool_keys
-    from walletpool.scripts import script
 
     allocate = script("allocate")
     keys = pool_keys("wp", "COIN")

@@ -2,9 +2,10 @@
 
 import logging
 
-from ._core import KEEP
 from .aio import AsyncWalletPool
 from .chains import register_network
+from .client import WalletPool
+from .engine.operations import KEEP
 from .errors import (
     AddressTaken,
     BackendUnavailable,
@@ -18,7 +19,6 @@ from .errors import (
     WalletPoolError,
 )
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected
-from .pool import WalletPool
 from .settings import Settings
 
 __all__ = [

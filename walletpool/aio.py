@@ -11,20 +11,20 @@ from typing import Any, TypeVar
 import redis.asyncio as aredis
 from redis import exceptions as rx
 
-from . import _backend
-from ._core import KEEP, Call, Keep, Program, log, text
-from ._intake import ImportProgress
+from . import base
+from .engine.intake import ImportProgress
+from .engine.operations import KEEP, Call, Keep, Program, log, text
 from .errors import LeaseLost
-from .fallback import route_async, ttl_ms
 from .importer import Source, read_source
 from .keys import conf_pattern, pool_from_conf_key
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats
+from .reserve.lane import route_async, ttl_ms
 from .settings import Settings
 
 T = TypeVar("T")
 
 
-class AsyncWalletPool(_backend.ClientBase):
+class AsyncWalletPool(base.ClientBase):
     """FIFO pools of deposit wallets in one Redis, for asyncio services. See WalletPool."""
 
     def __init__(self, client: aredis.Redis | aredis.RedisCluster, *, prefix: str | None = None,
@@ -198,7 +198,7 @@ class AsyncWalletPool(_backend.ClientBase):
             found = {pool_from_conf_key(prefix, text(k))
                      async for k in self.redis.scan_iter(match=conf_pattern(prefix), count=1000)}
         except Exception as exc:
-            raise _backend.translate(exc, self._where) from exc
+            raise base.translate(exc, self._where) from exc
         return sorted(found)
 
     def pipeline(self) -> AsyncPipeline:
@@ -215,15 +215,15 @@ class AsyncWalletPool(_backend.ClientBase):
     # -- the driver -------------------------------------------------------------------------
 
     async def _send(self, call: Call[Any]) -> Any:
-        for attempt in _backend.attempts(call):
+        for attempt in base.attempts(call):
             try:
                 try:
-                    return await self.redis.execute_command(*_backend.evalsha_args(call))
+                    return await self.redis.execute_command(*base.evalsha_args(call))
                 except rx.NoScriptError:
-                    return await self.redis.execute_command(*_backend.eval_args(call))
+                    return await self.redis.execute_command(*base.eval_args(call))
             except Exception as exc:
                 if not attempt.again(exc):
-                    raise _backend.translate(exc, self._where, call) from exc
+                    raise base.translate(exc, self._where, call) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _call(self, call: Call[T]) -> T:
@@ -239,7 +239,7 @@ class AsyncWalletPool(_backend.ClientBase):
             return result
 
 
-class AsyncPipeline(_backend.PipelineOps):
+class AsyncPipeline(base.PipelineOps):
     """See walletpool.pool.Pipeline."""
 
     def __init__(self, owner: AsyncWalletPool) -> None:
@@ -252,15 +252,15 @@ class AsyncPipeline(_backend.PipelineOps):
             return []
         client = self._pool.redis
         try:
-            replies = await self._send(client, calls, _backend.evalsha_args)
-            missing = [i for i, r in enumerate(replies) if _backend.is_noscript(r)]
+            replies = await self._send(client, calls, base.evalsha_args)
+            missing = [i for i, r in enumerate(replies) if base.is_noscript(r)]
             if missing:
-                again = await self._send(client, [calls[i] for i in missing], _backend.eval_args)
+                again = await self._send(client, [calls[i] for i in missing], base.eval_args)
                 for i, reply in zip(missing, again, strict=False):
                     replies[i] = reply
         except Exception as exc:
-            raise _backend.translate(exc, self._pool._where) from exc
-        return _backend.decode_all(calls, replies, self._pool._where)
+            raise base.translate(exc, self._pool._where) from exc
+        return base.decode_all(calls, replies, self._pool._where)
 
     @staticmethod
     async def _send(client: Any, calls: list[Call[Any]], wire: Any) -> list[Any]:

@@ -16,12 +16,12 @@ from typing import Any, TextIO
 
 import click
 
-from . import _backend, errors, validation
-from ._core import KEEP, Keep
+from . import base, errors, validation
 from .chains import network as chain_network
+from .client import WalletPool
+from .engine.operations import KEEP, Keep
 from .logs import configure_logging
 from .models import ImportReport, Lease, PoolStats
-from .pool import WalletPool
 
 EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 1, 2, 3
 
@@ -248,7 +248,7 @@ def extend(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
 @click.pass_context
 def stats(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> None:
     """Counts and settings of the given pools (all pools when none is named)."""
-    from .sync import lag
+    from .syncer import lag
 
     pool = _pool(ctx)
     with _reported():
@@ -400,7 +400,7 @@ def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: f
     import signal
 
     from .store.engine import create_engine
-    from .sync import Syncer
+    from .syncer import Syncer
 
     pool = _pool(ctx)
     syncer = Syncer(pool.redis, create_engine(database_url), prefix=pool.settings.prefix,
@@ -435,7 +435,7 @@ def rebalance(ctx: click.Context, pool_names: tuple[str, ...], database_url: str
     engine = create_engine(database_url)
     with _reported():
         check(engine)
-        from .rebalance import rebalance as run
+        from .reserve.rebalance import rebalance as run
 
         done = [run(pool, engine, name) for name in (pool_names or pool.pools())]
     if as_json:
@@ -507,7 +507,7 @@ def doctor(ctx: click.Context, database_url: str | None) -> None:
         try:
             findings = check_redis(pool.redis, pool.settings.prefix)
         except Exception as exc:
-            raise _backend.translate(exc, pool._where) from exc
+            raise base.translate(exc, pool._where) from exc
     if database_url:
         findings += check_database(database_url)
     for finding in findings:
@@ -518,7 +518,7 @@ def doctor(ctx: click.Context, database_url: str | None) -> None:
 @main.command()
 def quickstart() -> None:
     """Start a throwaway Redis, walk through the main operations, stop it again."""
-    from .quickstart import run
+    from .dev.quickstart import run
 
     sys.exit(run(click.echo))
 
@@ -538,7 +538,7 @@ def demo(seconds: float, workers: int, data_dir: Path) -> None:
     Starts its own Redis unless REDIS_URL is set, and uses SQLite unless
     WALLETPOOL_DATABASE_URL is set.
     """
-    from .demo import Options, run
+    from .dev.demo import Options, run
 
     interactive = sys.stderr.isatty()
 
@@ -559,8 +559,8 @@ def demo(seconds: float, workers: int, data_dir: Path) -> None:
 def up(port: int, data_dir: Path) -> None:
     """Start a local Redis (AOF on, data in DATA_DIR) that keeps running, to try the
     library from a Python shell; `walletpool down` stops it."""
-    from .server import binary_version
-    from .server import up as start
+    from .dev.redis_server import binary_version
+    from .dev.redis_server import up as start
 
     try:
         server = start(data_dir, port)
@@ -576,7 +576,7 @@ def up(port: int, data_dir: Path) -> None:
               default=Path("walletpool-data"), show_default=True)
 def down(data_dir: Path) -> None:
     """Stop the Redis `walletpool up` started."""
-    from .server import down as stop
+    from .dev.redis_server import down as stop
 
     pid = stop(data_dir)
     click.echo(f"stopped redis-server (pid {pid})" if pid else f"no redis-server runs from "

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._core import text
+from .engine.operations import text
 from .keys import pool_names
-from .sync import lag
+from .syncer import lag
 
 LAG_WARN_SECONDS = 10.0
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from ._intake import Row
+from .engine.intake import Row
 from .models import Rejected
 
 Source = str | os.PathLike[str] | Iterable[str]

@@ -34,7 +34,7 @@ class Lease:
 
     @property
     def from_reserve(self) -> bool:
-        """True for a lease the database's reserve issued (see walletpool.fallback)."""
+        """True for a lease the database's reserve issued (see walletpool.reserve.lane)."""
         return self.token >= RESERVE_TOKEN_BASE
 
     @property

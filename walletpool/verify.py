@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from ._calls import text
+from .engine.calls import text
 from .keys import KEY_ORDER, pool_keys
 
 STATES = {"free", "leased", "cooling", "retired", "reserve"}

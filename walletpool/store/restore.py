@@ -14,9 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .._core import text
 from ..chains import default_network, family_of
 from ..chains.wallets import split
+from ..engine.operations import text
 from ..errors import PoolNotFound, WalletPoolError
 from ..keys import KEY_ORDER, family_key, key, pool_keys
 from . import schema

@@ -10,7 +10,7 @@ One pass over a pool:
    has fewer free wallets than its size (never leaving Redis fewer than max(1, min_free)
    free), or gives the surplus back to the tail of the free queue.
 Each move is one script on the Redis side, with an event per wallet, and is written to
-the database right after (store/reserve.py explains why no wallet is ever on both
+the database right after (reserve/queries.py explains why no wallet is ever on both
 sides)."""
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from ._calls import fields, text
-from .errors import LeaseLost
-from .keys import key
-from .store import reserve
+from ..engine.calls import fields, text
+from ..errors import LeaseLost
+from ..keys import key
+from . import queries as reserve
 
 if TYPE_CHECKING:
-    from .pool import WalletPool
+    from ..client import WalletPool
 
 log = logging.getLogger("walletpool")
 CHUNK = 1_000

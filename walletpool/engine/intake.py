@@ -1,6 +1,6 @@
 """Getting wallets into a pool, shared by `add` and `import_wallets` of both clients:
 check each against the pool's network, keep an address to one pool of its chain
-family, then run the add script in chunks. Each is a Program (see _core)."""
+family, then run the add script in chunks. Each is a Program (see engine/operations.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import chains
-from ._calls import Call, Program, fields, identity, log, text
-from .chains import wallets as wallet_form
-from .errors import AddressTaken, InvalidAddress, InvalidInput, PoolFull
-from .keys import family_key
-from .models import AddResult, ImportReport, PoolStats, Rejected
+from .. import chains
+from ..chains import wallets as wallet_form
+from ..errors import AddressTaken, InvalidAddress, InvalidInput, PoolFull
+from ..keys import family_key
+from ..models import AddResult, ImportReport, PoolStats, Rejected
+from .calls import Call, Program, fields, identity, log, text
 from .scripts import script
 
 if TYPE_CHECKING:
-    from ._core import Operations
+    from .operations import Operations
 
 CHUNK = 5_000
 """Wallets per script call: large imports run as several short scripts so that one

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
-from .chains import sample_addresses
-from .errors import LeaseLost, PoolExhausted
-from .models import PoolStats
-from .pool import WalletPool
-from .server import RedisServer, binary_version
-from .verify import pool_state, problems
+from ..chains import sample_addresses
+from ..client import WalletPool
+from ..errors import LeaseLost, PoolExhausted
+from ..models import PoolStats
+from ..verify import pool_state, problems
+from .redis_server import RedisServer, binary_version
 
 # pool -> (network, wallets, share of the orders)
 # (small on purpose: LTC runs dry now and then, so exhaustion and waiting show too)
@@ -110,10 +110,10 @@ def _clear(folder: Path) -> None:
 
 def _run(say: Callable[[str], None], status: Callable[[str], None], options: Options,
          redis_url: str, database_url: str) -> int:
-    from .store.engine import create_engine
-    from .store.migrations import upgrade
-    from .store.restore import reconcile
-    from .sync import Syncer, lag
+    from ..store.engine import create_engine
+    from ..store.migrations import upgrade
+    from ..store.restore import reconcile
+    from ..syncer import Syncer, lag
 
     engine = create_engine(database_url)
     upgrade(engine)

@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import chains
-from ._calls import fields
-from .errors import BackendUnavailable, InvalidAddress, PoolExhausted
-from .models import AddResult, ImportReport, Lease, PoolStats, Rejected
-from .settings import Settings
+from .. import chains
+from ..engine.calls import fields
+from ..errors import BackendUnavailable, InvalidAddress, PoolExhausted
+from ..models import AddResult, ImportReport, Lease, PoolStats, Rejected
+from ..settings import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a client first needs the database
     import sqlalchemy as sa
@@ -108,8 +108,8 @@ class Fallback:
     def engine(self) -> sa.Engine:
         with self._engine_lock:
             if self._engine is None:
-                from .store.engine import create_engine
-                from .store.reserve import ready
+                from ..store.engine import create_engine
+                from .queries import ready
 
                 self._engine = ready(create_engine(self.settings.database_url or ""))
             return self._engine
@@ -129,7 +129,7 @@ class Fallback:
 
     def allocate(self, pool: str, owner: str, ttl_ms: int | None, correlation_id: str | None,
                  user_id: str | None) -> Lease:
-        from .store import reserve
+        from . import queries as reserve
 
         lease = reserve.allocate(self.engine, pool, owner, ttl_ms, correlation_id, user_id)
         if lease is None:
@@ -165,7 +165,7 @@ class Fallback:
         return leases
 
     def release(self, lease: Lease) -> str:
-        from .store import reserve
+        from . import queries as reserve
 
         if lease.from_reserve:
             return reserve.release(self.engine, lease)
@@ -175,7 +175,7 @@ class Fallback:
         return "queued"
 
     def extend(self, lease: Lease, ttl_ms: int | None) -> Lease:
-        from .store import reserve
+        from . import queries as reserve
 
         if lease.from_reserve:
             return reserve.extend(self.engine, lease, ttl_ms)
@@ -184,7 +184,7 @@ class Fallback:
             "it cannot be extended now (release it, or retry when Redis is back)")
 
     def get_lease(self, pool: str, owner: str) -> Lease | None:
-        from .store import reserve
+        from . import queries as reserve
 
         return reserve.get_lease(self.engine, pool, owner)
 
@@ -192,14 +192,15 @@ class Fallback:
         """The pool as the database sees it (Redis's part as of the last sync)."""
         import sqlalchemy as sa
 
-        from .store import reserve, schema
+        from ..store import schema
+        from . import queries as reserve
 
         counts = reserve.counts(self.engine, pool)
         w, p = schema.wallets, schema.pools
         with self.engine.connect() as conn:
             settings = conn.execute(sa.select(p).where(p.c.name == pool)).mappings().first()
             if settings is None:
-                from .errors import PoolNotFound
+                from ..errors import PoolNotFound
 
                 raise PoolNotFound(f"pool {pool} is in neither Redis nor the database")
             by_state = {str(state): int(n) for state, n in conn.execute(
@@ -221,7 +222,7 @@ class Fallback:
     # -- a pool on the database alone (ENABLE_REDIS_WALLET_QUEUES=false) -------------------
 
     def configure(self, pool: str, pairs: Sequence[str | int]) -> bool:
-        from .store import reserve
+        from . import queries as reserve
 
         settings = dict(zip(pairs[::2], pairs[1::2], strict=True))
         return reserve.configure(self.engine, pool, {str(k): v for k, v in settings.items()})
@@ -230,7 +231,8 @@ class Fallback:
         """The pool's network from the database (the pool is made when `create`)."""
         import sqlalchemy as sa
 
-        from .store import reserve, schema
+        from ..store import schema
+        from . import queries as reserve
 
         with self.engine.connect() as conn:
             known = conn.execute(sa.select(schema.pools.c.network).where(
@@ -244,8 +246,8 @@ class Fallback:
 
     def add(self, pool: str, items: Sequence[object]) -> AddResult:
         """Check the wallets for the pool's network and add them to the reserve."""
-        from . import _intake
-        from .store import reserve
+        from ..engine import intake as _intake
+        from . import queries as reserve
 
         network = self._network(pool, create=True)
         checked = _intake.check(network, _intake.rows_of(pool, items))
@@ -259,8 +261,8 @@ class Fallback:
     def import_wallets(self, pool: str, rows: Sequence[Any], rejected: Sequence[Rejected],
                        dry_run: bool) -> ImportReport:
         """`import_wallets` into the reserve: every line checked, the good ones added."""
-        from . import _intake
-        from .store import reserve
+        from ..engine import intake as _intake
+        from . import queries as reserve
 
         network = self._network(pool, create=not dry_run)
         checked = _intake.check(network, rows)
@@ -276,13 +278,13 @@ class Fallback:
                             refused)
 
     def reap(self, pool: str) -> int:
-        from .store import reserve
+        from . import queries as reserve
 
         return reserve.reap(self.engine, pool)
 
 
 def ttl_ms(ttl: float | None) -> int | None:
-    from . import validation
+    from .. import validation
 
     return None if ttl is None else validation.seconds("ttl", ttl)
 

@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from ..chains import wallets
 from ..errors import LeaseLost, PoolNotFound
 from ..models import RESERVE_TOKEN_BASE, Lease
-from . import schema
-from .apply import Event
-from .migrations import check
+from ..store import schema
+from ..store.apply import Event
+from ..store.migrations import check
 
 w = schema.wallets
 p = schema.pools
@@ -242,7 +242,7 @@ def target(engine: sa.Engine, pool: str) -> int | None:
         return None if row is None or row[0] is None else int(row[0])
 
 
-# -- moves between Redis and the reserve (store side; walletpool.rebalance drives them) -------
+# -- moves between Redis and the reserve (store side; walletpool.reserve.rebalance drives them) ---
 
 def ensure_pool(engine: sa.Engine, pool: str, settings: dict[str, Any]) -> None:
     """Create the pool's row from Redis's settings when the syncer has not yet: the

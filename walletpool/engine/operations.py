@@ -14,15 +14,16 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _intake, chains, validation
-from ._calls import Call, Program, identity, log, text
-from ._calls import fields as _fields
-from .chains import wallets
-from .errors import InvalidInput, LeaseLost, PoolExhausted, PoolNotFound
-from .keys import pool_keys
-from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected
+from .. import chains, validation
+from ..chains import wallets
+from ..errors import InvalidInput, LeaseLost, PoolExhausted, PoolNotFound
+from ..keys import pool_keys
+from ..models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected
+from ..settings import Settings
+from . import intake as _intake
+from .calls import Call, Program, identity, log, text
+from .calls import fields as _fields
 from .scripts import script
-from .settings import Settings
 
 __all__ = ["KEEP", "Call", "Keep", "Operations", "Program", "log", "text"]
 
@@ -315,7 +316,7 @@ class Operations:
         return Call(script("configure"), keys, (*self.defaults(pool), *pairs), decode,
                     idempotent=True)
 
-    # -- the database's reserve (walletpool.rebalance) ---------------------------------------
+    # -- the database's reserve (walletpool.reserve.rebalance) ------------------------------
 
     def reserve_take(self, pool: str, count: int, keep: int) -> Call[list[tuple[str, str]]]:
         """Move up to `count` wallets from the head of the free queue into the reserve,

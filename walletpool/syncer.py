@@ -1,0 +1,258 @@
+"""The write-behind syncer: copies every pool's event stream into the database.
+
+Each pool's stream is read through one consumer group, so several syncers share the
+work. A batch is written in one transaction (walletpool.store.apply), then acknowledged,
+then the stream is trimmed below the oldest entry some group still needs. Entries a
+crashed syncer read but never acknowledged are claimed after `claim_idle` seconds. When
+the database or Redis is away the syncer keeps its batch, backs off and tries again: an
+entry is acknowledged only after its transaction committed, so nothing is lost."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from redis import exceptions as rx
+
+from .engine.operations import text
+from .keys import key, pool_names
+from .store.apply import Event, apply_batch
+from .store.migrations import check
+
+log = logging.getLogger("walletpool.sync")
+GROUP = "walletpool-sync"
+
+
+@dataclass(frozen=True)
+class Lag:
+    """What the database does not have yet, for one pool."""
+
+    pool: str
+    unsynced: int
+    """Events in the stream not yet committed by a syncer."""
+    oldest_age: float
+    """Seconds since the oldest of them was appended (0 when there is none)."""
+
+
+
+def _id(text: str) -> tuple[int, int]:
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def lag(client: Any, prefix: str, pool: str) -> Lag:
+    """Events of `pool` not yet committed, and the age of the oldest one."""
+    stream = key(prefix, pool, "events")
+    now_ms = time.time() * 1000
+    groups = {text(g["name"]): g for g in _groups(client, stream)}
+    mine = groups.get(GROUP)
+    if mine is None:  # no syncer ever ran: everything is unsynced
+        first = client.xrange(stream, count=1)
+        age = (now_ms - _id(text(first[0][0]))[0]) / 1000 if first else 0.0
+        return Lag(pool, int(client.xlen(stream)), max(age, 0.0))
+    last = text(mine["last-delivered-id"])
+    undelivered = client.xrange(stream, min=f"({last}", count=100_001)
+    unsynced = int(mine["pending"]) + len(undelivered)
+    oldest = None
+    if int(mine["pending"]):  # None when a syncer acknowledged them meanwhile
+        pending_min = client.xpending(stream, GROUP)["min"]
+        oldest = text(pending_min) if pending_min else None
+    if oldest is None and undelivered:
+        oldest = text(undelivered[0][0])
+    age = (now_ms - _id(oldest)[0]) / 1000 if oldest else 0.0
+    return Lag(pool, unsynced, max(age, 0.0))
+
+
+def _groups(client: Any, stream: str) -> list[dict[str, Any]]:
+    try:
+        return [{text(k): v for k, v in g.items()} for g in client.xinfo_groups(stream)]
+    except rx.ResponseError:  # no such stream yet
+        return []
+
+
+class Syncer:
+    """Copy events from Redis to the database until stopped.
+
+    `Syncer(redis_client, engine).run()` runs in the foreground; `stop()` (or SIGTERM in
+    `walletpool sync`) ends it after the batch in hand is committed and acknowledged.
+    """
+
+    def __init__(self, client: Any, engine: sa.Engine, *, prefix: str = "wp",
+                 consumer: str | None = None, batch_size: int = 1000, block: float = 1.0,
+                 claim_idle: float = 30.0, report_every: float = 10.0,
+                 rebalance_every: float | None = 30.0) -> None:
+        """`rebalance_every`: seconds between rebalances of every pool's reserve
+        (walletpool.reserve.rebalance), the first right at start; None: never."""
+        self.redis = client
+        self.engine = engine
+        self.prefix = prefix
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch_size = batch_size
+        self.block = block
+        self.claim_idle_ms = int(claim_idle * 1000)
+        self.report_every = report_every
+        self.committed = 0
+        self.errors = 0
+        self._stopping = threading.Event()
+        self._groups: set[str] = set()
+        self._claim_at = 0.0
+        self._own_pending_read: set[str] = set()
+        self.rebalance_every = rebalance_every
+        self._rebalance_at = 0.0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    # -- one round ----------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Read and commit one batch per pool that has events; returns events committed."""
+        done = 0
+        claim = time.monotonic() >= self._claim_at
+        if claim:
+            self._claim_at = time.monotonic() + self.claim_idle_ms / 2000
+        for pool in pool_names(self.redis, self.prefix):
+            if self.stopping:
+                break
+            stream = key(self.prefix, pool, "events")
+            self._ensure_group(stream)
+            entries = self._read(stream, claim)
+            if entries:
+                events = [Event.from_entry(pool, entry_id, fields) for entry_id, fields in entries]
+                self._commit(events)
+                self.redis.xack(stream, GROUP, *[e.stream_id for e in events])
+                self._trim(stream)
+                done += len(events)
+        self.committed += done
+        return done
+
+    def _ensure_group(self, stream: str) -> None:
+        if stream in self._groups:
+            return
+        try:
+            self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        except rx.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add(stream)
+
+    def _read(self, stream: str, claim: bool) -> list[tuple[Any, Any]]:
+        if stream not in self._own_pending_read:
+            # entries this consumer name read before a restart and never acknowledged
+            mine = self.redis.xreadgroup(GROUP, self.consumer, {stream: "0"},
+                                         count=self.batch_size)
+            entries = mine[0][1] if mine else []
+            if entries:
+                return [e for e in entries if e[1]]
+            self._own_pending_read.add(stream)
+        if claim:
+            claimed = self.redis.xautoclaim(stream, GROUP, self.consumer, self.claim_idle_ms,
+                                            start_id="0-0", count=self.batch_size)
+            entries = [e for e in claimed[1] if e[1]]
+            if entries:
+                log.warning("claimed entries of a stalled syncer",
+                            extra={"stream": stream, "entries": len(entries)})
+                return entries
+        fresh = self.redis.xreadgroup(GROUP, self.consumer, {stream: ">"},
+                                      count=self.batch_size)
+        return fresh[0][1] if fresh else []
+
+    def _commit(self, events: list[Event]) -> None:
+        """Write one batch, retrying with backoff while the database is away."""
+        delay = 0.1
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    apply_batch(conn, events)
+                return
+            except sa.exc.OperationalError as exc:
+                log.warning("database unavailable, retrying the batch",
+                            extra={"events": len(events), "retry_in": delay,
+                                   "error": str(exc.orig)[:200]})
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _trim(self, stream: str) -> None:
+        """Drop entries below the oldest one that any group still needs."""
+        floor: tuple[int, int] | None = None
+        for group in _groups(self.redis, stream):
+            oldest = None
+            if int(group["pending"]):  # another syncer may acknowledge them meanwhile
+                oldest = self.redis.xpending(stream, text(group["name"]))["min"]
+            needed = _id(text(oldest if oldest else group["last-delivered-id"]))
+            floor = needed if floor is None else min(floor, needed)
+        if floor is not None:
+            self.redis.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=False)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Sync until stop(); returns the number of events committed."""
+        check(self.engine)
+        log.info("syncer started", extra={"consumer": self.consumer, "group": GROUP})
+        next_report = time.monotonic() + self.report_every
+        delay = 0.1
+        while not self.stopping:
+            try:
+                done = self.run_once()
+                delay = 0.1
+            except (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError) as exc:
+                log.warning("redis unavailable, retrying", extra={"retry_in": delay,
+                                                                  "error": str(exc)})
+                self._groups.clear()  # a Redis that lost its data lost the groups too
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            except Exception:
+                # Nothing unacknowledged is lost: the entries stay pending and are read
+                # again. Keep going rather than leave the pool unsynced.
+                log.exception("sync round failed, retrying", extra={"retry_in": delay})
+                self.errors += 1
+                self._own_pending_read.clear()
+                self._groups.clear()  # e.g. NOGROUP after Redis lost its data
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if time.monotonic() >= next_report:
+                self.report()
+                next_report = time.monotonic() + self.report_every
+            if self.rebalance_every is not None and time.monotonic() >= self._rebalance_at:
+                self._rebalance_at = time.monotonic() + self.rebalance_every
+                self.rebalance()
+            if not done:
+                self._stopping.wait(self.block)
+        log.info("syncer stopped", extra={"consumer": self.consumer,
+                                          "committed": self.committed})
+        return self.committed
+
+    def rebalance(self) -> None:
+        """Rebalance every pool's reserve; a failure is logged and tried next time."""
+        from .client import WalletPool
+        from .reserve.rebalance import rebalance
+        from .settings import Settings
+
+        pool = WalletPool(self.redis, settings=Settings(prefix=self.prefix))
+        for name in pool_names(self.redis, self.prefix):
+            try:
+                rebalance(pool, self.engine, name)
+            except Exception:
+                log.exception("rebalance failed, retrying later", extra={"pool": name})
+
+    def report(self) -> list[Lag]:
+        lags = [lag(self.redis, self.prefix, p) for p in pool_names(self.redis, self.prefix)]
+        for item in lags:
+            log.info("sync lag", extra={"pool": item.pool, "unsynced": item.unsynced,
+                                        "oldest_age": round(item.oldest_age, 3),
+                                        "committed": self.committed})
+        return lags
+
