@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from walletpool import Lease, LeaseLost, PoolExhausted, PoolFull
 
-SETTLE_LIMIT = 100  # lua/_lib.lua
+SETTLE_LIMIT = 100  # walletpool/lua/includes/settle.lua
 SETTLE_EVERY_MS = 1000
 REAP_CHUNK = 1000  # walletpool/engine/operations.py
 
@@ -44,7 +44,7 @@ class PoolModel:
         self.uses: Counter[str] = Counter()
         self.seq = 0
 
-    # -- the helpers of lua/_lib.lua ----------------------------------------------------
+    # -- the helpers of walletpool/lua/includes/ ---------------------------------------
 
     def _return_wallets(self, addresses: list[str], ended_at: list[int]) -> list[str]:
         states = []

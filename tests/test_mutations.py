@@ -17,19 +17,19 @@ import pytest
 from walletpool.dev.redis_server import find_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
-LIB = "_lib.lua"
 
 # (what breaks, file, original text, mutated text): each a one-line change
 MUTATIONS = [
-    ("FIFO: pop from the tail", LIB, "redis.call('LPOP', K.free)", "redis.call('RPOP', K.free)"),
-    ("FIFO: release to the head", LIB, "bulk('RPUSH', K.free, free)",
+    ("FIFO: pop from the tail", "includes/lease_heads.lua",
+     "redis.call('LPOP', K.free)", "redis.call('RPOP', K.free)"),
+    ("FIFO: release to the head", "includes/return_wallets.lua", "bulk('RPUSH', K.free, free)",
      "bulk('LPUSH', K.free, free)"),
-    ("fencing: no token check", LIB, "lease.t ~= tokens[i] or ", ""),
-    ("fencing: tokens restart", LIB, "redis.call('INCRBY', K.seq, n)", "n"),
-    ("expiry: a lease outlives its deadline", LIB,
+    ("fencing: no token check", "includes/release_leases.lua", "lease.t ~= tokens[i] or ", ""),
+    ("fencing: tokens restart", "includes/lease_heads.lua", "redis.call('INCRBY', K.seq, n)", "n"),
+    ("expiry: a lease outlives its deadline", "includes/release_leases.lua",
      "elseif tonumber(lease.e) <= now then\n      outcomes[i]",
      "elseif tonumber(lease.e) < now - 1000 then\n      outcomes[i]"),
-    ("expiry: off by one at the deadline", LIB,
+    ("expiry: off by one at the deadline", "includes/live_lease_of.lua",
      "if tonumber(lease.e) <= now then\n    expire_leases",
      "if tonumber(lease.e) < now then\n    expire_leases"),
     ("idempotence: a second lease per owner", "allocate.lua",
@@ -37,17 +37,20 @@ MUTATIONS = [
     ("dedupe: add ignores known wallets", "add.lua",
      "redis.call('HEXISTS', K.state, address) == 0", "true"),
     ("bound: max_size not enforced", "add.lua", "serving + #fresh > max_size", "false"),
-    ("cooldown: cooled wallets return early", LIB, "now - conf.cooldown_ms,", "now,"),
-    ("wear: uses not counted", LIB, "local uses = redis.call('HINCRBY', K.uses, address, 1)",
+    ("cooldown: cooled wallets return early", "includes/promote_cooled.lua",
+     "now - conf.cooldown_ms,", "now,"),
+    ("wear: uses not counted", "includes/lease_heads.lua",
+     "local uses = redis.call('HINCRBY', K.uses, address, 1)",
      "local uses = 1"),
     ("retire: a leased wallet keeps its lease", "retire.lua",
      "drop_leases({address}, {lease})", "local _ = lease"),
     ("family: a second pool takes a claimed address", "claim.lua",
      "elseif owners[i] ~= pool then", "elseif false then"),
-    ("low water: no alert at one below the mark", LIB,
+    ("low water: no alert at one below the mark", "includes/low_water.lua",
      "if free >= conf.min_free then return -1 end",
      "if free + 1 >= conf.min_free then return -1 end"),
-    ("alerts: exhaustion not counted", LIB, "redis.call('HINCRBY', K.conf, 'exhausted_count', 1)",
+    ("alerts: exhaustion not counted", "includes/exhausted.lua",
+     "redis.call('HINCRBY', K.conf, 'exhausted_count', 1)",
      "local _ = 1"),
     ("network: an add checked for another network lands", "add.lua",
      "conf.network ~= defaults.network then", "false then"),
@@ -89,7 +92,7 @@ def test_the_suite_catches_every_seeded_bug(tmp_path: Path,
         for (what, *_), done in zip(MUTATIONS, results, strict=True):
             failing = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
             # a mutant that broke the Lua would fail everything and prove nothing
-            broken = "compiling script" in done.stdout or "user_script" in done.stdout
+            broken = "compiling script" in done.stdout or " script failed on Redis" in done.stdout
             caught = done.returncode == 1 and failing and not broken
             print(f"  mutant {'caught' if caught else 'SURVIVED'}: {what}"
                   + (f"  <- {failing[0].split('::')[1][:70]}" if failing else ""))
@@ -101,5 +104,6 @@ def test_the_suite_catches_every_seeded_bug(tmp_path: Path,
 def test_the_unmutated_copy_passes(tmp_path: Path) -> None:
     """The harness itself: the same copy without a mutation must pass, or every
     'caught' above could be the copy being broken."""
-    done = run_suite_on(("none", LIB, "local SLICE = 1000", "local SLICE = 1000"), tmp_path)
+    done = run_suite_on(("none", "includes/bulk.lua", "local SLICE = 1000",
+                          "local SLICE = 1000"), tmp_path)
     assert done.returncode == 0, done.stdout[-3000:]

@@ -3,44 +3,120 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import redis
 
-from walletpool import PoolExhausted, PoolNotFound, WalletPool
-from walletpool.engine.scripts import LIB, lua_dir, script
+from tests.lua_names import defines, includes, uses
+from walletpool import PoolExhausted, PoolNotFound, WalletPool, WalletPoolError
+from walletpool.engine.scripts import INCLUDES, IncludeError, lua_dir, script
 from walletpool.keys import KEY_ORDER
 
-SCRIPT_NAMES = sorted(p.stem for p in lua_dir().glob("*.lua") if p.name != LIB)
+SCRIPT_NAMES = sorted(p.stem for p in lua_dir().glob("*.lua"))
+INCLUDE_NAMES = sorted(p.stem for p in (lua_dir() / INCLUDES).glob("*.lua"))
+ALL_FILES = [f"{name}.lua" for name in SCRIPT_NAMES] + [
+    f"{INCLUDES}/{name}.lua" for name in INCLUDE_NAMES]
+
+
+def source(file: str) -> str:
+    return (lua_dir() / file).read_text()
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
 def test_every_script_opens_with_its_contract(name: str) -> None:
-    header = (lua_dir() / f"{name}.lua").read_text().split("\n\n")[0]
+    header = source(f"{name}.lua").split("\n\n")[0]
     assert header.startswith(f"-- {name}: ")
     for part in ("KEYS:", "ARGV:", "Reply:"):
         assert f"-- {part}" in header, f"{name}.lua's header lacks {part}"
 
 
+@pytest.mark.parametrize("name", INCLUDE_NAMES)
+def test_every_include_opens_with_a_one_line_header(name: str) -> None:
+    first = source(f"{INCLUDES}/{name}.lua").splitlines()[0]
+    assert first.startswith(f"-- {name}: ") and len(first) <= 100
+
+
+@pytest.mark.parametrize("file", ALL_FILES)
+def test_every_file_includes_exactly_the_helpers_it_uses(file: str) -> None:
+    """No unused include, and no helper used without its include (a transitive one does
+    not count: each file names its own world)."""
+    text = source(file)
+    own = file.removeprefix(f"{INCLUDES}/").removesuffix(".lua")
+    needed = {name for name in INCLUDE_NAMES if name != own
+              and defines(source(f"{INCLUDES}/{name}.lua")) & uses(text)}
+    assert sorted(includes(text)) == sorted(needed)
+
+
+def test_the_include_check_sees_a_missing_and_an_unused_include() -> None:
+    """The check above, shown to fail on a file that uses fmt without including it, and
+    includes fail without using it."""
+    text = '--- @include "fail"\nreturn fmt(1)\n'
+    used = {name for name in INCLUDE_NAMES if defines(source(f"{INCLUDES}/{name}.lua"))
+            & uses(text)}
+    assert used == {"fmt"} and includes(text) == ["fail"]
+
+
+def test_includes_are_inlined_once_each_before_what_uses_them() -> None:
+    release = script("release")
+    files = [file for file, _ in release.origins]
+    order = list(dict.fromkeys(files))
+    assert order[-1] == "release.lua"
+    assert all(files.count(f) == len(source(f).splitlines()) for f in order)
+    # every include comes before each file that includes it
+    for file in order:
+        for name in includes(source(file)):
+            assert order.index(f"{INCLUDES}/{name}.lua") < order.index(file)
+    # what release does not need is not there
+    assert f"{INCLUDES}/lease_heads.lua" not in order
+
+
+def test_a_missing_include_is_refused_by_the_loader(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from walletpool.engine import scripts
+
+    (tmp_path / INCLUDES).mkdir()
+    (tmp_path / "broken.lua").write_text('--- @include "nothing_here"\nreturn 1\n')
+    monkeypatch.setattr(scripts, "lua_dir", lambda: tmp_path)
+    with pytest.raises(IncludeError, match="nothing_here"):
+        scripts.script.__wrapped__("broken")
+
+
+def test_a_script_error_names_the_file_and_line_it_happened_in(
+        btc: WalletPool, redis_client: redis.Redis) -> None:
+    """A lease hash value that is not JSON (damage by hand) fails inside
+    includes/lease_store.lua: the error says so, with that file's line, not the line of
+    the assembled script."""
+    lease = btc.allocate("COIN", owner="o1")
+    redis_client.hset("wp:{COIN}:lease", lease.address, "not json")
+    lines = source(f"{INCLUDES}/lease_store.lua").splitlines()
+    line = next(n for n, text in enumerate(lines, start=1) if "cjson.decode(raw)" in text)
+    with pytest.raises(WalletPoolError) as failed:
+        btc.release(lease)
+    message = str(failed.value)
+    assert "release script" in message
+    assert f"{INCLUDES}/lease_store.lua:" in message
+    assert re.search(rf"{INCLUDES}/lease_store\.lua:{line}\b", message), message
+    assert "user_script" not in message
+
+
 def test_lua_names_the_keys_in_the_order_python_sends_them() -> None:
-    lib = (lua_dir() / LIB).read_text()
-    table = re.search(r"local K = \{(.*?)\}", lib, re.S)
+    table = re.search(r"local K = \{(.*?)\}", source(f"{INCLUDES}/keys.lua"), re.S)
     assert table is not None
     named = re.findall(r"(\w+) = KEYS\[(\d+)\]", table.group(1))
     assert [(name, int(i)) for name, i in named] == [
         (name, i) for i, name in enumerate(KEY_ORDER, start=1)]
 
 
-@pytest.mark.parametrize("name", [LIB.removesuffix(".lua"), *SCRIPT_NAMES])
-def test_no_script_sets_a_ttl_or_builds_a_key(name: str) -> None:
-    code = "\n".join(line.split("--")[0] for line in (lua_dir() / f"{name}.lua").read_text()
-                     .splitlines())
+@pytest.mark.parametrize("file", ALL_FILES)
+def test_no_script_sets_a_ttl_or_builds_a_key(file: str) -> None:
+    code = "\n".join(line.split("--")[0] for line in source(file).splitlines())
     assert not re.search(r"'(P?EXPIRE|SETEX|PSETEX|EXPIREAT|GETEX)'", code, re.I)
     # every key a script touches is a K.<name> from KEYS, or KEYS[n] itself
     for call in re.findall(r"redis\.call\('(\w+)',\s*([^,)]+)", code):
         command, first = call
         if command.upper() not in ("TIME",):
-            assert first.strip().startswith(("K.", "KEYS[")), f"{name}: {command} on {first}"
+            assert first.strip().startswith(("K.", "KEYS[")), f"{file}: {command} on {first}"
 
 
 def test_calls_heal_after_script_flush(btc: WalletPool, redis_client: redis.Redis) -> None:

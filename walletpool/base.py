@@ -62,6 +62,9 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
     if isinstance(exc, rx.ResponseError) and "walletpool:" in str(exc):
         return InvalidInput(f"refused by the {call.script.name if call else ''} script: "
                             f"{str(exc).split('walletpool:', 1)[1].strip()}")
+    if isinstance(exc, rx.ResponseError) and call is not None:
+        return WalletPoolError(f"the {call.script.name} script failed on Redis at {where}: "
+                               f"{call.script.explain(str(exc))}")
     if isinstance(exc, rx.RedisError):
         return WalletPoolError(f"Redis at {where} failed: {exc}")
     raise exc

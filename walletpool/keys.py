@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# The order every script receives its KEYS in; lua/_lib.lua names them the same way.
+# The order every script receives its KEYS in; lua/includes/keys.lua names them the same way.
 KEY_ORDER = ("conf", "free", "state", "lease", "owner", "expiry", "cooling", "seq", "events",
              "uses", "reserve")
 

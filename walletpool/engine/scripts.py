@@ -1,37 +1,82 @@
-"""The Lua scripts: each file of lua/ with the shared lua/_lib.lua in front of it."""
+"""The Lua scripts: each file of lua/ is one atomic operation, and names the helpers it
+needs from lua/includes/ with `--- @include "name"` lines. The loader inlines them
+(transitively, each once, a helper before what uses it) and keeps a line map, so that
+an error Redis reports at `user_script:397` reads `release.lua:12` or
+`includes/lease_store.lua:5`."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-LIB = "_lib.lua"
+INCLUDE = re.compile(r'^--- @include "([a-z0-9_]+)"[ \t]*$', re.M)
+INCLUDES = "includes"
+_SCRIPT_LINE = re.compile(r"user_script:(\d+)")
 
 
 def lua_dir() -> Path:
-    """lua/ inside an installed wheel, or the top-level lua/ of a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "lua",):
-        if (candidate / LIB).is_file():
-            return candidate
-    raise FileNotFoundError(f"walletpool's Lua scripts are missing: no {LIB} under {here}")
+    """The package's lua/ folder (in a source checkout and in an installed wheel)."""
+    folder = Path(__file__).resolve().parent.parent / "lua"
+    if not (folder / INCLUDES).is_dir():
+        raise FileNotFoundError(f"walletpool's Lua scripts are missing: no {folder / INCLUDES}")
+    return folder
 
 
 @dataclass(frozen=True)
 class Script:
     name: str
     source: str
+    """The script as Redis runs it: its includes first, then its own lines."""
     sha: str
+    origins: tuple[tuple[str, int], ...]
+    """Line i + 1 of `source` comes from file origins[i][0] (relative to lua/), at line
+    origins[i][1]."""
+
+    def locate(self, line: int) -> str:
+        """`file:line` of a line of `source`."""
+        if 1 <= line <= len(self.origins):
+            file, at = self.origins[line - 1]
+            return f"{file}:{at}"
+        return f"{self.name}.lua:?"
+
+    def explain(self, message: str) -> str:
+        """A Redis error message with every `user_script:N` put as the file and line."""
+        return _SCRIPT_LINE.sub(lambda m: self.locate(int(m.group(1))), message)
+
+
+class IncludeError(ValueError):
+    """An `@include` names a missing helper, or includes form a cycle."""
+
+
+def _assemble(folder: Path, file: str, done: set[str], trail: tuple[str, ...],
+              lines: list[str], origins: list[tuple[str, int]]) -> None:
+    path = folder / file
+    if not path.is_file():
+        raise IncludeError(f"{trail[-1] if trail else file} includes {file}, which does not exist")
+    text = path.read_text()
+    for name in INCLUDE.findall(text):
+        dependency = f"{INCLUDES}/{name}.lua"
+        if dependency in trail:
+            raise IncludeError(f"include cycle: {' -> '.join((*trail, file, dependency))}")
+        if dependency not in done:
+            done.add(dependency)
+            _assemble(folder, dependency, done, (*trail, file), lines, origins)
+    for number, line in enumerate(text.splitlines(), start=1):
+        lines.append(line)
+        origins.append((file, number))
 
 
 @cache
 def script(name: str) -> Script:
-    folder = lua_dir()
-    source = (folder / LIB).read_text() + "\n" + (folder / f"{name}.lua").read_text()
-    return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
+    lines: list[str] = []
+    origins: list[tuple[str, int]] = []
+    _assemble(lua_dir(), f"{name}.lua", set(), (), lines, origins)
+    source = "\n".join(lines) + "\n"
+    return Script(name, source, hashlib.sha1(source.encode()).hexdigest(), tuple(origins))
 
 
 def all_scripts() -> list[Script]:
-    return [script(p.stem) for p in sorted(lua_dir().glob("*.lua")) if p.name != LIB]
+    return [script(p.stem) for p in sorted(lua_dir().glob("*.lua"))]

@@ -3,12 +3,21 @@
 -- All or nothing: when the new wallets would take the pool over max_size, nothing is added.
 -- The client has checked and canonicalised the wallets for the pool's network; the
 -- script refuses the batch when the pool's network is not the one they were checked for.
--- KEYS: the pool's keys (_lib.lua); writes conf (a new pool's defaults), free, state, events.
+-- KEYS: the pool's keys (includes/keys.lua); writes conf (a new pool's defaults), free, state, events.
 -- A new pool gets a 'configured' event, then each new wallet an 'added' event.
 -- ARGV: 1 default lease_ttl_ms  2 default max_size  3 network  4 default min_free
 --       (1, 2 and 4 used only to create the pool)  5.. wallets
 -- Reply: {'ok', added, duplicates} | {'full', in_service, max_size, would_add}
 --      | {'network', the pool's network}
+--- @include "clock"
+--- @include "conf"
+--- @include "defaults"
+--- @include "emit"
+--- @include "emit_configured"
+--- @include "fail"
+--- @include "in_service"
+--- @include "keys"
+--- @include "valid_address"
 
 local defaults = read_defaults()
 if defaults == nil then return fail('bad defaults') end

@@ -1,5 +1,5 @@
 -- allocate: lease the head of a pool's free queue to an owner (pop-and-lock).
--- KEYS: the pool's keys (_lib.lua); writes free, state, lease, owner, expiry, seq,
+-- KEYS: the pool's keys (includes/keys.lua); writes free, state, lease, owner, expiry, seq,
 --       uses, events (and cooling when it settles cooled wallets).
 -- ARGV: 1 owner  2 ttl_ms (0 = the pool's lease_ttl)  3 correlation_id ('' = none)
 --       4 user_id ('' = none)
@@ -9,7 +9,19 @@
 --   conf low_water_count), else -1. Each 'exhausted' reply is counted in exhausted_count.
 -- Idempotent per owner: an owner with a live lease gets it back unchanged (fresh = 0).
 -- It settles expired leases and cooled wallets when due, and always before it reports
--- the pool exhausted (see SETTLE_EVERY_MS in _lib.lua).
+-- the pool exhausted (see SETTLE_EVERY_MS in includes/settle.lua).
+--- @include "clock"
+--- @include "conf"
+--- @include "exhausted"
+--- @include "fail"
+--- @include "int_arg"
+--- @include "lease_heads"
+--- @include "lease_reply"
+--- @include "limits"
+--- @include "live_lease_of"
+--- @include "low_water"
+--- @include "settle"
+--- @include "valid_id"
 
 local owner, cid, uid = ARGV[1], ARGV[3], ARGV[4]
 local ttl_ms = int_arg(ARGV[2], 0, MAX_TTL_MS)

@@ -1,5 +1,5 @@
 -- allocate_many: lease free wallets to several owners in one atomic step, FIFO.
--- KEYS: the pool's keys (_lib.lua); writes as allocate.
+-- KEYS: the pool's keys (includes/keys.lua); writes as allocate.
 -- ARGV: 1 ttl_ms (0 = the pool's lease_ttl)  2 correlation_id  3 user_id
 --       4 partial (1 = serve as many owners as possible, 0 = all or none)  5.. owners
 -- Reply: {'ok', served, then per served owner: owner, address, token, expires_at_ms,
@@ -8,6 +8,19 @@
 --      | {'exhausted', free, leased, cooling} (partial = 0 and too few free wallets)
 --      | {'nopool'}
 -- An owner named twice, or already holding a live lease, gets that one lease.
+--- @include "clock"
+--- @include "conf"
+--- @include "exhausted"
+--- @include "fail"
+--- @include "int_arg"
+--- @include "keys"
+--- @include "lease_heads"
+--- @include "lease_reply"
+--- @include "limits"
+--- @include "live_lease_of"
+--- @include "low_water"
+--- @include "settle"
+--- @include "valid_id"
 
 local ttl_ms = int_arg(ARGV[1], 0, MAX_TTL_MS)
 local cid, uid, partial = ARGV[2], ARGV[3], ARGV[4]

@@ -4,9 +4,12 @@
 -- written. Claims outlive retirement: a retired address still belongs to its pool.
 -- KEYS: 1 the family's hash (address -> pool), e.g. wp:{family:eth}:addresses; it has a
 --       hash tag of its own, so this runs apart from the pool's scripts (the pool keys
---       named in _lib.lua do not apply here).
+--       of includes/keys.lua do not apply here).
 -- ARGV: 1 pool  2 'check' (read only) or 'claim'  3.. addresses (without tags)
 -- Reply: {'ok', newly_claimed} | {'taken', address, pool, address, pool, ...}
+--- @include "bulk"
+--- @include "fail"
+--- @include "valid_address"
 
 local pool, mode = ARGV[1], ARGV[2]
 if type(pool) ~= 'string' or pool:match('^[A-Z0-9]+%-?[A-Z0-9]*$') == nil or #pool > 25 then

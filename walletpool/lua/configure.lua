@@ -1,6 +1,6 @@
 -- configure: create a pool or change its settings. Fields not given keep their value;
 -- a new pool starts from the defaults the client passes.
--- KEYS: the pool's keys (_lib.lua); writes conf, events.
+-- KEYS: the pool's keys (includes/keys.lua); writes conf, events.
 -- ARGV: 1 default lease_ttl_ms  2 default max_size  3 default network  4 default min_free,
 --       then field/value pairs from: lease_ttl_ms (1..1 year), cooldown_ms (0..1 year),
 --       max_size (1..10^9), max_uses (0 = unlimited), min_free (0..10^9), reserve
@@ -9,6 +9,15 @@
 --       one); tests only: clock_offset_ms (moves the pool's clock forward), clock_ms
 --       (freezes it at that epoch ms; 0 = Redis TIME)
 -- Reply: {'ok', created (1|0)}; one 'configured' event unless only the test clock moved
+--- @include "clock"
+--- @include "conf"
+--- @include "defaults"
+--- @include "emit_configured"
+--- @include "fail"
+--- @include "int_arg"
+--- @include "keys"
+--- @include "limits"
+--- @include "valid_network"
 
 local LIMITS = {
   lease_ttl_ms = {1, MAX_TTL_MS}, cooldown_ms = {0, MAX_TTL_MS}, max_size = {1, 1e9},

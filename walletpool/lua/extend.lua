@@ -1,8 +1,20 @@
 -- extend: move a live lease's deadline to now + ttl, checked by owner and fencing token.
 -- The token stays the same: extending keeps the lease, it does not make a new one.
--- KEYS: the pool's keys (_lib.lua); writes lease, expiry, events (or settles an expired lease).
+-- KEYS: the pool's keys (includes/keys.lua); writes lease, expiry, events (or settles an expired lease).
 -- ARGV: 1 address  2 owner  3 token  4 ttl_ms (0 = the pool's lease_ttl)
 -- Reply: {'ok', expires_at_ms} | {'lost', reason, expires_at_ms} (reasons as in release)
+--- @include "clock"
+--- @include "conf"
+--- @include "emit"
+--- @include "expire_leases"
+--- @include "fail"
+--- @include "fmt"
+--- @include "int_arg"
+--- @include "keys"
+--- @include "lease_store"
+--- @include "limits"
+--- @include "valid_address"
+--- @include "valid_id"
 
 local address, owner, token = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms = int_arg(ARGV[4], 0, MAX_TTL_MS)

@@ -1,7 +1,14 @@
 -- get_lease: the live lease an owner holds, read-only (an expired one reads as none).
--- KEYS: the pool's keys (_lib.lua); reads conf, owner, lease.
+-- KEYS: the pool's keys (includes/keys.lua); reads conf, owner, lease.
 -- ARGV: 1 owner
 -- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id} | {'none'}
+--- @include "clock"
+--- @include "conf"
+--- @include "fail"
+--- @include "keys"
+--- @include "lease_reply"
+--- @include "lease_store"
+--- @include "valid_id"
 
 local owner = ARGV[1]
 if not valid_id(owner, false) then return fail('bad owner') end

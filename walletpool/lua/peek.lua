@@ -1,7 +1,10 @@
 -- peek: the next addresses allocation would hand out, head first. Read-only.
--- KEYS: the pool's keys (_lib.lua); reads free.
+-- KEYS: the pool's keys (includes/keys.lua); reads free.
 -- ARGV: 1 count (1..10000)
 -- Reply: {address, ...}
+--- @include "fail"
+--- @include "int_arg"
+--- @include "keys"
 
 local count = int_arg(ARGV[1], 1, 10000)
 if count == nil then return fail('bad count') end

@@ -1,8 +1,15 @@
 -- release_many: release several leases of one pool in one atomic step. Each lease is
 -- checked on its own exactly as by release; a lost one does not stop the others.
--- KEYS: the pool's keys (_lib.lua); writes as release.
+-- KEYS: the pool's keys (includes/keys.lua); writes as release.
 -- ARGV: triples 1 address  2 owner  3 token, repeated
 -- Reply: {'ok', then per lease: new_state | 'lost:expired' | 'lost:stale' | 'lost:none'}
+--- @include "clock"
+--- @include "conf"
+--- @include "fail"
+--- @include "int_arg"
+--- @include "release_leases"
+--- @include "valid_address"
+--- @include "valid_id"
 
 if #ARGV % 3 ~= 0 then return fail('release_many takes address, owner, token triples') end
 local addresses, owners, tokens = {}, {}, {}

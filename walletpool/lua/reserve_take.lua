@@ -1,12 +1,20 @@
 -- reserve_take: hand wallets from the head of the free queue to the database's reserve.
 -- They leave Redis's service for good (state 'reserve', in the reserve set) until
 -- reserve_return gives them back: Redis never hands out a wallet the database may.
--- KEYS: the pool's keys (_lib.lua); writes free, state, reserve, events.
+-- KEYS: the pool's keys (includes/keys.lua); writes free, state, reserve, events.
 -- ARGV: 1 count (1..10000)  2 keep (0..10^9): leave at least this many wallets free
 -- Reply: {'ok', address1, event_id1, address2, event_id2, ...} (possibly none)
 --      | {'nopool'}
 -- One 'reserved' event each (state 'reserve'); its id tells the database which of the
 -- wallet's events came before the move.
+--- @include "bulk"
+--- @include "clock"
+--- @include "conf"
+--- @include "emit"
+--- @include "fail"
+--- @include "int_arg"
+--- @include "keys"
+--- @include "set_state"
 
 local count = int_arg(ARGV[1], 1, 10000)
 local keep = int_arg(ARGV[2], 0, 1e9)

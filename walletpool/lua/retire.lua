@@ -1,11 +1,19 @@
 -- retire: take a wallet out of service for good, from any state. A leased wallet loses
 -- its lease (the holder's release then raises LeaseLost). A retired address stays
 -- known, so adding it again counts as a duplicate.
--- KEYS: the pool's keys (_lib.lua); writes free or cooling or lease/owner/expiry, state, events.
+-- KEYS: the pool's keys (includes/keys.lua); writes free or cooling or lease/owner/expiry, state, events.
 -- ARGV: 1 address
 -- Reply: {'ok', previous_state} with previous_state '' for an unknown address
 --        (nothing written), 'retired' (already retired, nothing written) or 'reserve'
 --        (the database holds it: nothing written here, the database retires it)
+--- @include "clock"
+--- @include "conf"
+--- @include "drop_leases"
+--- @include "emit"
+--- @include "fail"
+--- @include "keys"
+--- @include "lease_store"
+--- @include "valid_address"
 
 local address = ARGV[1]
 if not valid_address(address) then return fail('bad address') end

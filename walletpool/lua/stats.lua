@@ -1,5 +1,5 @@
 -- stats: a consistent snapshot of one pool's counts and settings. Read-only.
--- KEYS: the pool's keys (_lib.lua); reads all but lease values.
+-- KEYS: the pool's keys (includes/keys.lua); reads all but lease values.
 -- ARGV: none
 -- Reply: {exists, free, leased, cooling, known, last_token, events, expired_unreaped,
 --         cooled_ready, lease_ttl_ms, cooldown_ms, max_size, max_uses, now_ms, network,
@@ -7,6 +7,11 @@
 -- reserve: wallets the database holds back; reserve_target: its configured size, or -1
 -- for the default (min_free).
 -- known counts every address ever added (retired included).
+--- @include "clock"
+--- @include "conf"
+--- @include "counts"
+--- @include "fmt"
+--- @include "keys"
 
 local conf = read_conf()
 local now = now_ms(conf)
