@@ -10,6 +10,7 @@ import redis
 
 from walletpool import WalletPool
 from walletpool.keys import key
+from walletpool.testing import shift_clock
 
 from .measure import Row, measure
 from .walletpool_rows import sequential
@@ -62,7 +63,7 @@ def reap_time(pool: WalletPool, expired: int) -> float:
     fill(pool, name, addresses("reap", expired), lambda _: None)
     for i in range(0, expired, 1000):
         pool.allocate_many(name, [f"r{j}" for j in range(i, min(expired, i + 1000))], ttl=60)
-    pool._shift_clock(name, 120)
+    shift_clock(pool, name, 120)
     began = time.perf_counter()
     reclaimed = pool.reap(name)
     elapsed = time.perf_counter() - began

@@ -19,6 +19,7 @@ from walletpool.dev.redis_server import RedisServer, binary_version, find_binari
 from walletpool.store import schema
 from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
+from walletpool.testing import freeze_clock
 
 settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -76,7 +77,7 @@ def btc(pool: WalletPool) -> WalletPool:
     """A COIN pool of five wallets a0..a4, no cooldown, 60 s leases, and its clock
     frozen at FROZEN_AT, so that deadlines in tests are exact, not a race with time."""
     pool.configure("COIN", lease_ttl=60, cooldown=0, max_size=100)
-    pool._freeze_clock("COIN", FROZEN_AT)
+    freeze_clock(pool, "COIN", FROZEN_AT)
     pool.add("COIN", [f"a{i}" for i in range(5)])
     return pool
 

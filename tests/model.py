@@ -113,8 +113,9 @@ class PoolModel:
 
     def _lease(self, address: str, fresh: bool) -> Lease:
         h = self.leases[address]
-        return Lease(self.pool, address, h.owner, h.token, h.expires / 1000, h.leased / 1000,
-                     h.cid, h.uid, fresh)
+        return Lease(pool=self.pool, address=address, owner=h.owner, token=h.token,
+                     expires_at=h.expires / 1000, leased_at=h.leased / 1000,
+                     correlation_id=h.cid, user_id=h.uid, fresh=fresh)
 
     def _exhausted(self, wanted: int) -> PoolExhausted:
         return PoolExhausted("", pool=self.pool, free=len(self.free), leased=len(self.leases),

@@ -12,6 +12,7 @@ import redis
 from tests.invariants import check_invariants
 from walletpool import AsyncWalletPool, LeaseLost, PoolExhausted, PoolNotFound
 from walletpool.dev.redis_server import RedisServer
+from walletpool.testing import shift_clock
 
 T = TypeVar("T")
 
@@ -46,7 +47,7 @@ def test_the_async_client_covers_the_lease_lifecycle(redis_server: RedisServer,
             assert await pool.pools() == ["COIN"]
             with pytest.raises(PoolNotFound):
                 await pool.stats("TOKEN")
-            await pool._shift_clock("COIN", 0)
+            await shift_clock(pool, "COIN", 0)
             assert await pool.reap("COIN") == 0
 
     run(scenario())

@@ -8,6 +8,7 @@ import contextlib
 import redis
 
 from walletpool import WalletPool, WalletPoolError
+from walletpool.testing import freeze_clock, shift_clock
 
 STREAM = "wp:{COIN}:events"
 FIELDS = ["type", "address", "state", "owner", "token", "leased", "expires", "at", "cid", "uid",
@@ -21,7 +22,7 @@ def new_events(client: redis.Redis, after: str = "-") -> list[dict[str, str]]:
 def test_every_state_change_appends_one_event_with_its_values(
         pool: WalletPool, redis_client: redis.Redis) -> None:
     pool.configure("COIN", lease_ttl=60, cooldown=0)
-    pool._freeze_clock("COIN", 1_800_000_000)
+    freeze_clock(pool, "COIN", 1_800_000_000)
     pool.add("COIN", ["a0", "a1", "a0"])
     lease = pool.allocate("COIN", "order-1", correlation_id="c1", user_id="u1")
     pool.allocate("COIN", "order-1")  # idempotent: no change, no event
@@ -29,9 +30,9 @@ def test_every_state_change_appends_one_event_with_its_values(
     pool.release(longer)
     short = pool.allocate("COIN", "order-2", ttl=1)
     pool.configure("COIN", cooldown=5)
-    pool._shift_clock("COIN", 2)
+    shift_clock(pool, "COIN", 2)
     pool.reap("COIN")
-    pool._shift_clock("COIN", 8)
+    shift_clock(pool, "COIN", 8)
     pool.reap("COIN")
     pool.retire("COIN", "a1")
     pool.retire("COIN", "a1")  # already retired: no change, no event

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from walletpool import Lease, LeaseLost, WalletPool
+from walletpool.testing import shift_clock
 
 
 def test_extend_moves_the_deadline_and_keeps_the_token(btc: WalletPool) -> None:
@@ -17,9 +18,9 @@ def test_extend_moves_the_deadline_and_keeps_the_token(btc: WalletPool) -> None:
 
 def test_extend_keeps_a_lease_alive_past_its_first_deadline(btc: WalletPool) -> None:
     lease = btc.allocate("COIN", owner="order-1", ttl=10)
-    btc._shift_clock("COIN", 8)
+    shift_clock(btc, "COIN", 8)
     btc.extend(lease, ttl=10)
-    btc._shift_clock("COIN", 16)
+    shift_clock(btc, "COIN", 16)
     assert btc.reap("COIN") == 0
     assert btc.release(lease) == "free"
 
@@ -33,7 +34,7 @@ def test_extend_with_a_stale_token_raises_lease_lost(btc: WalletPool) -> None:
 
 def test_extend_of_an_expired_lease_raises_lease_lost(btc: WalletPool) -> None:
     lease = btc.allocate("COIN", owner="order-1", ttl=5)
-    btc._shift_clock("COIN", 6)
+    shift_clock(btc, "COIN", 6)
     with pytest.raises(LeaseLost, match="expired"):
         btc.extend(lease)
     assert btc.stats("COIN").leased == 0

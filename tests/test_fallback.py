@@ -153,7 +153,7 @@ def test_the_breaker_stops_trying_a_hung_redis_and_probes_it_again(
     assert own_redis.process is not None
     os.kill(own_redis.process.pid, signal.SIGSTOP)  # hung: every call would time out
     try:
-        breaker = pool._fallback.breaker  # type: ignore[union-attr]
+        breaker = pool._lane.breaker  # type: ignore[union-attr]
         leases = [pool.allocate("COIN", f"o{i}") for i in range(3)]
         assert all(lease.from_reserve for lease in leases)
         assert breaker.redis_attempts == 2  # the third call did not wait for Redis
@@ -295,7 +295,7 @@ def test_the_asyncio_client_falls_back_the_same_way(own_redis: RedisServer,
 def test_a_rebalancer_that_dies_after_the_take_script_loses_no_wallet(
         own_redis: RedisServer, store: sa.Engine) -> None:
     pool = ready_pool(own_redis, store)
-    moved = pool._call(pool._ops.reserve_take("COIN", 2, 1))  # ... and then it died
+    moved = pool._do(pool._ops.reserve_take("COIN", 2, 1))  # ... and then it died
     assert [w for w, _ in moved] == ["w00", "w01"]
     synced(pool, store)  # the syncer applies the 'reserved' events in its place
     assert {a for a, r in rows(store).items() if r["state"] == "reserve"} == {"w00", "w01"}
@@ -313,8 +313,8 @@ def test_the_syncer_never_changes_a_row_the_database_holds(own_redis: RedisServe
     before = {a: dict(r) for a, r in rows(store).items()}
     newer = before[held.address]["event_ms"] + 1000
     with store.begin() as conn:  # a stream claiming w00..w02 went back to Redis, later
-        apply_batch(conn, [Event("COIN", newer, i, "released", a, "free", None, None, None,
-                                 None, newer, None, None, 9, None)
+        apply_batch(conn, [Event(pool="COIN", ms=newer, seq=i, type="released", at=newer,
+                                 address=a, state="free", uses=9)
                            for i, a in enumerate(["w00", "w01", "w02"])])
     after = {a: dict(r) for a, r in rows(store).items()}
     assert after == before

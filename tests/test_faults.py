@@ -20,6 +20,7 @@ from tests.stress import Holding, overlaps
 from walletpool import BackendUnavailable, Lease, LeaseLost, PoolExhausted, WalletPool
 from walletpool.dev.redis_server import RedisServer
 from walletpool.engine.scripts import all_scripts
+from walletpool.testing import shift_clock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -220,7 +221,7 @@ def test_a_client_killed_mid_lease_loses_it_and_its_late_release_is_refused(
     assert done.returncode == -9, done.stderr
     lease = Lease(**json.loads(done.stdout))
     assert btc.get_lease("COIN", "order-crashed") is not None
-    btc._shift_clock("COIN", 6)
+    shift_clock(btc, "COIN", 6)
     assert btc.reap("COIN") == 1
     assert btc.peek("COIN", 10)[-1] == lease.address
     with pytest.raises(LeaseLost):

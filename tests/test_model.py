@@ -32,6 +32,7 @@ from hypothesis.stateful import (
 from tests.invariants import check_invariants, pool_state
 from tests.model import PoolModel
 from walletpool import KEEP, Lease, LeaseLost, PoolExhausted, PoolFull, WalletPool
+from walletpool.testing import freeze_clock, shift_clock
 
 POOL = "COIN"
 ADDRESSES = [f"w{i}" for i in range(5)]
@@ -87,7 +88,7 @@ class PoolMachine(RuleBasedStateMachine):
         self.client.flushall()
         self.pool.configure(POOL, lease_ttl=lease_ttl, cooldown=cooldown, max_size=max_size,
                             max_uses=max_uses)
-        self.pool._freeze_clock(POOL, START_MS / 1000)
+        freeze_clock(self.pool, POOL, START_MS / 1000)
         self.model = PoolModel(POOL, START_MS, lease_ttl * 1000, cooldown * 1000, max_size,
                                max_uses or 0)
 
@@ -160,7 +161,7 @@ class PoolMachine(RuleBasedStateMachine):
     @rule(seconds=st.sampled_from([0.5, 1, 2, 3, 7]))
     def time_passes(self, seconds: float) -> None:
         self.offset_ms += int(seconds * 1000)
-        self.pool._shift_clock(POOL, self.offset_ms / 1000)
+        shift_clock(self.pool, POOL, self.offset_ms / 1000)
         self.model.now = START_MS + self.offset_ms
 
     @rule(which=st.sampled_from(["lease", "cooling"]), delta_ms=st.sampled_from([-1, 0, 1]))
@@ -173,7 +174,7 @@ class PoolMachine(RuleBasedStateMachine):
         later = [t + delta_ms for t in due if t + delta_ms > m.now]
         if later:
             self.offset_ms = min(later) - START_MS
-            self.pool._shift_clock(POOL, self.offset_ms / 1000)
+            shift_clock(self.pool, POOL, self.offset_ms / 1000)
             m.now = START_MS + self.offset_ms
 
     @rule(count=st.integers(min_value=1, max_value=10))

@@ -70,8 +70,8 @@ def test_concurrent_claims_cannot_both_win(pool: WalletPool, redis_client: redis
     from walletpool.engine.intake import _claim
     from walletpool.keys import family_key
 
-    first = pool._call(_claim(pool._ops, "ETH", "eth", "claim", [ETH[0].lower(), "0xab"]))
-    second = pool._call(_claim(pool._ops, "USDT-ERC20", "eth", "claim",
+    first = pool._do(_claim(pool._ops, "ETH", "eth", "claim", [ETH[0].lower(), "0xab"]))
+    second = pool._do(_claim(pool._ops, "USDT-ERC20", "eth", "claim",
                                ["0xcd", ETH[0].lower()]))
     assert first == {} and second == {ETH[0].lower(): "ETH"}
     # all or nothing: the loser claimed none of its addresses
@@ -93,13 +93,13 @@ def test_the_network_is_fixed_once_the_pool_holds_wallets(pool: WalletPool) -> N
 
 
 def test_a_network_changed_under_an_add_is_refused_by_the_script(pool: WalletPool) -> None:
-    from walletpool.engine.operations import Call, identity
+    from walletpool.engine.calls import Call, identity
     from walletpool.engine.scripts import script
 
     pool.configure("DEPO", network="tron")
     call = Call(script("add"), pool._ops.keys("DEPO"),
                 (*pool._ops.defaults("DEPO", "eth"), ETH[0].lower()), identity, True)
-    assert [x.decode() for x in pool._call(call)] == ["network", "tron"]
+    assert [x.decode() for x in pool._do(call)] == ["network", "tron"]
     assert pool.stats("DEPO").total == 0
 
 

@@ -31,6 +31,7 @@ from walletpool.store import schema
 from walletpool.store.apply import Event, apply_batch
 from walletpool.store.restore import PoolExists, reconcile, restore
 from walletpool.syncer import GROUP, Syncer, lag
+from walletpool.testing import freeze_clock, shift_clock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,9 +64,9 @@ def test_every_event_type_lands_and_rows_match_redis(
     btc.release(btc.allocate("COIN", "o2"))
     btc.allocate("COIN", "o3", ttl=1)
     btc.configure("COIN", cooldown=5)
-    btc._shift_clock("COIN", 2)
+    shift_clock(btc, "COIN", 2)
     btc.reap("COIN")
-    btc._shift_clock("COIN", 8)
+    shift_clock(btc, "COIN", 8)
     btc.reap("COIN")
     btc.retire("COIN", "a4")
     appended = redis_client.xlen("wp:{COIN}:events")
@@ -118,7 +119,7 @@ def test_flushall_then_restore_brings_back_the_pool_as_committed(
     redis_client.flushall()
     done = restore(redis_client, store, "wp", "COIN")
     assert (done.free, done.leased, done.cooling) == (3, 1, 1)
-    btc._freeze_clock("COIN", 1_800_000_000)  # the test clock is no setting: set it again
+    freeze_clock(btc, "COIN", 1_800_000_000)  # the test clock is no setting: set it again
     after = (btc.peek("COIN", 10), btc.stats("COIN"), btc.get_lease("COIN", "o-held"))
     assert after[0] == before[0], "FIFO order changed"
     assert after[2] == before[2]
@@ -128,7 +129,7 @@ def test_flushall_then_restore_brings_back_the_pool_as_committed(
     fresh = btc.allocate("COIN", "o-new")
     assert fresh.token > held.token  # invariant 4, across the restore
     assert btc.release(held) == "cooling"  # the live lease still releases with its token
-    btc._shift_clock("COIN", 31)
+    shift_clock(btc, "COIN", 31)
     btc.reap("COIN")
     assert cooling.address in btc.peek("COIN", 10)
 

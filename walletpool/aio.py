@@ -1,33 +1,38 @@
-"""AsyncWalletPool: the asyncio client, the same operations as WalletPool as coroutines."""
+"""AsyncWalletPool: the asyncio client, the same operations as WalletPool as coroutines,
+running the same plans (walletpool/plans.py). Database steps run in a worker thread."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aredis
 from redis import exceptions as rx
 
 from . import base
+from .engine import wire
+from .engine.calls import Call, Outcome, Plan, Program, Query, Running, Step, log, text
 from .engine.intake import ImportProgress
-from .engine.operations import KEEP, Call, Keep, Program, log, text
-from .errors import LeaseLost
+from .engine.operations import KEEP, Keep
+from .errors import WalletPoolError
 from .importer import Source, read_source
 from .keys import conf_pattern, pool_from_conf_key
-from .models import AddResult, ImportReport, Lease, LowWater, PoolStats
-from .reserve.lane import route_async, ttl_ms
+from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, ReleasedTo
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .reserve.rebalance import Rebalanced
 
 T = TypeVar("T")
 
 
 class AsyncWalletPool(base.ClientBase):
-    """FIFO pools of deposit wallets in one Redis, for asyncio services. See WalletPool."""
+    """FIFO pools of deposit wallets in one Redis, for asyncio services. See WalletPool:
+    every method there is a coroutine here, with the same arguments and results."""
 
-    def __init__(self, client: aredis.Redis | aredis.RedisCluster, *, prefix: str | None = None,
+    def __init__(self, client: wire.AsyncRedis, *, prefix: str | None = None,
                  settings: Settings | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
                  database_url: str | None = None) -> None:
@@ -35,10 +40,11 @@ class AsyncWalletPool(base.ClientBase):
         (its calls run in a worker thread)."""
         super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
                          database_url=database_url)
+        self.redis: wire.AsyncRedis = client
         self._hook_tasks: set[asyncio.Task[Any]] = set()
         self._ops.spawn = self._spawn
 
-    def _spawn(self, awaitable: Any) -> None:
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
         """Run what an async low-water hook returned, keeping a reference until done."""
         task = asyncio.ensure_future(awaitable)
         self._hook_tasks.add(task)
@@ -61,8 +67,7 @@ class AsyncWalletPool(base.ClientBase):
 
     async def close(self) -> None:
         await self.redis.aclose()
-        if self._fallback is not None:
-            self._fallback.close()
+        self._close_lane()
 
     async def __aenter__(self) -> AsyncWalletPool:
         return self
@@ -71,126 +76,62 @@ class AsyncWalletPool(base.ClientBase):
                         ) -> None:
         await self.close()
 
-    # -- operations -------------------------------------------------------------------------
+    # -- operations (documented on WalletPool) --------------------------------------------
 
     async def configure(self, pool: str, lease_ttl: float | None = None,
                         cooldown: float | None = None, max_size: int | None = None,
                         max_uses: int | Keep | None = KEEP, min_free: int | None = None,
                         network: str | None = None, reserve: int | None = None) -> bool:
-        """See WalletPool.configure."""
-        call = self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses, min_free,
-                                   network, reserve)
-        if self._fallback is not None and self._database_only():
-            return await asyncio.to_thread(self._fallback.configure, pool, call.args[4:])
-        return await self._call(call)
+        plan = self._plans.configure(pool, lease_ttl, cooldown, max_size, max_uses, min_free,
+                                     network, reserve)
+        return await self._do(plan)
 
     async def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
                   progress: Callable[[int], None] | None = None) -> AddResult:
-        """See WalletPool.add."""
-        if self._fallback is not None and self._database_only():
-            return await asyncio.to_thread(self._fallback.add, pool, addresses)
-        return await self._run(self._ops.add(pool, addresses, progress))
+        return await self._do(self._plans.add(pool, addresses, progress))
 
     async def import_wallets(self, pool: str, source: Source, *, dry_run: bool = False,
                              progress: ImportProgress | None = None) -> ImportReport:
-        """See WalletPool.import_wallets."""
         rows, rejected = read_source(source)
-        if self._fallback is not None and self._database_only():
-            return await asyncio.to_thread(self._fallback.import_wallets, pool, rows, rejected,
-                                           dry_run)
-        return await self._run(self._ops.import_wallets(pool, rows, rejected, dry_run, progress))
+        plan = self._plans.import_wallets(pool, rows, rejected, dry_run, progress)
+        return await self._do(plan)
 
     async def allocate(self, pool: str, owner: str, ttl: float | None = None,
                        correlation_id: str | None = None, user_id: str | None = None) -> Lease:
-        call = self._ops.allocate(pool, owner, ttl, correlation_id, user_id)
-        fb = self._fallback
-        if fb is None:
-            return await self._call(call)
-        lease: Lease = await route_async(fb, lambda: self._call(call), lambda: fb.allocate(
-            pool, str(call.args[0]), ttl_ms(ttl), correlation_id, user_id))
-        return lease
+        return await self._do(self._plans.allocate(pool, owner, ttl, correlation_id, user_id))
 
     async def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
                             correlation_id: str | None = None, user_id: str | None = None,
                             partial: bool = False) -> list[Lease]:
-        call = self._ops.allocate_many(pool, owners, ttl, correlation_id, user_id, partial)
-        fb = self._fallback
-        if fb is None:
-            return await self._call(call)
-        leases: list[Lease] = await route_async(
-            fb, lambda: self._call(call), lambda: fb.allocate_many(
-                pool, list(owners), ttl_ms(ttl), correlation_id, user_id, partial))
-        return leases
+        plan = self._plans.allocate_many(pool, owners, ttl, correlation_id, user_id, partial)
+        return await self._do(plan)
 
-    async def release(self, lease: Lease) -> str:
-        """See WalletPool.release."""
-        call = self._ops.release(lease)
-        fb = self._fallback
-        if fb is None:
-            return await self._call(call)
-        if lease.from_reserve:
-            return await asyncio.to_thread(fb.release, lease)
-        state: str = await route_async(fb, lambda: self._call(call), lambda: fb.release(lease))
-        return state
+    async def release(self, lease: Lease) -> ReleasedTo:
+        return await self._do(self._plans.release(lease))
 
     async def release_many(self, leases: Sequence[Lease]) -> list[bool]:
-        call = self._ops.release_many(leases)
-        if self._fallback is None:
-            return await self._call(call)
-        if any(lease.from_reserve for lease in leases):
-            return await self._one_by_one(leases)
-        done: list[bool] = await route_async(self._fallback, lambda: self._call(call),
-                                             functools.partial(self._one_by_one, leases))
-        return done
-
-    async def _one_by_one(self, leases: Sequence[Lease]) -> list[bool]:
-        done = []
-        for lease in leases:
-            try:
-                await self.release(lease)
-                done.append(True)
-            except LeaseLost:
-                done.append(False)
-        return done
+        return await self._do(self._plans.release_many(leases))
 
     async def extend(self, lease: Lease, ttl: float | None = None) -> Lease:
-        call = self._ops.extend(lease, ttl)
-        if self._fallback is not None and lease.from_reserve:
-            return await asyncio.to_thread(self._fallback.extend, lease, ttl_ms(ttl))
-        return await self._call(call)
+        return await self._do(self._plans.extend(lease, ttl))
 
     async def get_lease(self, pool: str, owner: str) -> Lease | None:
-        """See WalletPool.get_lease."""
-        call = self._ops.get_lease(pool, owner)
-        fb = self._fallback
-        if fb is None:
-            return await self._call(call)
-        found: Lease | None = await route_async(fb, lambda: self._call(call), lambda: None)
-        return found or await asyncio.to_thread(fb.get_lease, pool, owner)
+        return await self._do(self._plans.get_lease(pool, owner))
+
+    async def rebalance(self, pool: str) -> Rebalanced:
+        return await self._do(self._plans.rebalance(pool))
 
     async def reap(self, pool: str) -> int:
-        if self._fallback is not None and self._database_only():
-            return await asyncio.to_thread(self._fallback.reap, pool)
-        return await self._run(self._ops.reap(pool))
+        return await self._do(self._plans.reap(pool))
 
     async def retire(self, pool: str, address: str, tag: str | None = None) -> bool:
-        return await self._call(self._ops.retire(pool, address, tag))
+        return await self._do(self._plans.retire(pool, address, tag))
 
     async def stats(self, pool: str) -> PoolStats:
-        """See WalletPool.stats."""
-        call = self._ops.stats(pool)
-        fb = self._fallback
-        if fb is None:
-            return await self._call(call)
-
-        async def from_redis() -> PoolStats:
-            return self._with_mode(await self._call(call))
-
-        stats: PoolStats = await route_async(fb, from_redis, lambda: fb.stats(pool))
-        return stats
+        return await self._do(self._plans.stats(pool))
 
     async def peek(self, pool: str, count: int = 10) -> list[str]:
-        return await self._call(self._ops.peek(pool, count))
+        return await self._do(self._plans.peek(pool, count))
 
     async def pools(self) -> list[str]:
         prefix = self.settings.prefix
@@ -198,75 +139,74 @@ class AsyncWalletPool(base.ClientBase):
             found = {pool_from_conf_key(prefix, text(k))
                      async for k in self.redis.scan_iter(match=conf_pattern(prefix), count=1000)}
         except Exception as exc:
-            raise base.translate(exc, self._where) from exc
+            raise wire.translate(exc, self._where) from exc
         return sorted(found)
 
     def pipeline(self) -> AsyncPipeline:
         return AsyncPipeline(self)
 
-    async def _shift_clock(self, pool: str, offset: float) -> None:
-        """Tests only: run `pool`'s clock `offset` seconds ahead of Redis's."""
-        await self._call(self._ops.shift_clock(pool, offset))
+    # -- the driver (WalletPool's, awaited) -----------------------------------------------
 
-    async def _freeze_clock(self, pool: str, at: float) -> None:
-        """Tests only: stop `pool`'s clock at epoch seconds `at` (0: Redis TIME again)."""
-        await self._call(self._ops.freeze_clock(pool, at))
-
-    # -- the driver -------------------------------------------------------------------------
-
-    async def _send(self, call: Call[Any]) -> Any:
-        for attempt in base.attempts(call):
-            try:
-                try:
-                    return await self.redis.execute_command(*base.evalsha_args(call))
-                except rx.NoScriptError:
-                    return await self.redis.execute_command(*base.eval_args(call))
-            except Exception as exc:
-                if not attempt.again(exc):
-                    raise base.translate(exc, self._where, call) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _call(self, call: Call[T]) -> T:
-        return call.decode(await self._send(call))
+    async def _do(self, plan: Plan[T]) -> T:
+        if isinstance(plan, Call):
+            return plan.decode(await self._send(plan))
+        return await self._run(plan)
 
     async def _run(self, program: Program[T]) -> T:
+        running = Running(program)
+        while running.step is not None:
+            running.resume(await self._outcome(running.step))
+        return running.value()
+
+    async def _outcome(self, step: Step) -> Outcome:
         try:
-            call = next(program)
-            while True:
-                call = program.send(call.decode(await self._send(call)))
-        except StopIteration as done:
-            result: T = done.value
-            return result
+            if isinstance(step, Query):
+                return await asyncio.to_thread(step.run), None
+            return step.decode(await self._send(step)), None
+        except WalletPoolError as exc:
+            return None, exc
+
+    async def _send(self, call: Call[Any]) -> Any:
+        for attempt in wire.attempts(call):
+            try:
+                try:
+                    return await self.redis.execute_command(*wire.evalsha_args(call))
+                except rx.NoScriptError:
+                    return await self.redis.execute_command(*wire.eval_args(call))
+            except Exception as exc:
+                if not attempt.again(exc):
+                    raise wire.translate(exc, self._where, call) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class AsyncPipeline(base.PipelineOps):
-    """See walletpool.pool.Pipeline."""
+    """See walletpool.client.Pipeline."""
 
     def __init__(self, owner: AsyncWalletPool) -> None:
         super().__init__(owner._ops)
         self._pool = owner
 
     async def execute(self) -> list[object]:
-        calls, self._calls = self._calls, []
+        calls = self._take()
         if not calls:
             return []
         client = self._pool.redis
         try:
-            replies = await self._send(client, calls, base.evalsha_args)
-            missing = [i for i, r in enumerate(replies) if base.is_noscript(r)]
+            replies = await self._send(client, calls, wire.evalsha_args)
+            missing = wire.noscript_positions(replies)
             if missing:
-                again = await self._send(client, [calls[i] for i in missing], base.eval_args)
-                for i, reply in zip(missing, again, strict=False):
-                    replies[i] = reply
+                again = await self._send(client, [calls[i] for i in missing], wire.eval_args)
+                wire.fill(replies, missing, again)
         except Exception as exc:
-            raise base.translate(exc, self._pool._where) from exc
-        return base.decode_all(calls, replies, self._pool._where)
+            raise wire.translate(exc, self._pool._where) from exc
+        return wire.decode_all(calls, replies, self._pool._where)
 
     @staticmethod
-    async def _send(client: Any, calls: list[Call[Any]], wire: Any) -> list[Any]:
+    async def _send(client: wire.AsyncRedis, calls: list[Call[Any]],
+                    wire_form: Callable[[Call[Any]], tuple[Any, ...]]) -> list[Any]:
         pipe = client.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command(*wire(call))
+            pipe.execute_command(*wire_form(call))
         return list(await pipe.execute(raise_on_error=False))
 
     async def __aenter__(self) -> AsyncPipeline:

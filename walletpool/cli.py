@@ -16,9 +16,10 @@ from typing import Any, TextIO
 
 import click
 
-from . import base, errors, validation
+from . import errors, validation
 from .chains import network as chain_network
 from .client import WalletPool
+from .engine import wire
 from .engine.operations import KEEP, Keep
 from .logs import configure_logging
 from .models import ImportReport, Lease, PoolStats
@@ -202,14 +203,12 @@ def allocate(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
 def _held(pool: WalletPool, pool_name: str, owner: str, token: int | None) -> Lease:
     lease = pool.get_lease(pool_name, owner)
     if lease is None:
-        raise errors.LeaseLost(f"owner {owner} holds no live lease in pool {pool_name}",
-                               pool=pool_name, address="", owner=owner, token=token or 0,
-                               reason="none")
+        raise errors.LeaseLost.of(pool=pool_name, address="", owner=owner, token=token or 0,
+                                  reason="none", why="the owner holds no live lease")
     if token is not None and token != lease.token:
-        raise errors.LeaseLost(
-            f"owner {owner} holds {lease.address} in pool {pool_name} under token "
-            f"{lease.token}, not {token}", pool=pool_name, address=lease.address, owner=owner,
-            token=token, reason="stale")
+        raise errors.LeaseLost.of(
+            pool=pool_name, address=lease.address, owner=owner, token=token, reason="stale",
+            why=f"the owner holds {lease.address} under token {lease.token}, not {token}")
     return lease
 
 
@@ -437,7 +436,7 @@ def rebalance(ctx: click.Context, pool_names: tuple[str, ...], database_url: str
         check(engine)
         from .reserve.rebalance import rebalance as run
 
-        done = [run(pool, engine, name) for name in (pool_names or pool.pools())]
+        done = [pool._do(run(pool._ops, engine, name)) for name in (pool_names or pool.pools())]
     if as_json:
         _emit([asdict(d) for d in done], True, "")
         return
@@ -507,7 +506,7 @@ def doctor(ctx: click.Context, database_url: str | None) -> None:
         try:
             findings = check_redis(pool.redis, pool.settings.prefix)
         except Exception as exc:
-            raise base.translate(exc, pool._where) from exc
+            raise wire.translate(exc, pool._where) from exc
     if database_url:
         findings += check_database(database_url)
     for finding in findings:

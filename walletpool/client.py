@@ -1,4 +1,6 @@
-"""WalletPool: the synchronous client. Each method builds its call in _core and sends it."""
+"""WalletPool: the synchronous client. Each method takes its operation's plan from
+walletpool/plans.py and runs it; `_do` is the one place that talks to Redis and to the
+database."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis
 
 from . import base
+from .engine import wire
+from .engine.calls import Call, Outcome, Plan, Program, Query, Running, Step
 from .engine.intake import ImportProgress
-from .engine.operations import KEEP, Call, Keep, Program
-from .errors import InvalidInput, LeaseLost
+from .engine.operations import KEEP, Keep
+from .errors import WalletPoolError
 from .importer import Source, read_source
 from .keys import pool_names
-from .models import AddResult, ImportReport, Lease, LowWater, PoolStats
-from .reserve.lane import route, ttl_ms
+from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, ReleasedTo
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -31,15 +34,16 @@ class WalletPool(base.ClientBase):
     builds one from a URL and the environment (see walletpool.settings).
     """
 
-    def __init__(self, client: redis.Redis | redis.RedisCluster, *, prefix: str | None = None,
+    def __init__(self, client: wire.SyncRedis, *, prefix: str | None = None,
                  settings: Settings | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
                  database_url: str | None = None) -> None:
         """`database_url` (or WALLETPOOL_DATABASE_URL) names the store: allocation then
         falls back to the database's reserve while Redis is unreachable (see
-        walletpool.reserve.lane)."""
+        walletpool.plans)."""
         super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
                          database_url=database_url)
+        self.redis: wire.SyncRedis = client
         self._execute: Callable[..., Any] = client.execute_command
 
     @classmethod
@@ -54,8 +58,7 @@ class WalletPool(base.ClientBase):
 
     def close(self) -> None:
         self.redis.close()
-        if self._fallback is not None:
-            self._fallback.close()
+        self._close_lane()
 
     def __enter__(self) -> WalletPool:
         return self
@@ -74,11 +77,8 @@ class WalletPool(base.ClientBase):
         (walletpool.chains) can change only while the pool holds no wallet; `reserve` is
         how many wallets the database holds back for a Redis outage (default: min_free;
         `rebalance` moves them). Returns True when the pool was created."""
-        call = self._ops.configure(pool, lease_ttl, cooldown, max_size, max_uses, min_free,
-                                   network, reserve)
-        if self._fallback is not None and self._database_only():
-            return self._fallback.configure(pool, call.args[4:])
-        return self._call(call)
+        return self._do(self._plans.configure(pool, lease_ttl, cooldown, max_size, max_uses,
+                                              min_free, network, reserve))
 
     def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
             progress: Callable[[int], None] | None = None) -> AddResult:
@@ -89,9 +89,7 @@ class WalletPool(base.ClientBase):
         to 5,000 wallets are one atomic step; a larger list runs as several, after
         checking up front that all fit. `progress` is called with the count sent so far.
         With ENABLE_REDIS_WALLET_QUEUES=false the wallets go to the database's reserve."""
-        if self._fallback is not None and self._database_only():
-            return self._fallback.add(pool, addresses)
-        return self._run(self._ops.add(pool, addresses, progress))
+        return self._do(self._plans.add(pool, addresses, progress))
 
     def import_wallets(self, pool: str, source: Source, *, dry_run: bool = False,
                        progress: ImportProgress | None = None) -> ImportReport:
@@ -100,158 +98,113 @@ class WalletPool(base.ClientBase):
         `dry_run` writes nothing. `progress(stage, done, total)` follows the 'checking'
         and 'writing' stages."""
         rows, rejected = read_source(source)
-        if self._fallback is not None and self._database_only():
-            return self._fallback.import_wallets(pool, rows, rejected, dry_run)
-        return self._run(self._ops.import_wallets(pool, rows, rejected, dry_run, progress))
+        return self._do(self._plans.import_wallets(pool, rows, rejected, dry_run, progress))
 
     def allocate(self, pool: str, owner: str, ttl: float | None = None,
                  correlation_id: str | None = None, user_id: str | None = None) -> Lease:
-        call = self._ops.allocate(pool, owner, ttl, correlation_id, user_id)
-        fb = self._fallback
-        if fb is None:
-            return self._call(call)
-        lease: Lease = route(fb, lambda: self._call(call), lambda: fb.allocate(
-            pool, str(call.args[0]), ttl_ms(ttl), correlation_id, user_id))
-        return lease
+        """Lease the wallet idle longest to `owner` for `ttl` seconds (default: the pool's
+        lease_ttl). An owner that holds a live lease gets that one back (`fresh` False),
+        so a retry never takes a second wallet. PoolExhausted when none is free."""
+        return self._do(self._plans.allocate(pool, owner, ttl, correlation_id, user_id))
 
     def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
                       correlation_id: str | None = None, user_id: str | None = None,
                       partial: bool = False) -> list[Lease]:
-        call = self._ops.allocate_many(pool, owners, ttl, correlation_id, user_id, partial)
-        fb = self._fallback
-        if fb is None:
-            return self._call(call)
-        leases: list[Lease] = route(fb, lambda: self._call(call), lambda: fb.allocate_many(
-            pool, list(owners), ttl_ms(ttl), correlation_id, user_id, partial))
-        return leases
+        """One lease per owner in one step, all or nothing (`partial`: as many as there
+        are free wallets)."""
+        return self._do(self._plans.allocate_many(pool, owners, ttl, correlation_id, user_id,
+                                                  partial))
 
-    def release(self, lease: Lease) -> str:
+    def release(self, lease: Lease) -> ReleasedTo:
         """End the lease; returns the wallet's new state ('free', 'cooling', 'retired';
         'reserve' for a lease from the database's reserve; 'queued' when Redis is down
         and the release waits in the database for it)."""
-        call = self._ops.release(lease)
-        fb = self._fallback
-        if fb is None:
-            return self._call(call)
-        if lease.from_reserve:
-            return fb.release(lease)
-        state: str = route(fb, lambda: self._call(call), lambda: fb.release(lease))
-        return state
+        return self._do(self._plans.release(lease))
 
     def release_many(self, leases: Sequence[Lease]) -> list[bool]:
-        call = self._ops.release_many(leases)
-        if self._fallback is None:
-            return self._call(call)
-
-        def one_by_one() -> list[bool]:
-            return [_released(self.release, lease) for lease in leases]
-
-        if any(lease.from_reserve for lease in leases):
-            return one_by_one()
-        done: list[bool] = route(self._fallback, lambda: self._call(call), one_by_one)
-        return done
+        """End leases of one pool in one step; True for each one that was still held."""
+        return self._do(self._plans.release_many(leases))
 
     def extend(self, lease: Lease, ttl: float | None = None) -> Lease:
-        call = self._ops.extend(lease, ttl)
-        if self._fallback is not None and lease.from_reserve:
-            return self._fallback.extend(lease, ttl_ms(ttl))
-        return self._call(call)
+        """Set a live lease's deadline to now + `ttl` (default: the pool's lease_ttl), keeping
+        its token; LeaseLost when it is no longer held."""
+        return self._do(self._plans.extend(lease, ttl))
 
     def get_lease(self, pool: str, owner: str) -> Lease | None:
         """The owner's live lease, from Redis or (when this client has a database) from
         the database's reserve."""
-        call = self._ops.get_lease(pool, owner)
-        fb = self._fallback
-        if fb is None:
-            return self._call(call)
-        found: Lease | None = route(fb, lambda: self._call(call), lambda: None)
-        return found or fb.get_lease(pool, owner)
+        return self._do(self._plans.get_lease(pool, owner))
 
     def rebalance(self, pool: str) -> Rebalanced:
         """Bring the database's reserve of `pool` to its size: take wallets from Redis's
         free queue or give the surplus back, apply releases queued while Redis was down,
         finish moves a crash left half-way. Needs Redis and the database."""
-        if self._fallback is None:
-            raise InvalidInput("rebalance needs the database: pass database_url or set "
-                               "WALLETPOOL_DATABASE_URL")
-        from .reserve.rebalance import rebalance
-
-        return rebalance(self, self._fallback.engine, pool)
+        return self._do(self._plans.rebalance(pool))
 
     def reap(self, pool: str) -> int:
-        if self._fallback is not None and self._database_only():
-            return self._fallback.reap(pool)
-        return self._run(self._ops.reap(pool))
+        """Reclaim every expired lease and every cooled wallet now; returns the leases
+        reclaimed."""
+        return self._do(self._plans.reap(pool))
 
     def retire(self, pool: str, address: str, tag: str | None = None) -> bool:
-        return self._call(self._ops.retire(pool, address, tag))
+        """Take a wallet out of service for good (ending its lease, if any); False when the
+        pool does not know it or it was retired already."""
+        return self._do(self._plans.retire(pool, address, tag))
 
     def stats(self, pool: str) -> PoolStats:
         """The pool's figures from Redis; from the database while this client is in
         fallback (see PoolStats.mode)."""
-        call = self._ops.stats(pool)
-        fb = self._fallback
-        if fb is None:
-            return self._call(call)
-        stats: PoolStats = route(fb, lambda: self._with_mode(self._call(call)),
-                                 lambda: fb.stats(pool))
-        return stats
+        return self._do(self._plans.stats(pool))
 
     def peek(self, pool: str, count: int = 10) -> list[str]:
-        return self._call(self._ops.peek(pool, count))
+        """The next `count` addresses allocation would hand out, head first."""
+        return self._do(self._plans.peek(pool, count))
 
     def pools(self) -> list[str]:
         """Names of all pools under this prefix, sorted."""
         try:
             return pool_names(self.redis, self.settings.prefix)
         except Exception as exc:
-            raise base.translate(exc, self._where) from exc
+            raise wire.translate(exc, self._where) from exc
 
     def pipeline(self) -> Pipeline:
         """Queue several operations, send them in one round trip with `execute()`."""
         return Pipeline(self)
 
-    def _shift_clock(self, pool: str, offset: float) -> None:
-        """Tests only: run `pool`'s clock `offset` seconds ahead of Redis's."""
-        self._call(self._ops.shift_clock(pool, offset))
-
-    def _freeze_clock(self, pool: str, at: float) -> None:
-        """Tests only: stop `pool`'s clock at epoch seconds `at` (0: Redis TIME again)."""
-        self._call(self._ops.freeze_clock(pool, at))
-
     # -- the driver -------------------------------------------------------------------------
 
-    def _send(self, call: Call[Any]) -> Any:
-        for attempt in base.attempts(call):
-            try:
-                try:
-                    return self._execute(*base.evalsha_args(call))
-                except redis.exceptions.NoScriptError:
-                    return self._execute(*base.eval_args(call))
-            except Exception as exc:
-                if not attempt.again(exc):
-                    raise base.translate(exc, self._where, call) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _call(self, call: Call[T]) -> T:
-        return call.decode(self._send(call))
+    def _do(self, plan: Plan[T]) -> T:
+        """Run a plan: one call (the fast path), or a program step by step, each step's
+        result sent in and each WalletPoolError thrown in."""
+        if isinstance(plan, Call):
+            return plan.decode(self._send(plan))
+        return self._run(plan)
 
     def _run(self, program: Program[T]) -> T:
+        running = Running(program)
+        while running.step is not None:
+            running.resume(self._outcome(running.step))
+        return running.value()
+
+    def _outcome(self, step: Step) -> Outcome:
         try:
-            call = next(program)
-            while True:
-                call = program.send(call.decode(self._send(call)))
-        except StopIteration as done:
-            result: T = done.value
-            return result
+            if isinstance(step, Query):
+                return step.run(), None
+            return step.decode(self._send(step)), None
+        except WalletPoolError as exc:
+            return None, exc
 
-
-def _released(release: Callable[[Lease], str], lease: Lease) -> bool:
-    try:
-        release(lease)
-    except LeaseLost:
-        return False
-    return True
+    def _send(self, call: Call[Any]) -> Any:
+        for attempt in wire.attempts(call):
+            try:
+                try:
+                    return self._execute(*wire.evalsha_args(call))
+                except redis.exceptions.NoScriptError:
+                    return self._execute(*wire.eval_args(call))
+            except Exception as exc:
+                if not attempt.again(exc):
+                    raise wire.translate(exc, self._where, call) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class Pipeline(base.PipelineOps):
@@ -263,26 +216,26 @@ class Pipeline(base.PipelineOps):
         self._pool = owner
 
     def execute(self) -> list[object]:
-        calls, self._calls = self._calls, []
+        calls = self._take()
         if not calls:
             return []
         client = self._pool.redis
         try:
-            replies = self._send(client, calls, base.evalsha_args)
-            missing = [i for i, r in enumerate(replies) if base.is_noscript(r)]
+            replies = self._send(client, calls, wire.evalsha_args)
+            missing = wire.noscript_positions(replies)
             if missing:  # the scripts were flushed: run those calls again with their source
-                again = self._send(client, [calls[i] for i in missing], base.eval_args)
-                for i, reply in zip(missing, again, strict=False):
-                    replies[i] = reply
+                again = self._send(client, [calls[i] for i in missing], wire.eval_args)
+                wire.fill(replies, missing, again)
         except Exception as exc:
-            raise base.translate(exc, self._pool._where) from exc
-        return base.decode_all(calls, replies, self._pool._where)
+            raise wire.translate(exc, self._pool._where) from exc
+        return wire.decode_all(calls, replies, self._pool._where)
 
     @staticmethod
-    def _send(client: Any, calls: list[Call[Any]], wire: Any) -> list[Any]:
+    def _send(client: wire.SyncRedis, calls: list[Call[Any]],
+              wire_form: Callable[[Call[Any]], tuple[Any, ...]]) -> list[Any]:
         pipe = client.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command(*wire(call))
+            pipe.execute_command(*wire_form(call))
         return list(pipe.execute(raise_on_error=False))
 
     def __enter__(self) -> Pipeline:
@@ -290,4 +243,3 @@ class Pipeline(base.PipelineOps):
 
     def __exit__(self, *exc: object) -> None:
         self._calls = []
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .engine.operations import text
+from .engine.calls import text
 from .keys import pool_names
 from .syncer import lag
 

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+LostReason = Literal["expired", "stale", "none"]
+"""Why a lease is lost: it ran out (`expired`), the wallet is held under another token
+or owner (`stale`), or the wallet is not leased at all (`none`)."""
+
+_LOST = {
+    "expired": "it expired{at} and was reclaimed; the wallet may already serve another order",
+    "stale": "the wallet is leased under another token or owner",
+    "none": "the wallet is not leased (already released, reclaimed, returned or retired)",
+}
+
 
 class WalletPoolError(Exception):
     """Base of every error walletpool raises."""
@@ -51,13 +63,25 @@ class LeaseLost(WalletPoolError):
     """The lease is no longer held: it expired, was reclaimed or retired, or the token is stale."""
 
     def __init__(self, message: str, *, pool: str, address: str, owner: str, token: int,
-                 reason: str) -> None:
+                 reason: LostReason) -> None:
         super().__init__(message)
         self.pool = pool
         self.address = address
         self.owner = owner
         self.token = token
-        self.reason = reason
+        self.reason: LostReason = reason
+
+    @classmethod
+    def of(cls, *, pool: str, address: str, owner: str, token: int, reason: LostReason,
+           expired_at: str | None = None, why: str | None = None) -> LeaseLost:
+        """The one way walletpool words a lost lease: which lease, and why. `expired_at`
+        (already formatted) is when it ran out; `why` replaces the reason's usual text."""
+        at = f" at {expired_at}" if expired_at else ""
+        held = f"lease of {address}" if address else "lease"
+        tokened = f" (token {token})" if token else ""
+        return cls(f"{held} in pool {pool} for owner {owner}{tokened} is lost: "
+                   f"{why or _LOST[reason].format(at=at)}",
+                   pool=pool, address=address, owner=owner, token=token, reason=reason)
 
 
 class PoolFull(WalletPoolError):

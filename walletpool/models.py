@@ -1,8 +1,21 @@
-"""Typed results of pool operations."""
+"""Typed results of pool operations, and the vocabulary they speak in (docs/design.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+WalletState = Literal["free", "leased", "cooling", "retired", "reserve"]
+"""Where a wallet is. `reserve`: held back by the database for a Redis outage."""
+ReleasedTo = Literal["free", "cooling", "retired", "reserve", "queued"]
+"""What `release` made of a wallet: back in the free queue, cooling, retired (worn out),
+back in the database's reserve, or `queued`: Redis was down and the release waits in the
+database until it is back."""
+EventType = Literal["added", "allocated", "extended", "released", "expired", "cooled",
+                    "retired", "reserved", "unreserved", "configured"]
+"""The kinds of entry in a pool's event stream (and the database's events table)."""
+Mode = Literal["redis", "fallback"]
+"""Where a client allocates now: Redis, or the database's reserve ('fallback')."""
 
 # Fencing tokens of leases from the database's reserve start here, so they never collide
 # with Redis's (its counter would need 4.5e15 leases to get here) and stay exact in
@@ -10,7 +23,7 @@ from dataclasses import dataclass
 RESERVE_TOKEN_BASE = 2**52
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Lease:
     """A wallet held by an owner. `token` is the fencing token: release and extend
     accept the lease only while it is the wallet's current one. A lease from the
@@ -50,7 +63,7 @@ class AddResult:
     """Addresses the pool already knew (in any state, retired included) or that repeated."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PoolStats:
     pool: str
     free: int
@@ -84,7 +97,7 @@ class PoolStats:
     """Wallets the database holds back for a Redis outage (free or leased there)."""
     reserve_target: int | None = None
     """The reserve's configured size; None: the default, min_free."""
-    mode: str = "redis"
+    mode: Mode = "redis"
     """Where this client allocates now: 'redis', or 'fallback' (the database's reserve,
     while Redis is unreachable; these figures then come from the database)."""
     fallback_switches: int = 0

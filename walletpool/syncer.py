@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from redis import exceptions as rx
 
-from .engine.operations import text
+from .engine.calls import text
 from .keys import key, pool_names
 from .store.apply import Event, apply_batch
 from .store.migrations import check
@@ -244,7 +244,7 @@ class Syncer:
         pool = WalletPool(self.redis, settings=Settings(prefix=self.prefix))
         for name in pool_names(self.redis, self.prefix):
             try:
-                rebalance(pool, self.engine, name)
+                pool._do(rebalance(pool._ops, self.engine, name))
             except Exception:
                 log.exception("rebalance failed, retrying later", extra={"pool": name})
 

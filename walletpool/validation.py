@@ -19,7 +19,7 @@ PLAIN_RE = re.compile(r"[A-Za-z0-9:._-]{1,128}")
 TAG_RE = re.compile(r"[A-Za-z0-9:._-]{1,64}")
 ADDRESS_RE = re.compile(rf"{PLAIN_RE.pattern}(?:#{TAG_RE.pattern})?")
 MAX_WALLET = 128
-# Owners, correlation ids and user ids: printable ASCII without blanks, as in lua/includes/valid_id.lua.
+# Owners, correlation ids and user ids: printable ASCII without blanks (lua/includes/valid_id.lua).
 ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 MAX_TTL = 365 * 24 * 3600.0
 MAX_PEEK = 10_000

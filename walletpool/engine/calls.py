@@ -1,17 +1,28 @@
-"""A call of one script, and a Program: a generator of calls that receives each
-decoded result, so that the sync and async clients run multi-step operations alike."""
+"""The steps a client runs: a `Call` of one Lua script on Redis, a `Query` on the
+database (the reserve lane), and a `Program`, a generator of steps that receives each
+one's result, so that the sync and async clients run multi-step operations alike.
+
+A `Plan` is what one public operation hands a client to run: a single Call (the fast
+path) or a Program. A client runs a step and sends its result into the program, or,
+when the step failed with a WalletPoolError, throws the error into it, so that a
+program may catch it (the reserve lane catches BackendUnavailable)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
+from ..errors import WalletPoolError
 from .scripts import Script
 
 T = TypeVar("T")
+U = TypeVar("U")
 log = logging.getLogger("walletpool")
+
+Reply = Any
+"""A raw reply of redis-py: nested lists of bytes or str (as the client decodes) and ints."""
 
 
 @dataclass(frozen=True)
@@ -19,13 +30,67 @@ class Call(Generic[T]):
     script: Script
     keys: tuple[str, ...]
     args: tuple[str | int, ...]
-    decode: Callable[[Any], T]
+    decode: Callable[[Reply], T]
     idempotent: bool
     """Safe to send again after a connection broke mid-call (the reply may have been lost
     after the script ran): allocate is idempotent per owner, release is not."""
 
+    def then(self, after: Callable[[T], U]) -> Call[U]:
+        """The same call, its decoded result passed through `after`."""
+        decode = self.decode
+        return replace(self, decode=lambda reply: after(decode(reply)))  # type: ignore[arg-type, return-value]
 
-Program = Generator[Call[Any], Any, T]
+
+@dataclass(frozen=True)
+class Query(Generic[T]):
+    """A blocking call on the database; the asyncio client runs it in a worker thread."""
+
+    run: Callable[[], T]
+
+
+Step = Call[Any] | Query[Any]
+Program = Generator[Step, Any, T]
+Plan = Call[T] | Program[T]
+
+
+Outcome = tuple[Any, WalletPoolError | None]
+"""How a step ended: (its result, None), or (None, the error it raised)."""
+
+
+class Running(Generic[T]):
+    """A program under way, for a client's driver: `step` is what it waits on (None once
+    it has returned), `resume(outcome)` sends the step's result in or throws its error
+    in. An error the program does not catch comes out of `resume`."""
+
+    def __init__(self, program: Program[T]) -> None:
+        self._program = program
+        self._value: T | None = None
+        self.step: Step | None = None
+        self._advance(lambda: next(program))
+
+    def resume(self, outcome: Outcome) -> None:
+        result, error = outcome
+        if error is None:
+            self._advance(lambda: self._program.send(result))
+        else:
+            self._advance(lambda: self._program.throw(error))
+
+    def value(self) -> T:
+        assert self.step is None, "the program has not returned yet"
+        return self._value  # type: ignore[return-value]
+
+    def _advance(self, move: Callable[[], Step]) -> None:
+        try:
+            self.step = move()
+        except StopIteration as done:
+            self.step = None
+            self._value = done.value
+
+
+def ask(run: Callable[[], T]) -> Program[T]:
+    """A program of one database query."""
+    result: T = yield Query(run)
+    return result
 
 
 def text(value: Any) -> str:
@@ -33,7 +98,7 @@ def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def identity(reply: Any) -> Any:
+def identity(reply: Reply) -> Reply:
     return reply
 
 

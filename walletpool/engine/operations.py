@@ -1,31 +1,30 @@
-"""Everything the sync and async clients share: for each operation, the script, keys
-and arguments of its call and the decoding of its reply into results or errors.
+"""Every operation's Redis call: the script, keys and arguments, and the decoding of its
+reply into results or errors (engine/replies.py). No I/O: a client sends what this
+builds, and walletpool/plans.py decides when the reserve lane serves instead.
 
-A shell (pool.py, aio.py) only sends calls. Single-step operations are a `Call`;
-operations of several steps (a large `add`, `reap` until done) are a `Program`, a
-generator that yields calls and receives their decoded results, so both shells run
-the same logic.
+Single-step operations are a `Call`; operations of several steps (a large `add`, `reap`
+until done) are a `Program` (engine/calls.py), so both clients run the same logic.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from .. import chains, validation
 from ..chains import wallets
-from ..errors import InvalidInput, LeaseLost, PoolExhausted, PoolNotFound
+from ..errors import InvalidInput
 from ..keys import pool_keys
-from ..models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected
+from ..models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected, ReleasedTo
 from ..settings import Settings
-from . import intake as _intake
-from .calls import Call, Program, identity, log, text
+from . import intake, replies
+from .calls import Call, Program, Reply, identity, log, text
 from .calls import fields as _fields
 from .scripts import script
 
-__all__ = ["KEEP", "Call", "Keep", "Operations", "Program", "log", "text"]
+__all__ = ["KEEP", "Keep", "Operations"]
 
 REAP_CHUNK = 1_000
 # Currencies whose pools start with a low-water mark (the part before '-': USDT-TRC20
@@ -41,14 +40,6 @@ class Keep:
 
 
 KEEP = Keep()
-
-
-def _ms(value: Any) -> float:
-    return int(text(value)) / 1000.0
-
-
-def _opt(value: Any) -> str | None:
-    return text(value) or None
 
 
 class Operations:
@@ -85,12 +76,12 @@ class Operations:
                 validation.optional_identifier("correlation_id", correlation_id),
                 validation.optional_identifier("user_id", user_id))
 
-        def decode(reply: Any) -> Lease:
+        def decode(reply: Reply) -> Lease:
             status = text(reply[0])
             if status != "ok":
-                raise _refusal(pool, status, reply)
-            lease = _lease(pool, owner, reply, 1)
-            _log_change("allocated", lease)
+                raise replies.refusal(pool, status, reply)
+            lease = replies.lease(pool, owner, reply, 1)
+            replies.log_change("allocated", lease)
             self._low_water(pool, reply[8], reply[9])
             return lease
 
@@ -104,15 +95,15 @@ class Operations:
         args = (_ttl_arg(ttl), validation.optional_identifier("correlation_id", correlation_id),
                 validation.optional_identifier("user_id", user_id), 1 if partial else 0, *checked)
 
-        def decode(reply: Any) -> list[Lease]:
+        def decode(reply: Reply) -> list[Lease]:
             status = text(reply[0])
             if status != "ok":
-                raise _refusal(pool, status, reply, wanted=len(set(checked)))
+                raise replies.refusal(pool, status, reply, wanted=len(set(checked)))
             leases = []
             for i in range(int(reply[1])):
                 base = 2 + i * 8
-                lease = _lease(pool, text(reply[base]), reply, base + 1)
-                _log_change("allocated", lease)
+                lease = replies.lease(pool, text(reply[base]), reply, base + 1)
+                replies.log_change("allocated", lease)
                 leases.append(lease)
             self._low_water(pool, reply[-2], reply[-1])
             return leases
@@ -140,15 +131,15 @@ class Operations:
 
     # -- release / extend -------------------------------------------------------------------
 
-    def release(self, lease: Lease) -> Call[str]:
+    def release(self, lease: Lease) -> Call[ReleasedTo]:
         """Decodes to the wallet's new state: 'free', 'cooling' or 'retired' (worn out)."""
         keys, args = self._lease_args(lease)
 
-        def decode(reply: Any) -> str:
+        def decode(reply: Reply) -> ReleasedTo:
             if text(reply[0]) != "ok":
-                raise _lease_lost(lease, text(reply[1]), reply[2])
-            state = text(reply[1])
-            _log_change("released", lease, state=state)
+                raise replies.lease_lost(lease, text(reply[1]), reply[2])
+            state = cast(ReleasedTo, text(reply[1]))
+            replies.log_change("released", lease, state=state)
             return state
 
         return Call(script("release"), keys, args, decode, idempotent=False)
@@ -165,13 +156,13 @@ class Operations:
             keys, lease_args = self._lease_args(lease)
             args.extend(lease_args)
 
-        def decode(reply: Any) -> list[bool]:
+        def decode(reply: Reply) -> list[bool]:
             outcomes = [text(r) for r in reply[1:]]
             for lease, outcome in zip(leases, outcomes, strict=False):
                 if outcome.startswith("lost:"):
-                    _log_lost(lease, outcome[5:])
+                    replies.log_lost(lease, outcome[5:])
                 else:
-                    _log_change("released", lease, state=outcome)
+                    replies.log_change("released", lease, state=outcome)
             return [not o.startswith("lost:") for o in outcomes]
 
         return Call(script("release_many"), keys, tuple(args), decode, idempotent=False)
@@ -179,13 +170,11 @@ class Operations:
     def extend(self, lease: Lease, ttl: float | None = None) -> Call[Lease]:
         keys, args = self._lease_args(lease)
 
-        def decode(reply: Any) -> Lease:
+        def decode(reply: Reply) -> Lease:
             if text(reply[0]) != "ok":
-                raise _lease_lost(lease, text(reply[1]), reply[2])
-            extended = Lease(lease.pool, lease.address, lease.owner, lease.token, _ms(reply[1]),
-                             lease.leased_at, lease.correlation_id, lease.user_id, fresh=False,
-                             tag=lease.tag)
-            _log_change("extended", extended)
+                raise replies.lease_lost(lease, text(reply[1]), reply[2])
+            extended = replace(lease, expires_at=replies.ms(reply[1]), fresh=False)
+            replies.log_change("extended", extended)
             return extended
 
         return Call(script("extend"), keys, (*args, _ttl_arg(ttl)), decode, idempotent=True)
@@ -194,10 +183,10 @@ class Operations:
         keys = self.keys(pool)
         owner = validation.identifier("owner", owner)
 
-        def decode(reply: Any) -> Lease | None:
+        def decode(reply: Reply) -> Lease | None:
             if text(reply[0]) != "ok":
                 return None
-            return _lease(pool, owner, [*reply, 0], 1)
+            return replies.lease(pool, owner, [*reply, 0], 1)
 
         return Call(script("get_lease"), keys, (owner,), decode, idempotent=True)
 
@@ -215,16 +204,16 @@ class Operations:
     def add(self, pool: str, addresses: Sequence[object],
             progress: Callable[[int], None] | None = None) -> Program[AddResult]:
         """`progress`, if given, is called with the number of wallets sent so far."""
-        result = yield from _intake.add(self, pool, addresses, progress)
+        result = yield from intake.add(self, pool, addresses, progress)
         log.debug("wallets added", extra=_fields(pool=pool, added=result.added,
                                                  duplicates=result.duplicates))
         return result
 
-    def import_wallets(self, pool: str, rows: Sequence[_intake.Row],
+    def import_wallets(self, pool: str, rows: Sequence[intake.Row],
                        rejected: Sequence[Rejected] = (), dry_run: bool = False,
-                       progress: _intake.ImportProgress | None = None) -> Program[ImportReport]:
+                       progress: intake.ImportProgress | None = None) -> Program[ImportReport]:
         self.keys(pool)
-        report = yield from _intake.import_wallets(self, pool, rows, rejected, dry_run, progress)
+        report = yield from intake.import_wallets(self, pool, rows, rejected, dry_run, progress)
         log.info("wallets imported", extra=_fields(
             pool=pool, added=report.added, duplicates=report.duplicates,
             rejected=len(report.rejected), dry_run=report.dry_run or None))
@@ -246,7 +235,7 @@ class Operations:
         keys = self.keys(pool)
         address = validation.address(pool, wallets.join(address, tag))
 
-        def decode(reply: Any) -> bool:
+        def decode(reply: Reply) -> bool:
             previous = text(reply[1])
             if previous in ("", "retired"):
                 return False
@@ -308,7 +297,7 @@ class Operations:
         return self._configure(pool, self.keys(pool), ["clock_ms", ms, "clock_offset_ms", 0])
 
     def _configure(self, pool: str, keys: tuple[str, ...], pairs: list[str | int]) -> Call[bool]:
-        def decode(reply: Any) -> bool:
+        def decode(reply: Reply) -> bool:
             settings = " ".join(map(str, pairs))
             log.info("pool configured", extra=_fields(pool=pool, settings=settings))
             return int(reply[1]) == 1
@@ -321,9 +310,9 @@ class Operations:
     def reserve_take(self, pool: str, count: int, keep: int) -> Call[list[tuple[str, str]]]:
         """Move up to `count` wallets from the head of the free queue into the reserve,
         leaving at least `keep` free; decodes to (wallet, stream id of its event) pairs."""
-        def decode(reply: Any) -> list[tuple[str, str]]:
+        def decode(reply: Reply) -> list[tuple[str, str]]:
             if text(reply[0]) == "nopool":
-                raise PoolNotFound(f"pool {pool} does not exist in Redis")
+                raise replies.pool_not_found(pool)
             return [(text(reply[i]), text(reply[i + 1])) for i in range(1, len(reply), 2)]
 
         return Call(script("reserve_take"), self.keys(pool), (count, keep), decode,
@@ -334,6 +323,10 @@ class Operations:
         return Call(script("lookup"), self.keys(pool), tuple(wallets_),
                     lambda reply: [text(s) for s in reply], idempotent=True)
 
+    def newest_event(self, pool: str) -> Call[str]:
+        """The id of the newest entry ever added to the pool's stream. Read-only."""
+        return Call(script("newest_event"), self.keys(pool), (), text, idempotent=True)
+
     def reserve_return(self, pool: str, wallets_: Sequence[str]) -> Call[list[str | None]]:
         """Give wallets of the reserve back to the free tail; decodes to each one's stream
         id, or None for one that was not in the reserve."""
@@ -343,16 +336,16 @@ class Operations:
     # -- reading ----------------------------------------------------------------------------
 
     def stats(self, pool: str) -> Call[PoolStats]:
-        def decode(reply: Any) -> PoolStats:
-            stats = _stats(pool, reply)
+        def decode(reply: Reply) -> PoolStats:
+            stats = replies.stats(pool, reply)
             if stats is None:
-                raise PoolNotFound(f"pool {pool} does not exist: configure it or add wallets first")
+                raise replies.pool_not_found(pool)
             return stats
 
         return Call(script("stats"), self.keys(pool), (), decode, idempotent=True)
 
     def stats_or_none(self, pool: str) -> Call[PoolStats | None]:
-        return Call(script("stats"), self.keys(pool), (), lambda r: _stats(pool, r),
+        return Call(script("stats"), self.keys(pool), (), lambda r: replies.stats(pool, r),
                     idempotent=True)
 
     def peek(self, pool: str, count: int = 10) -> Call[list[str]]:
@@ -364,66 +357,3 @@ class Operations:
 def _ttl_arg(ttl: float | None) -> int:
     """0 on the wire means 'the pool's lease_ttl'."""
     return 0 if ttl is None else validation.seconds("ttl", ttl)
-
-
-def _lease(pool: str, owner: str, reply: Any, at: int) -> Lease:
-    wallet, token, expires, leased, cid, uid, fresh = reply[at : at + 7]
-    address, tag = wallets.split(text(wallet))
-    return Lease(pool, address, owner, int(text(token)), _ms(expires), _ms(leased),
-                 _opt(cid), _opt(uid), fresh=int(fresh) == 1, tag=tag)
-
-
-def _stats(pool: str, reply: Any) -> PoolStats | None:
-    n = [int(text(v)) for v in reply[:14]]
-    exists, free, leased, cooling, known, last_token, events, expired, ready = n[:9]
-    lease_ttl_ms, cooldown_ms, max_size, max_uses, now_ms = n[9:14]
-    if not exists and not known:
-        return None
-    network = text(reply[14]) or chains.default_network(pool)
-    min_free, low_water, exhaustions, reserve, target = (int(text(v)) for v in reply[15:20])
-    return PoolStats(pool, free, leased, cooling, known - free - leased - cooling - reserve,
-                     known, last_token, events, expired, ready, lease_ttl_ms / 1000,
-                     cooldown_ms / 1000, max_size, max_uses or None, now_ms / 1000, network,
-                     min_free, low_water, exhaustions, reserve, None if target < 0 else target)
-
-
-def _refusal(pool: str, status: str, reply: Any, wanted: int = 1) -> Exception:
-    if status == "nopool":
-        return PoolNotFound(f"pool {pool} does not exist: configure it or add wallets first")
-    free, leased, cooling = (int(v) for v in reply[1:4])
-    shortfall = f"needs {wanted} free wallets, has {free}" if wanted > 1 else "has no free wallet"
-    log.warning("pool exhausted", extra=_fields(pool=pool, free=free, leased=leased,
-                                                 cooling=cooling, wanted=wanted))
-    return PoolExhausted(
-        f"pool {pool} {shortfall} ({leased} leased, {cooling} cooling); add wallets or wait",
-        pool=pool, free=free, leased=leased, cooling=cooling)
-
-
-_LOST_REASONS = {
-    "expired": "it expired{at} and was reclaimed; the wallet may already serve another order",
-    "stale": "the wallet is now leased under a newer token",
-    "none": "the wallet is not leased (already released, reclaimed or retired)",
-}
-
-
-def _lease_lost(lease: Lease, reason: str, expires_ms: Any) -> LeaseLost:
-    at = f" at {_ms(expires_ms):.3f}" if text(expires_ms) else ""
-    _log_lost(lease, reason)
-    return LeaseLost(
-        f"lease of {lease.wallet} in pool {lease.pool} for owner {lease.owner} (token "
-        f"{lease.token}) is lost: {_LOST_REASONS[reason].format(at=at)}",
-        pool=lease.pool, address=lease.wallet, owner=lease.owner, token=lease.token,
-        reason=reason)
-
-
-def _log_change(kind: str, lease: Lease, state: str | None = None) -> None:
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug(f"lease {kind}", extra=_fields(
-            pool=lease.pool, address=lease.wallet, owner=lease.owner, token=lease.token,
-            correlation_id=lease.correlation_id, user_id=lease.user_id, state=state))
-
-
-def _log_lost(lease: Lease, reason: str) -> None:
-    log.warning("lease lost", extra=_fields(
-        pool=lease.pool, address=lease.wallet, owner=lease.owner, token=lease.token,
-        correlation_id=lease.correlation_id, user_id=lease.user_id, reason=reason))

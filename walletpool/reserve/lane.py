@@ -1,31 +1,28 @@
-"""Keep selling while Redis is down: a client given a database (`database_url=`) takes
-wallets from the database's reserve when Redis is unreachable, behind a circuit breaker
-so that a dead Redis does not add a timeout to every call.
+"""The reserve lane: what a client given a database (`database_url=`) does on the
+database, the reserve of wallets that Redis never sees. Every method is blocking (the
+asyncio client runs it in a worker thread); walletpool/plans.py decides when a call
+goes here, this module only serves it (docs/design.md, "The reserve lane").
 
-What goes where (DESIGN, "Redis outage"):
-- allocate: Redis while it answers; else the reserve (walletpool.store.reserve).
-- release / extend of a reserve lease (`lease.from_reserve`): always the database.
+- allocate: from the reserve (walletpool.reserve.queries), FIFO by release time.
+- release / extend of a reserve lease (`lease.from_reserve`): in the database.
 - release of a Redis lease while Redis is down: queued in the database and applied,
   fenced by its token, by the next rebalance once Redis is back. Extend of a Redis
   lease needs Redis (BackendUnavailable while it is down).
-- ENABLE_REDIS_WALLET_QUEUES=false: the database alone, for every pool operation.
-
-The breaker and the routing decisions live here, once, for the sync and asyncio clients;
-the database calls are synchronous (the asyncio client runs them in a thread)."""
+- ENABLE_REDIS_WALLET_QUEUES=false: the database alone, for every pool operation."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import chains
 from ..engine.calls import fields
 from ..errors import BackendUnavailable, InvalidAddress, PoolExhausted
-from ..models import AddResult, ImportReport, Lease, PoolStats, Rejected
+from ..models import AddResult, ImportReport, Lease, Mode, PoolStats, Rejected, ReleasedTo
 from ..settings import Settings
+from .breaker import Breaker
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a client first needs the database
     import sqlalchemy as sa
@@ -33,67 +30,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads only when a client first needs the databas
 log = logging.getLogger("walletpool")
 
 
-class Breaker:
-    """Closed: try Redis. After `failures` failures in a row it opens: calls skip Redis
-    for `probe_after` seconds, then one call at a time probes it again. A success closes
-    it. Each switch between Redis and the fallback is logged at WARNING and counted."""
-
-    def __init__(self, failures: int, probe_after: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.failures = failures
-        self.probe_after = probe_after
-        self.clock = clock
-        self.in_a_row = 0
-        self.open_since: float | None = None
-        self.next_probe = 0.0
-        self.switches = 0
-        self.redis_attempts = 0
-        self._lock = threading.Lock()
-
-    @property
-    def mode(self) -> str:
-        return "redis" if self.open_since is None else "fallback"
-
-    def allow(self) -> bool:
-        """Whether this call should try Redis."""
-        with self._lock:
-            if self.open_since is None:
-                self.redis_attempts += 1
-                return True
-            now = self.clock()
-            if now < self.next_probe:
-                return False
-            self.next_probe = now + self.probe_after  # one probe per interval
-            self.redis_attempts += 1
-            return True
-
-    def succeeded(self) -> None:
-        with self._lock:
-            self.in_a_row = 0
-            if self.open_since is None:
-                return
-            down_for = self.clock() - self.open_since
-            self.open_since = None
-            self.switches += 1
-        log.warning("Redis is back: allocating from Redis again",
-                    extra=fields(mode="redis", fallback_seconds=round(down_for, 3)))
-
-    def failed(self, error: BaseException) -> None:
-        with self._lock:
-            self.in_a_row += 1
-            if self.open_since is not None:
-                self.next_probe = self.clock() + self.probe_after
-                return
-            if self.in_a_row < self.failures:
-                return
-            self.open_since = self.clock()
-            self.next_probe = self.open_since + self.probe_after
-            self.switches += 1
-        log.warning("Redis is unreachable: allocating from the database's reserve",
-                    extra=fields(mode="fallback", error=str(error)))
-
-
-class Fallback:
+class ReserveLane:
     """The database side of one client: the breaker, the engine, the reserve calls."""
 
     def __init__(self, settings: Settings) -> None:
@@ -115,7 +52,7 @@ class Fallback:
             return self._engine
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> Mode:
         return self.breaker.mode if self.redis_enabled else "fallback"
 
     def use_redis(self) -> bool:
@@ -164,7 +101,7 @@ class Fallback:
                 raise
         return leases
 
-    def release(self, lease: Lease) -> str:
+    def release(self, lease: Lease) -> ReleasedTo:
         from . import queries as reserve
 
         if lease.from_reserve:
@@ -210,13 +147,15 @@ class Fallback:
         mirrored_leases = by_state.get("leased", 0) - counts.leased - counts.expired
         in_reserve = counts.free + counts.leased + counts.moving + counts.expired
         return PoolStats(
-            pool, by_state.get("free", 0), mirrored_leases + counts.leased,
-            by_state.get("cooling", 0), by_state.get("retired", 0), sum(by_state.values()),
-            int(settings["max_token"]), 0, counts.expired, 0,
-            settings["lease_ttl_ms"] / 1000, settings["cooldown_ms"] / 1000,
-            int(settings["max_size"]), int(settings["max_uses"]) or None, now / 1000,
-            settings["network"] or chains.default_network(pool), int(settings["min_free"]),
-            reserve=in_reserve, reserve_target=settings["reserve"], mode=self.mode,
+            pool=pool, free=by_state.get("free", 0), leased=mirrored_leases + counts.leased,
+            cooling=by_state.get("cooling", 0), retired=by_state.get("retired", 0),
+            total=sum(by_state.values()), last_token=int(settings["max_token"]), events=0,
+            expired_unreaped=counts.expired, cooled_ready=0,
+            lease_ttl=settings["lease_ttl_ms"] / 1000, cooldown=settings["cooldown_ms"] / 1000,
+            max_size=int(settings["max_size"]), max_uses=int(settings["max_uses"]) or None,
+            server_time=now / 1000, network=settings["network"] or chains.default_network(pool),
+            min_free=int(settings["min_free"]), reserve=in_reserve,
+            reserve_target=settings["reserve"], mode=self.mode,
             fallback_switches=self.breaker.switches)
 
     # -- a pool on the database alone (ENABLE_REDIS_WALLET_QUEUES=false) -------------------
@@ -281,47 +220,3 @@ class Fallback:
         from . import queries as reserve
 
         return reserve.reap(self.engine, pool)
-
-
-def ttl_ms(ttl: float | None) -> int | None:
-    from .. import validation
-
-    return None if ttl is None else validation.seconds("ttl", ttl)
-
-
-def route(fallback: Fallback | None, on_redis: Callable[[], Any],
-          on_database: Callable[[], Any]) -> Any:
-    """Run `on_redis`, or `on_database` when there is no Redis to use now (the breaker is
-    open, Redis queues are off) or Redis fails as unreachable."""
-    if fallback is None:
-        return on_redis()
-    if fallback.use_redis():
-        try:
-            result = on_redis()
-        except BackendUnavailable as exc:
-            fallback.breaker.failed(exc)
-        else:
-            fallback.breaker.succeeded()
-            return result
-    return on_database()
-
-
-async def route_async(fallback: Fallback | None, on_redis: Callable[[], Any],
-                      on_database: Callable[[], Any]) -> Any:
-    """`route` for the asyncio client: `on_redis` returns an awaitable; `on_database`
-    is a coroutine function, or a blocking one that then runs in a thread."""
-    import asyncio
-
-    if fallback is None:
-        return await on_redis()
-    if fallback.use_redis():
-        try:
-            result = await on_redis()
-        except BackendUnavailable as exc:
-            fallback.breaker.failed(exc)
-        else:
-            fallback.breaker.succeeded()
-            return result
-    if asyncio.iscoroutinefunction(on_database):
-        return await on_database()
-    return await asyncio.to_thread(on_database)

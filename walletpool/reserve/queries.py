@@ -23,8 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..chains import wallets
-from ..errors import LeaseLost, PoolNotFound
-from ..models import RESERVE_TOKEN_BASE, Lease
+from ..errors import LeaseLost, LostReason, PoolNotFound
+from ..models import RESERVE_TOKEN_BASE, EventType, Lease, ReleasedTo, WalletState
 from ..store import schema
 from ..store.apply import Event
 from ..store.migrations import check
@@ -78,14 +78,15 @@ def _counters(conn: sa.Connection, pool: str, tokens: int, events: int) -> tuple
             schema.DB_EVENT_SEQ_BASE + int(row[1]) - events + 1)
 
 
-def _event(conn: sa.Connection, pool: str, seq: int, at_ms: int, kind: str, row: dict[str, Any],
-           state: str) -> tuple[int, int]:
+def _event(conn: sa.Connection, pool: str, seq: int, at_ms: int, kind: EventType,
+           row: dict[str, Any], state: WalletState) -> tuple[int, int]:
     """Record an event of the database's own; returns its id (ms, seq)."""
     ms = max(at_ms, int(row.get("event_ms") or 0))
     conn.execute(schema.events.insert().values(Event(
-        pool, ms, seq, kind, row["address"], state, row.get("owner"), row.get("token"),
-        row.get("leased_at"), row.get("expires_at"), at_ms,
-        row.get("correlation_id"), row.get("user_id"), row.get("uses"), None).row()))
+        pool=pool, ms=ms, seq=seq, type=kind, at=at_ms, address=row["address"], state=state,
+        owner=row.get("owner"), token=row.get("token"), leased_at=row.get("leased_at"),
+        expires_at=row.get("expires_at"), correlation_id=row.get("correlation_id"),
+        user_id=row.get("user_id"), uses=row.get("uses")).row()))
     return ms, seq
 
 
@@ -107,8 +108,9 @@ def _ready(conn: sa.Connection, pool: str, cooldown_ms: int, now: int, count: in
 
 def _lease(pool: str, row: Any, fresh: bool) -> Lease:
     address, tag = wallets.split(row["address"])
-    return Lease(pool, address, row["owner"], int(row["token"]), row["expires_at"] / 1000,
-                 row["leased_at"] / 1000, row["correlation_id"], row["user_id"], fresh=fresh,
+    return Lease(pool=pool, address=address, owner=row["owner"], token=int(row["token"]),
+                 expires_at=row["expires_at"] / 1000, leased_at=row["leased_at"] / 1000,
+                 correlation_id=row["correlation_id"], user_id=row["user_id"], fresh=fresh,
                  tag=tag)
 
 
@@ -162,22 +164,16 @@ def _held(conn: sa.Connection, lease: Lease, now: int) -> sa.RowMapping:
     ).mappings().first()
     if row is None or row["state"] != "leased" or row["token"] != lease.token \
             or row["owner"] != lease.owner:
-        reason = "stale" if row is not None and row["state"] == "leased" else "none"
+        reason: LostReason = "stale" if row is not None and row["state"] == "leased" else "none"
     elif row["expires_at"] <= now:
         reason = "expired"
     else:
         return row
-    raise LeaseLost(
-        f"lease of {lease.wallet} in pool {lease.pool} for owner {lease.owner} (token "
-        f"{lease.token}, from the reserve) is lost: "
-        + {"stale": "the wallet is now leased under another token",
-           "none": "the wallet is not leased (already released or returned)",
-           "expired": "it expired and went back to the reserve"}[reason],
-        pool=lease.pool, address=lease.wallet, owner=lease.owner, token=lease.token,
-        reason=reason)
+    raise LeaseLost.of(pool=lease.pool, address=lease.wallet, owner=lease.owner,
+                       token=lease.token, reason=reason)
 
 
-def release(engine: sa.Engine, lease: Lease) -> str:
+def release(engine: sa.Engine, lease: Lease) -> ReleasedTo:
     """End a reserve lease: the wallet goes back to the reserve (its cooldown counted from
     now). Returns 'reserve'; LeaseLost when the lease is no longer held."""
     try:
@@ -189,7 +185,7 @@ def release(engine: sa.Engine, lease: Lease) -> str:
         raise
 
 
-def _release(engine: sa.Engine, lease: Lease) -> str:
+def _release(engine: sa.Engine, lease: Lease) -> ReleasedTo:
     with engine.begin() as conn:
         now = db_now_ms(conn)
         row = dict(_held(conn, lease, now))
@@ -367,8 +363,8 @@ def add(engine: sa.Engine, pool: str, checked: Sequence[str]) -> tuple[int, int]
             rows = [{"pool": pool, "address": a, "state": "reserve", "uses": 0,
                      "released_at": now - len(fresh) + i, "event_ms": now, "event_seq": seq + i}
                     for i, a in enumerate(fresh)]
-            events = [Event(pool, now, seq + i, "added", a, "reserve", None, None, None, None,
-                            now, None, None, 0, None).row() for i, a in enumerate(fresh)]
+            events = [Event(pool=pool, ms=now, seq=seq + i, type="added", at=now, address=a,
+                            state="reserve", uses=0).row() for i, a in enumerate(fresh)]
             for i in range(0, len(rows), CHUNK):
                 conn.execute(w.insert(), rows[i : i + CHUNK])
                 conn.execute(schema.events.insert(), events[i : i + CHUNK])
@@ -399,8 +395,9 @@ def queued(engine: sa.Engine, pool: str) -> list[tuple[int, Lease]]:
         out = []
         for row in rows:
             address, tag = wallets.split(row["address"])
-            out.append((int(row["id"]), Lease(pool, address, row["owner"], int(row["token"]),
-                                              0.0, 0.0, tag=tag)))
+            out.append((int(row["id"]), Lease(pool=pool, address=address, owner=row["owner"],
+                                              token=int(row["token"]), expires_at=0.0,
+                                              leased_at=0.0, tag=tag)))
         return out
 
 

@@ -11,30 +11,29 @@ One pass over a pool:
    free), or gives the surplus back to the tail of the free queue.
 Each move is one script on the Redis side, with an event per wallet, and is written to
 the database right after (reserve/queries.py explains why no wallet is ever on both
-sides)."""
+sides).
+
+A pass is a Program (engine/calls.py): its Redis steps are script calls, its database
+steps queries, so the sync and async clients run the same pass."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from ..engine.calls import fields, text
+from ..engine.calls import Program, Query, fields
+from ..engine.operations import Operations
 from ..errors import LeaseLost
-from ..keys import key
 from . import queries as reserve
-
-if TYPE_CHECKING:
-    from ..client import WalletPool
 
 log = logging.getLogger("walletpool")
 CHUNK = 1_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Rebalanced:
     pool: str
     size: int
@@ -53,25 +52,28 @@ class Rebalanced:
     """The reserve's free wallets afterwards."""
 
 
-def rebalance(pool: WalletPool, engine: sa.Engine, name: str) -> Rebalanced:
-    released, refused = _apply_queued(pool, engine, name)
-    repaired = _give_back(pool, engine, name, reserve.moving(engine, name))
-    stats = pool._call(pool._ops.stats(name))  # Redis itself: this needs it up
-    reserve.ensure_pool(engine, name, {
+def rebalance(ops: Operations, engine: sa.Engine, name: str) -> Program[Rebalanced]:
+    released, refused = yield from _apply_queued(ops, engine, name)
+    moving = yield Query(lambda: reserve.moving(engine, name))
+    repaired = yield from _give_back(ops, engine, name, moving)
+    stats = yield ops.stats(name)  # Redis itself: this needs it up
+    yield Query(lambda: reserve.ensure_pool(engine, name, {
         "lease_ttl_ms": round(stats.lease_ttl * 1000), "cooldown_ms": round(stats.cooldown * 1000),
         "max_size": stats.max_size, "max_uses": stats.max_uses or 0, "min_free": stats.min_free,
-        "network": stats.network, "reserve": stats.reserve_target})
+        "network": stats.network, "reserve": stats.reserve_target}))
     size = stats.reserve_target if stats.reserve_target is not None else stats.min_free
-    have = reserve.counts(engine, name).free
+    have = (yield Query(lambda: reserve.counts(engine, name))).free
     taken = returned = 0
     if have < size:
-        moved = pool._call(pool._ops.reserve_take(name, size - have, max(1, stats.min_free)))
-        reserve.take(engine, name, moved)
+        moved = yield ops.reserve_take(name, size - have, max(1, stats.min_free))
+        yield Query(lambda: reserve.take(engine, name, moved))
         taken = len(moved)
     elif have > size:
-        returned = _give_back(pool, engine, name, reserve.mark_moving(engine, name, have - size))
-    done = Rebalanced(name, size, taken, returned, released, refused, repaired,
-                      reserve.counts(engine, name).free)
+        surplus = yield Query(lambda: reserve.mark_moving(engine, name, have - size))
+        returned = yield from _give_back(ops, engine, name, surplus)
+    free_now = (yield Query(lambda: reserve.counts(engine, name))).free
+    done = Rebalanced(pool=name, size=size, taken=taken, returned=returned, released=released,
+                      refused=refused, repaired=repaired, free_in_reserve=free_now)
     if taken or returned or released or refused or repaired:
         log.info("reserve rebalanced", extra=fields(
             pool=name, size=size, taken=taken, returned=returned, released=released,
@@ -79,42 +81,39 @@ def rebalance(pool: WalletPool, engine: sa.Engine, name: str) -> Rebalanced:
     return done
 
 
-def _apply_queued(pool: WalletPool, engine: sa.Engine, name: str) -> tuple[int, int]:
+def _apply_queued(ops: Operations, engine: sa.Engine, name: str) -> Program[tuple[int, int]]:
     released = refused = 0
     applied = []
-    for row_id, lease in reserve.queued(engine, name):
+    for row_id, lease in (yield Query(lambda: reserve.queued(engine, name))):
         try:
-            pool._call(pool._ops.release(lease))
+            yield ops.release(lease)
             released += 1
         except LeaseLost:
             refused += 1
         applied.append(row_id)
-    reserve.forget_queued(engine, applied)
+    yield Query(lambda: reserve.forget_queued(engine, applied))
     return released, refused
 
 
-def _newest_event(pool: WalletPool, name: str) -> str:
-    newest = pool.redis.xinfo_stream(key(pool.settings.prefix, name, "events"))
-    return text(newest["last-generated-id"])
-
-
-def _give_back(pool: WalletPool, engine: sa.Engine, name: str, wallets: Sequence[str]) -> int:
+def _give_back(ops: Operations, engine: sa.Engine, name: str,
+               wallets: Sequence[str]) -> Program[int]:
     """Hand 'moving' wallets to Redis and close the move in the database. Returns how
     many Redis took back now."""
     returned = 0
     for i in range(0, len(wallets), CHUNK):
         chunk = list(wallets[i : i + CHUNK])
-        ids = pool._call(pool._ops.reserve_return(name, chunk))
+        ids = yield ops.reserve_return(name, chunk)
         back = [(w, stream_id) for w, stream_id in zip(chunk, ids, strict=True) if stream_id]
         unsure = [w for w, stream_id in zip(chunk, ids, strict=True) if not stream_id]
-        states = pool._call(pool._ops.lookup(name, unsure)) if unsure else []
+        states = (yield ops.lookup(name, unsure)) if unsure else []
         # Not in Redis's reserve: in its service already (an earlier pass returned it), or
         # unknown to Redis (lost with its data): then the database keeps it. The first
         # take the stream's newest id: every event of theirs so far is then old news to
         # the syncer (a late 'reserved' above all), every later one applies.
-        now = _newest_event(pool, name) if any(states) else None
+        now = (yield ops.newest_event(name)) if any(states) else None
         in_redis = [(w, now) for w, state in zip(unsure, states, strict=True) if state]
         unknown = [w for w, state in zip(unsure, states, strict=True) if not state]
-        reserve.finish_moving(engine, name, [*back, *in_redis], unknown)
+        settled, lost = [*back, *in_redis], unknown
+        yield Query(lambda: reserve.finish_moving(engine, name, settled, lost))  # noqa: B023 (runs now)
         returned += len(back)
     return returned

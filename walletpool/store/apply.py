@@ -15,27 +15,33 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..engine.operations import text
+from ..engine.calls import text
+from ..models import EventType, WalletState
 from . import schema
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Event:
+    """One change of a pool, as its stream entry (or a reserve event row) carries it."""
+
     pool: str
     ms: int
     seq: int
-    type: str
-    address: str | None
-    state: str | None
-    owner: str | None
-    token: int | None
-    leased_at: int | None
-    expires_at: int | None
+    """(ms, seq) is the stream id: the events' order, and what makes applying idempotent."""
+    type: EventType
     at: int
-    correlation_id: str | None
-    user_id: str | None
-    uses: int | None
-    settings: str | None
+    """When the change happened, epoch ms."""
+    address: str | None = None
+    state: WalletState | None = None
+    owner: str | None = None
+    token: int | None = None
+    leased_at: int | None = None
+    expires_at: int | None = None
+    correlation_id: str | None = None
+    user_id: str | None = None
+    uses: int | None = None
+    settings: str | None = None
+    """A 'configured' event's settings, `name=value` pairs."""
 
     @property
     def stream_id(self) -> str:
@@ -45,11 +51,13 @@ class Event:
     def from_entry(cls, pool: str, entry_id: str | bytes, fields: Mapping[Any, Any]) -> Event:
         f = {text(k): text(v) for k, v in fields.items()}
         ms, seq = text(entry_id).split("-")
-        return cls(pool, int(ms), int(seq), f["type"], f.get("address") or None,
-                   f.get("state") or None, f.get("owner") or None, _int(f.get("token")),
-                   _int(f.get("leased")), _int(f.get("expires")), int(f.get("at") or ms),
-                   f.get("cid") or None, f.get("uid") or None, _int(f.get("uses")),
-                   f.get("settings") or None)
+        return cls(pool=pool, ms=int(ms), seq=int(seq), type=f["type"],  # type: ignore[arg-type]
+                   at=int(f.get("at") or ms), address=f.get("address") or None,
+                   state=f.get("state") or None,  # type: ignore[arg-type]
+                   owner=f.get("owner") or None, token=_int(f.get("token")),
+                   leased_at=_int(f.get("leased")), expires_at=_int(f.get("expires")),
+                   correlation_id=f.get("cid") or None, user_id=f.get("uid") or None,
+                   uses=_int(f.get("uses")), settings=f.get("settings") or None)
 
     def row(self) -> dict[str, Any]:
         return {c.name: getattr(self, {"event_ms": "ms", "event_seq": "seq"}.get(c.name, c.name))

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ..chains import default_network, family_of
 from ..chains.wallets import split
-from ..engine.operations import text
+from ..engine.calls import text
 from ..errors import PoolNotFound, WalletPoolError
 from ..keys import KEY_ORDER, family_key, key, pool_keys
 from . import schema

@@ -1,0 +1,105 @@
+"""The wire side shared by the sync and async clients: a call as EVALSHA or EVAL
+arguments, which failures may be retried, and redis-py's exceptions as walletpool's
+errors. No I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis import exceptions as rx
+
+from ..errors import BackendUnavailable, InvalidInput, WalletPoolError
+from .calls import Call
+
+SyncRedis = redis.Redis | redis.RedisCluster
+"""A synchronous redis-py client: one server (or Sentinel's master) or a Cluster."""
+AsyncRedis = redis.asyncio.Redis | redis.asyncio.RedisCluster
+
+UNREACHABLE = (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.ClusterDownError,
+               rx.TryAgainError)
+
+
+class Attempt:
+    def __init__(self, last: bool) -> None:
+        self.last = last
+
+    def again(self, exc: BaseException) -> bool:
+        """Whether to send the call once more after `exc`: only a broken connection,
+        and only when another attempt is left."""
+        return not self.last and isinstance(exc, (rx.ConnectionError, rx.TimeoutError))
+
+
+def attempts(call: Call[Any]) -> list[Attempt]:
+    """Idempotent calls get a second attempt after a broken connection (the first may
+    have run with its reply lost; running again is harmless); the others get one."""
+    return [Attempt(False), Attempt(True)] if call.idempotent else [Attempt(True)]
+
+
+def evalsha_args(call: Call[Any]) -> tuple[Any, ...]:
+    return ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+
+
+def eval_args(call: Call[Any]) -> tuple[Any, ...]:
+    """EVAL runs the script and caches it on the node, so later EVALSHAs find it again."""
+    return ("EVAL", call.script.source, len(call.keys), *call.keys, *call.args)
+
+
+def noscript_positions(replies: list[Any]) -> list[int]:
+    """Where a pipeline's replies say NOSCRIPT (the scripts were flushed): those calls
+    go again with their source."""
+    return [i for i, reply in enumerate(replies) if isinstance(reply, rx.NoScriptError)]
+
+
+def fill(replies: list[Any], positions: list[int], again: list[Any]) -> None:
+    for i, reply in zip(positions, again, strict=True):
+        replies[i] = reply
+
+
+def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> WalletPoolError:
+    """A redis-py exception as the walletpool error a caller can act on."""
+    if isinstance(exc, WalletPoolError):
+        return exc
+    if isinstance(exc, UNREACHABLE):
+        doubt = ""
+        if call is not None and not call.idempotent:
+            doubt = (f" The {call.script.name} may or may not have been applied;"
+                     " check with get_lease.")
+        return BackendUnavailable(f"Redis at {where} is unavailable: {exc}.{doubt}")
+    if isinstance(exc, rx.ResponseError) and "walletpool:" in str(exc):
+        return InvalidInput(f"refused by the {call.script.name if call else ''} script: "
+                            f"{str(exc).split('walletpool:', 1)[1].strip()}")
+    if isinstance(exc, rx.ResponseError) and call is not None:
+        return WalletPoolError(f"the {call.script.name} script failed on Redis at {where}: "
+                               f"{call.script.explain(str(exc))}")
+    if isinstance(exc, rx.RedisError):
+        return WalletPoolError(f"Redis at {where} failed: {exc}")
+    raise exc
+
+
+def where(client: SyncRedis | AsyncRedis) -> str:
+    """A printable location of the client's server, never with its password."""
+    pool = getattr(client, "connection_pool", None)  # a Cluster has one per node
+    if pool is None:
+        return type(client).__name__
+    try:
+        kwargs = pool.connection_kwargs
+        if "path" in kwargs:
+            return f"unix://{kwargs['path']}"
+        return f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+    except AttributeError:
+        return type(client).__name__
+
+
+def decode_all(calls: list[Call[Any]], replies: list[Any], where_: str) -> list[object]:
+    """Pipeline results in order: a decoded value or the WalletPoolError of that call."""
+    results: list[object] = []
+    for call, reply in zip(calls, replies, strict=False):
+        try:
+            if isinstance(reply, BaseException):
+                raise translate(reply, where_, call)
+            results.append(call.decode(reply))
+        except WalletPoolError as exc:
+            results.append(exc)
+    return results

@@ -1,0 +1,209 @@
+"""One routing point: each public operation's plan, its Redis call and, where the
+reserve lane serves it, the database's alternative. Both clients run these plans and
+decide nothing themselves, so they cannot drift apart (docs/design.md, "The two lanes").
+
+How an operation is served:
+- no database configured: its Redis call, always;
+- allocate, allocate_many, stats, get_lease: Redis while the breaker lets calls through
+  and Redis answers; the reserve when Redis is unreachable or the breaker is open;
+- release of a reserve lease, extend of one: the database; release of a Redis lease
+  while Redis is down: queued in the database;
+- add, import_wallets, configure, reap: the database alone when
+  ENABLE_REDIS_WALLET_QUEUES=false, Redis otherwise;
+- retire, peek: Redis only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
+
+from . import validation
+from .engine.calls import Call, Plan, Program, ask
+from .engine.intake import ImportProgress, Row
+from .engine.operations import KEEP, Keep, Operations
+from .errors import BackendUnavailable, InvalidInput, LeaseLost
+from .models import AddResult, ImportReport, Lease, PoolStats, Rejected, ReleasedTo
+from .reserve.lane import ReserveLane
+
+if TYPE_CHECKING:
+    from .reserve.rebalance import Rebalanced
+
+T = TypeVar("T")
+
+
+def _ttl_ms(ttl: float | None) -> int | None:
+    return None if ttl is None else validation.seconds("ttl", ttl)
+
+
+def _single(call: Call[T]) -> Program[T]:
+    result: T = yield call
+    return result
+
+
+class Plans:
+    """The plans of one client: its Operations (the Redis calls) and its reserve lane
+    (None without a database)."""
+
+    def __init__(self, ops: Operations, lane: ReserveLane | None) -> None:
+        self.ops = ops
+        self.lane = lane
+
+    # -- the two ways of choosing a lane --------------------------------------------------
+
+    def _either(self, redis: Plan[T], database: Callable[[], Program[T]]) -> Program[T]:
+        """Redis while it answers (and the breaker lets the call through); the database
+        when it is unreachable. Every outcome is fed to the breaker."""
+        lane = self.lane
+        assert lane is not None
+        if lane.use_redis():
+            try:
+                result = yield from (_single(redis) if isinstance(redis, Call) else redis)
+            except BackendUnavailable as exc:
+                lane.breaker.failed(exc)
+            else:
+                lane.breaker.succeeded()
+                return result
+        return (yield from database())
+
+    def _database_only(self) -> bool:
+        """ENABLE_REDIS_WALLET_QUEUES=false: the pool lives in the database alone."""
+        return self.lane is not None and not self.lane.redis_enabled
+
+    # -- allocation ------------------------------------------------------------------------
+
+    def allocate(self, pool: str, owner: str, ttl: float | None = None,
+                 correlation_id: str | None = None, user_id: str | None = None) -> Plan[Lease]:
+        call = self.ops.allocate(pool, owner, ttl, correlation_id, user_id)
+        lane = self.lane
+        if lane is None:
+            return call
+        checked = str(call.args[0])
+        return self._either(call, lambda: ask(lambda: lane.allocate(
+            pool, checked, _ttl_ms(ttl), correlation_id, user_id)))
+
+    def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
+                      correlation_id: str | None = None, user_id: str | None = None,
+                      partial: bool = False) -> Plan[list[Lease]]:
+        call = self.ops.allocate_many(pool, owners, ttl, correlation_id, user_id, partial)
+        lane = self.lane
+        if lane is None:
+            return call
+        return self._either(call, lambda: ask(lambda: lane.allocate_many(
+            pool, list(owners), _ttl_ms(ttl), correlation_id, user_id, partial)))
+
+    def release(self, lease: Lease) -> Plan[ReleasedTo]:
+        call = self.ops.release(lease)
+        lane = self.lane
+        if lane is None:
+            return call
+        if lease.from_reserve:
+            return ask(lambda: lane.release(lease))
+        return self._either(call, lambda: ask(lambda: lane.release(lease)))
+
+    def release_many(self, leases: Sequence[Lease]) -> Plan[list[bool]]:
+        call = self.ops.release_many(leases)
+        if self.lane is None:
+            return call
+        if any(lease.from_reserve for lease in leases):
+            return self._one_by_one(leases)
+        return self._either(call, lambda: self._one_by_one(leases))
+
+    def _one_by_one(self, leases: Sequence[Lease]) -> Program[list[bool]]:
+        """Each lease through its own plan: a reserve lease to the database, a Redis
+        lease to Redis (or queued while it is down)."""
+        done = []
+        for lease in leases:
+            plan = self.release(lease)
+            try:
+                yield from (_single(plan) if isinstance(plan, Call) else plan)
+                done.append(True)
+            except LeaseLost:
+                done.append(False)
+        return done
+
+    def extend(self, lease: Lease, ttl: float | None = None) -> Plan[Lease]:
+        call = self.ops.extend(lease, ttl)
+        lane = self.lane
+        if lane is not None and lease.from_reserve:
+            return ask(lambda: lane.extend(lease, _ttl_ms(ttl)))
+        return call
+
+    def get_lease(self, pool: str, owner: str) -> Plan[Lease | None]:
+        call = self.ops.get_lease(pool, owner)
+        if self.lane is None:
+            return call
+        return self._get_lease(call, pool, owner)
+
+    def _get_lease(self, call: Call[Lease | None], pool: str, owner: str
+                   ) -> Program[Lease | None]:
+        lane = self.lane
+        assert lane is not None
+        found = yield from self._either(call, lambda: ask(lambda: None))
+        if found is None:  # a lease from the reserve is only in the database
+            found = yield from ask(lambda: lane.get_lease(pool, owner))
+        return found
+
+    # -- pool upkeep ---------------------------------------------------------------------
+
+    def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
+            progress: Callable[[int], None] | None = None) -> Plan[AddResult]:
+        lane = self.lane
+        if lane is not None and self._database_only():
+            return ask(lambda: lane.add(pool, addresses))
+        return self.ops.add(pool, addresses, progress)
+
+    def import_wallets(self, pool: str, rows: Sequence[Row], rejected: Sequence[Rejected],
+                       dry_run: bool = False, progress: ImportProgress | None = None
+                       ) -> Plan[ImportReport]:
+        lane = self.lane
+        if lane is not None and self._database_only():
+            return ask(lambda: lane.import_wallets(pool, rows, rejected, dry_run))
+        return self.ops.import_wallets(pool, rows, rejected, dry_run, progress)
+
+    def configure(self, pool: str, lease_ttl: float | None = None,
+                  cooldown: float | None = None, max_size: int | None = None,
+                  max_uses: int | Keep | None = KEEP, min_free: int | None = None,
+                  network: str | None = None, reserve: int | None = None) -> Plan[bool]:
+        call = self.ops.configure(pool, lease_ttl, cooldown, max_size, max_uses, min_free,
+                                  network, reserve)
+        lane = self.lane
+        if lane is not None and self._database_only():
+            pairs = self.ops.settings_pairs(lease_ttl, cooldown, max_size, max_uses, min_free,
+                                            network, reserve)
+            return ask(lambda: lane.configure(pool, pairs))
+        return call
+
+    def reap(self, pool: str) -> Plan[int]:
+        lane = self.lane
+        if lane is not None and self._database_only():
+            return ask(lambda: lane.reap(pool))
+        return self.ops.reap(pool)
+
+    def retire(self, pool: str, address: str, tag: str | None = None) -> Plan[bool]:
+        return self.ops.retire(pool, address, tag)
+
+    def rebalance(self, pool: str) -> Plan[Rebalanced]:
+        lane = self.lane
+        if lane is None:
+            raise InvalidInput("rebalance needs the database: pass database_url or set "
+                               "WALLETPOOL_DATABASE_URL")
+        from .reserve.rebalance import rebalance  # SQLAlchemy loads only when needed
+
+        return rebalance(self.ops, lane.engine, pool)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def stats(self, pool: str) -> Plan[PoolStats]:
+        call = self.ops.stats(pool)
+        lane = self.lane
+        if lane is None:
+            return call
+        return self._either(
+            call.then(lambda stats: replace(stats, mode=lane.mode,
+                                            fallback_switches=lane.breaker.switches)),
+            lambda: ask(lambda: lane.stats(pool)))
+
+    def peek(self, pool: str, count: int = 10) -> Plan[list[str]]:
+        return self.ops.peek(pool, count)
