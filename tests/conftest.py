@@ -32,6 +32,8 @@ settings.register_profile("mutation", max_examples=40, deadline=None, database=N
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 BINARIES = find_binaries()
+SERVERS: list[Path | None] = [*BINARIES] or [None]
+"""Fixture params: each binary, or None, which fails the test that needs one."""
 
 
 def pytest_report_header() -> list[str]:
@@ -41,7 +43,7 @@ def pytest_report_header() -> list[str]:
     return [*lines, f"postgresql: {pg or 'NONE FOUND (tests that need it will fail)'}"]
 
 
-@pytest.fixture(scope="session", params=BINARIES or [None],
+@pytest.fixture(scope="session", params=SERVERS,
                 ids=lambda b: f"redis-{binary_version(b)}" if b else "no-redis")
 def redis_server(request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import cast
 
 from walletpool import Lease, LeaseLost, PoolExhausted, PoolFull
+from walletpool.errors import LostReason
 
 SETTLE_LIMIT = 100  # walletpool/lua/includes/settle.lua
 SETTLE_EVERY_MS = 1000
@@ -121,7 +123,7 @@ class PoolModel:
         return PoolExhausted("", pool=self.pool, free=len(self.free), leased=len(self.leases),
                              cooling=len(self.cooling))
 
-    def _lost(self, lease: Lease, reason: str) -> LeaseLost:
+    def _lost(self, lease: Lease, reason: LostReason) -> LeaseLost:
         return LeaseLost("", pool=lease.pool, address=lease.address, owner=lease.owner,
                          token=lease.token, reason=reason)
 
@@ -207,7 +209,7 @@ class PoolModel:
     def release(self, lease: Lease) -> str:
         outcome = self.release_many([lease])[0]
         if outcome.startswith("lost:"):
-            raise self._lost(lease, outcome[5:])
+            raise self._lost(lease, cast(LostReason, outcome[5:]))
         return outcome
 
     def extend(self, lease: Lease, ttl: int | None) -> Lease:

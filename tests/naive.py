@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -31,7 +32,7 @@ class NaivePool:
 
     def allocate(self, owner: str, ttl: float) -> NaiveLease:
         while True:
-            address = self.redis.rpop(self.free)
+            address: Any = self.redis.rpop(self.free)
             if address is None:
                 raise PoolExhausted("naive pool empty", pool=self.free, free=0, leased=0, cooling=0)
             mark = self.redis.hget(self.marks, address)  # check ...

@@ -3,7 +3,8 @@ error and leaves Redis exactly as it was (a DUMP of every key, before and after)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,6 +16,7 @@ from walletpool import (
     InvalidAddress,
     InvalidInput,
     InvalidPool,
+    Lease,
     LeaseLost,
     PoolFull,
     WalletPool,
@@ -32,12 +34,13 @@ HOSTILE_ADDRESSES: list[Any] = ["", "x" * 129, "a b", "a\nb", "ü", "a/b", "../a
 HOSTILE_COUNTS: list[Any] = [0, -1, 10_001, 2.5, "5", True, None]
 
 
-def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
+def snapshot(client: redis.Redis) -> dict[Any, Any]:
     return {k: client.dump(k) for k in sorted(client.keys("*"))}
 
 
 @pytest.fixture
-def setup(btc: WalletPool, redis_server: RedisServer):  # type: ignore[no-untyped-def]
+def setup(btc: WalletPool, redis_server: RedisServer
+          ) -> Iterator[tuple[WalletPool, Lease, redis.Redis]]:
     btc.add("TOKEN", ["e0"])
     lease = btc.allocate("COIN", "order-1")
     raw = redis.Redis(port=redis_server.port)
@@ -45,73 +48,78 @@ def setup(btc: WalletPool, redis_server: RedisServer):  # type: ignore[no-untype
     raw.close()
 
 
-def cases(pool: WalletPool, lease: Any) -> list[tuple[str, Callable[[], object], type[Exception]]]:
+def bound(method: Callable[..., object], *args: Any, **kwargs: Any) -> Callable[[], object]:
+    return functools.partial(method, *args, **kwargs)
+
+
+def cases(pool: Any, lease: Any) -> list[tuple[str, Callable[[], object], type[Exception]]]:
+    """`pool` is typed Any on purpose: these calls break the signatures."""
     table: list[tuple[str, Callable[[], object], type[Exception]]] = []
     for name in HOSTILE_POOLS:
         for op, call in [
-            ("configure", lambda n=name: pool.configure(n, lease_ttl=5)),
-            ("add", lambda n=name: pool.add(n, ["a"])),
-            ("allocate", lambda n=name: pool.allocate(n, "o1")),
-            ("allocate_many", lambda n=name: pool.allocate_many(n, ["o1"])),
-            ("get_lease", lambda n=name: pool.get_lease(n, "o1")),
-            ("reap", lambda n=name: pool.reap(n)),
-            ("retire", lambda n=name: pool.retire(n, "a0")),
-            ("stats", lambda n=name: pool.stats(n)),
-            ("peek", lambda n=name: pool.peek(n)),
-            ("release", lambda n=name: pool.release(replace(lease, pool=n))),
-            ("extend", lambda n=name: pool.extend(replace(lease, pool=n))),
+            ("configure", bound(pool.configure, name, lease_ttl=5)),
+            ("add", bound(pool.add, name, ["a"])),
+            ("allocate", bound(pool.allocate, name, "o1")),
+            ("allocate_many", bound(pool.allocate_many, name, ["o1"])),
+            ("get_lease", bound(pool.get_lease, name, "o1")),
+            ("reap", bound(pool.reap, name)),
+            ("retire", bound(pool.retire, name, "a0")),
+            ("stats", bound(pool.stats, name)),
+            ("peek", bound(pool.peek, name)),
+            ("release", bound(pool.release, replace(lease, pool=name))),
+            ("extend", bound(pool.extend, replace(lease, pool=name))),
         ]:
             table.append((f"{op} pool={name!r:.20}", call, InvalidPool))
     for value in HOSTILE_IDS:
         table += [
-            (f"allocate owner={value!r:.20}", lambda v=value: pool.allocate("COIN", v),
+            (f"allocate owner={value!r:.20}", bound(pool.allocate, "COIN", value),
              InvalidInput),
             (f"allocate correlation_id={value!r:.20}",
-             lambda v=value: pool.allocate("COIN", "o2", correlation_id=v) if v is not None
-             else pool.allocate("COIN", "o2", correlation_id=""), InvalidInput),
+             bound(pool.allocate, "COIN", "o2",
+                  correlation_id=value if value is not None else ""), InvalidInput),
             (f"allocate user_id={value!r:.20}",
-             lambda v=value: pool.allocate("COIN", "o2", user_id=v if v is not None else ""),
+             bound(pool.allocate, "COIN", "o2", user_id=value if value is not None else ""),
              InvalidInput),
             (f"allocate_many owner={value!r:.20}",
-             lambda v=value: pool.allocate_many("COIN", ["o2", v]), InvalidInput),
-            (f"get_lease owner={value!r:.20}", lambda v=value: pool.get_lease("COIN", v),
+             bound(pool.allocate_many, "COIN", ["o2", value]), InvalidInput),
+            (f"get_lease owner={value!r:.20}", bound(pool.get_lease, "COIN", value),
              InvalidInput),
-            (f"release owner={value!r:.20}", lambda v=value: pool.release(replace(lease, owner=v)),
+            (f"release owner={value!r:.20}", bound(pool.release, replace(lease, owner=value)),
              InvalidInput),
         ]
     for ttl in HOSTILE_TTLS:
         table += [
-            (f"allocate ttl={ttl!r}", lambda t=ttl: pool.allocate("COIN", "o2", ttl=t),
+            (f"allocate ttl={ttl!r}", bound(pool.allocate, "COIN", "o2", ttl=ttl),
              InvalidInput),
-            (f"allocate_many ttl={ttl!r}", lambda t=ttl: pool.allocate_many("COIN", ["o2"], ttl=t),
+            (f"allocate_many ttl={ttl!r}", bound(pool.allocate_many, "COIN", ["o2"], ttl=ttl),
              InvalidInput),
-            (f"extend ttl={ttl!r}", lambda t=ttl: pool.extend(lease, ttl=t), InvalidInput),
-            (f"configure lease_ttl={ttl!r}", lambda t=ttl: pool.configure("COIN", lease_ttl=t),
+            (f"extend ttl={ttl!r}", bound(pool.extend, lease, ttl=ttl), InvalidInput),
+            (f"configure lease_ttl={ttl!r}", bound(pool.configure, "COIN", lease_ttl=ttl),
              InvalidInput),
             (f"configure cooldown={ttl!r}",
-             lambda t=ttl: pool.configure("COIN", cooldown=t if t != 0 else -1), InvalidInput),
+             bound(pool.configure, "COIN", cooldown=ttl if ttl != 0 else -1), InvalidInput),
         ]
     for address in HOSTILE_ADDRESSES:
         table += [
-            (f"add address={address!r:.20}", lambda a=address: pool.add("COIN", ["ok1", a]),
+            (f"add address={address!r:.20}", bound(pool.add, "COIN", ["ok1", address]),
              InvalidAddress),
-            (f"retire address={address!r:.20}", lambda a=address: pool.retire("COIN", a),
+            (f"retire address={address!r:.20}", bound(pool.retire, "COIN", address),
              InvalidAddress),
             (f"release address={address!r:.20}",
-             lambda a=address: pool.release(replace(lease, address=a)), InvalidAddress),
+             bound(pool.release, replace(lease, address=address)), InvalidAddress),
         ]
     for count in HOSTILE_COUNTS:
-        table.append((f"peek count={count!r}", lambda c=count: pool.peek("COIN", c), InvalidInput))
+        table.append((f"peek count={count!r}", bound(pool.peek, "COIN", count), InvalidInput))
     for limit in [0, -1, 10**10, 2.5, "5", True]:
         table += [
-            (f"configure max_size={limit!r}", lambda c=limit: pool.configure("COIN", max_size=c),
+            (f"configure max_size={limit!r}", bound(pool.configure, "COIN", max_size=limit),
              InvalidInput),
-            (f"configure max_uses={limit!r}", lambda c=limit: pool.configure("COIN", max_uses=c),
+            (f"configure max_uses={limit!r}", bound(pool.configure, "COIN", max_uses=limit),
              InvalidInput),
         ]
     for token in [0, -1, 2**60, "5", 1.5, None, True]:
         table.append((f"release token={token!r}",
-                      lambda t=token: pool.release(replace(lease, token=t)), InvalidInput))
+                      bound(pool.release, replace(lease, token=token)), InvalidInput))
     many = [f"ok{i}" for i in range(100_000)]
     table += [
         ("add a string, not a list", lambda: pool.add("COIN", "bc1qabc"), InvalidAddress),
@@ -122,7 +130,7 @@ def cases(pool: WalletPool, lease: Any) -> list[tuple[str, Callable[[], object],
         ("allocate_many a string", lambda: pool.allocate_many("COIN", "o1"), InvalidInput),
         ("allocate_many 10,001 owners",
          lambda: pool.allocate_many("COIN", [f"o{i}" for i in range(10_001)]), InvalidInput),
-        ("release not a lease", lambda: pool.release({"address": "a0"}), InvalidInput),  # type: ignore[arg-type]
+        ("release not a lease", lambda: pool.release({"address": "a0"}), InvalidInput),
         ("release_many nothing", lambda: pool.release_many([]), InvalidInput),
         ("release_many two pools",
          lambda: pool.release_many([lease, replace(lease, pool="TOKEN")]), InvalidInput),
@@ -184,7 +192,8 @@ CLI_CASES = [
 
 @pytest.mark.parametrize("args", CLI_CASES, ids=[" ".join(a)[:40] for a in CLI_CASES])
 def test_every_cli_command_refuses_hostile_input_with_exit_2(
-        setup, redis_server: RedisServer, args: list[str]) -> None:  # type: ignore[no-untyped-def]
+        setup: tuple[WalletPool, Lease, redis.Redis], redis_server: RedisServer,
+        args: list[str]) -> None:
     _, _, raw = setup
     before = snapshot(raw)
     result = CliRunner().invoke(main, ["--redis-url", redis_server.url, *args],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 import redis
@@ -14,8 +15,12 @@ from walletpool.dev.redis_server import RedisServer, free_port
 from walletpool.store.migrations import LATEST
 
 
+class Cli(Protocol):
+    def __call__(self, *args: str, input: str | None = None) -> Result: ...
+
+
 @pytest.fixture
-def cli(redis_server: RedisServer, redis_client: redis.Redis):  # type: ignore[no-untyped-def]
+def cli(redis_server: RedisServer, redis_client: redis.Redis) -> Cli:
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None) -> Result:
@@ -95,7 +100,7 @@ def test_an_unreachable_redis_exits_3_without_the_password() -> None:
 
 
 def test_doctor_passes_a_sound_setup_and_warns_of_an_unsynced_pool(
-        cli, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        cli: Cli, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'd.db'}"
     assert cli("db", "upgrade", "--database-url", db).exit_code == 0
     cli("import", "COIN", "-", input="a1\n")

@@ -14,7 +14,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from tests.conftest import BINARIES
+from tests.conftest import SERVERS
 from walletpool import PoolExhausted, WalletPool
 from walletpool.dev.redis_server import RedisServer, binary_version
 
@@ -39,11 +39,14 @@ class Cluster:
         share = SLOTS // len(clients)
         for i, client in enumerate(clients):
             last = SLOTS - 1 if i == len(clients) - 1 else (i + 1) * share - 1
-            client.execute_command("CLUSTER ADDSLOTS", *range(i * share, last + 1))
+            client.execute_command(  # type: ignore[no-untyped-call]
+                "CLUSTER ADDSLOTS", *range(i * share, last + 1))
         for client in clients[1:]:
-            client.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
+            client.execute_command(  # type: ignore[no-untyped-call]
+                "CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
         deadline = time.monotonic() + 20
-        while not all(c.execute_command("CLUSTER INFO")["cluster_state"] == "ok" for c in clients):
+        while not all(c.execute_command("CLUSTER INFO")["cluster_state"] == "ok"  # type: ignore[no-untyped-call]
+                      for c in clients):
             assert time.monotonic() < deadline, "the test cluster did not come up"
             time.sleep(0.1)
         for c in clients:
@@ -69,7 +72,7 @@ def cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
-@pytest.fixture(scope="module", params=BINARIES or [None],
+@pytest.fixture(scope="module", params=SERVERS,
                 ids=lambda b: f"cluster-{binary_version(b)}" if b else "no-redis")
 def cluster(request: pytest.FixtureRequest,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
@@ -92,7 +95,8 @@ def test_pools_spread_over_the_nodes_and_each_runs_on_one_slot(
         cluster_pool: WalletPool) -> None:
     client = cluster_pool.redis
     assert isinstance(client, RedisCluster)
-    nodes = {client.get_node_from_key(f"wp:{{{p}}}:free").name for p in POOLS}
+    nodes = {client.get_node_from_key(f"wp:{{{p}}}:free").name  # type: ignore[no-untyped-call]
+             for p in POOLS}
     assert len(nodes) > 1, "all pools landed on one node; the test proves nothing"
     for pool in POOLS:
         cluster_pool.configure(pool, lease_ttl=60)

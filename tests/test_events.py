@@ -4,6 +4,7 @@ the same script, carrying absolute values (new state, lease deadline, use count)
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import redis
 
@@ -16,7 +17,8 @@ FIELDS = ["type", "address", "state", "owner", "token", "leased", "expires", "at
 
 
 def new_events(client: redis.Redis, after: str = "-") -> list[dict[str, str]]:
-    return [fields for _, fields in client.xrange(STREAM, min=after)]
+    entries: Any = client.xrange(STREAM, min=after)
+    return [fields for _, fields in entries]
 
 
 def test_every_state_change_appends_one_event_with_its_values(

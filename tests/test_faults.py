@@ -9,7 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
@@ -22,13 +24,16 @@ from walletpool.dev.redis_server import RedisServer
 from walletpool.engine.scripts import all_scripts
 from walletpool.testing import shift_clock
 
+T = TypeVar("T")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- replies lost after the script ran -------------------------------------------------
 
 @pytest.fixture
-def lossy(redis_server: RedisServer, redis_client: redis.Redis):  # type: ignore[no-untyped-def]
+def lossy(redis_server: RedisServer,
+          redis_client: redis.Redis) -> Iterator[tuple[LossyProxy, WalletPool]]:
     for script in all_scripts():  # so the reply lost is that of a script that ran
         redis_client.script_load(script.source)
     proxy = LossyProxy(redis_server.port)
@@ -41,7 +46,7 @@ def lossy(redis_server: RedisServer, redis_client: redis.Redis):  # type: ignore
 
 
 def test_an_allocate_whose_reply_was_lost_is_retried_into_the_same_lease(
-        lossy, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+        lossy: tuple[LossyProxy, WalletPool], redis_client: redis.Redis) -> None:
     proxy, pool = lossy
     proxy.drop_replies = 1
     lease = pool.allocate("COIN", "order-1")
@@ -52,7 +57,7 @@ def test_an_allocate_whose_reply_was_lost_is_retried_into_the_same_lease(
 
 
 def test_an_allocate_many_whose_reply_was_lost_makes_no_extra_lease(
-        lossy, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+        lossy: tuple[LossyProxy, WalletPool], redis_client: redis.Redis) -> None:
     proxy, pool = lossy
     proxy.drop_replies = 1
     leases = pool.allocate_many("COIN", ["o1", "o2"])
@@ -62,7 +67,7 @@ def test_an_allocate_many_whose_reply_was_lost_makes_no_extra_lease(
 
 
 def test_a_release_whose_reply_was_lost_reports_the_doubt_and_leaves_a_clean_pool(
-        lossy, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+        lossy: tuple[LossyProxy, WalletPool], redis_client: redis.Redis) -> None:
     proxy, pool = lossy
     lease = pool.allocate("COIN", "order-1")
     proxy.drop_replies = 1
@@ -74,7 +79,7 @@ def test_a_release_whose_reply_was_lost_reports_the_doubt_and_leaves_a_clean_poo
 
 
 def test_a_pipeline_whose_replies_were_lost_leaves_a_clean_pool(
-        lossy, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+        lossy: tuple[LossyProxy, WalletPool], redis_client: redis.Redis) -> None:
     proxy, pool = lossy
     proxy.drop_replies = 1
     pipe = pool.pipeline()
@@ -112,7 +117,7 @@ class Load:
         for t in self.threads:
             t.join(timeout=60)
 
-    def retry(self, call):  # type: ignore[no-untyped-def]
+    def retry(self, call: Callable[[], T]) -> T:
         while True:
             try:
                 return call()

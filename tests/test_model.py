@@ -213,7 +213,7 @@ class PoolMachine(RuleBasedStateMachine):
 
 
 def test_the_pool_behaves_as_its_model(redis_client: redis.Redis, pool: WalletPool) -> None:
-    run_state_machine_as_test(lambda: PoolMachine(pool, redis_client))
+    run_state_machine_as_test(lambda: PoolMachine(pool, redis_client))  # type: ignore[arg-type]
 
 
 def test_the_model_check_reads_what_redis_holds(btc: WalletPool,

@@ -3,6 +3,8 @@ family, and hand out (address, tag) pairs in tag pools."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import redis
 
@@ -159,7 +161,7 @@ def test_tags_travel_in_events_and_through_the_lost_lease_error(pool: WalletPool
     pool.add("XRP", [(HOT, "7")])
     lease = pool.allocate("XRP", "o1")
     pool.release(lease)
-    events = redis_client.xrange("wp:{XRP}:events")
+    events: Any = redis_client.xrange("wp:{XRP}:events")
     assert [e[1]["address"] for e in events[1:]] == [f"{HOT}#7"] * 3
     with pytest.raises(Exception, match=f"lease of {HOT}#7"):
         pool.release(lease)

@@ -77,7 +77,8 @@ def test_killing_redis_under_load_never_hands_one_wallet_to_two_orders(
 
     syncer.stop()
     syncing.join()
-    rebalance(pool, pg, "COIN")  # queued releases applied, the reserve refilled
+    done = pool._do(rebalance(pool._ops, pg, "COIN"))  # queued releases applied ...
+    assert done.free_in_reserve == done.size  # ... and the reserve refilled
     while Syncer(pool.redis, pg, consumer="final").run_once():
         pass
     assert problems(pool_state(pool.redis, "wp", "COIN")) == []

@@ -22,7 +22,7 @@ def test_configure_refuses_bad_values(pool: WalletPool) -> None:
     for bad in ({"lease_ttl": 0}, {"lease_ttl": float("nan")}, {"cooldown": -1},
                 {"max_size": 0}, {"max_uses": 0}, {"lease_ttl": True}):
         with pytest.raises(InvalidInput):
-            pool.configure("TOKEN", **bad)  # type: ignore[arg-type]
+            pool.configure("TOKEN", **bad)
     assert pool.pools() == []
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -93,7 +94,7 @@ def test_replayed_and_reordered_batches_end_in_the_same_rows(
     for i in range(4):
         btc.release(btc.allocate("COIN", f"o{i}"))
     btc.allocate("COIN", "held")
-    entries = redis_client.xrange("wp:{COIN}:events")
+    entries: Any = redis_client.xrange("wp:{COIN}:events")
     batch = [Event.from_entry("COIN", i, f) for i, f in entries]
     with store.begin() as conn:
         apply_batch(conn, batch[::-1])

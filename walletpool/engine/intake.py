@@ -6,18 +6,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .. import chains
 from ..chains import wallets as wallet_form
 from ..errors import AddressTaken, InvalidAddress, InvalidInput, PoolFull
 from ..keys import family_key
 from ..models import AddResult, ImportReport, PoolStats, Rejected
+from ..settings import Settings
 from .calls import Call, Program, fields, identity, log, text
 from .scripts import script
 
-if TYPE_CHECKING:
-    from .operations import Operations
+
+class PoolCalls(Protocol):
+    """What intake needs of the call builder (engine/operations.Operations), named here
+    so that intake does not import it back."""
+
+    settings: Settings
+
+    def keys(self, pool: str) -> tuple[str, ...]: ...
+    def defaults(self, pool: str, network: str | None = None) -> tuple[str | int, ...]: ...
+    def stats_or_none(self, pool: str) -> Call[PoolStats | None]: ...
+    def lookup(self, pool: str, wallets_: Sequence[str]) -> Call[list[str]]: ...
 
 CHUNK = 5_000
 """Wallets per script call: large imports run as several short scripts so that one
@@ -87,7 +97,7 @@ def rows_of(pool: str, items: Sequence[object]) -> list[Row]:
     return rows
 
 
-def conflicts(ops: Operations, pool: str, network: chains.Network,
+def conflicts(ops: PoolCalls, pool: str, network: chains.Network,
               wallets: Sequence[str]) -> Program[dict[str, str]]:
     """Addresses among `wallets` that belong to another pool of the family."""
     family = chains.family_of(pool, network.name)
@@ -98,7 +108,7 @@ def conflicts(ops: Operations, pool: str, network: chains.Network,
     return taken
 
 
-def write(ops: Operations, pool: str, network: chains.Network, stats: PoolStats | None,
+def write(ops: PoolCalls, pool: str, network: chains.Network, stats: PoolStats | None,
           wallets: list[str], progress: Callable[[int], None] | None) -> Program[AddResult]:
     """Claim the wallets' addresses for `pool` in their family, then add them."""
     keys = ops.keys(pool)
@@ -133,7 +143,7 @@ def write(ops: Operations, pool: str, network: chains.Network, stats: PoolStats 
     return AddResult(added, duplicates)
 
 
-def add(ops: Operations, pool: str, items: Sequence[object],
+def add(ops: PoolCalls, pool: str, items: Sequence[object],
         progress: Callable[[int], None] | None) -> Program[AddResult]:
     rows = rows_of(pool, items)
     stats = yield ops.stats_or_none(pool)
@@ -150,7 +160,7 @@ def add(ops: Operations, pool: str, items: Sequence[object],
     return AddResult(result.added, result.duplicates + checked.duplicates)
 
 
-def import_wallets(ops: Operations, pool: str, rows: Sequence[Row], rejected: Sequence[Rejected],
+def import_wallets(ops: PoolCalls, pool: str, rows: Sequence[Row], rejected: Sequence[Rejected],
                    dry_run: bool, progress: ImportProgress | None) -> Program[ImportReport]:
     """Check every row, then write the good ones (unless `dry_run`). `rejected` are rows
     the reader already refused (malformed lines)."""
@@ -186,7 +196,7 @@ def import_wallets(ops: Operations, pool: str, rows: Sequence[Row], rejected: Se
                         checked.duplicates + result.duplicates, refused)
 
 
-def _states(ops: Operations, pool: str, wallets: list[str]) -> Program[list[str]]:
+def _states(ops: PoolCalls, pool: str, wallets: list[str]) -> Program[list[str]]:
     states: list[str] = []
     for chunk in _chunks(wallets):
         reply = yield ops.lookup(pool, chunk)
@@ -194,7 +204,7 @@ def _states(ops: Operations, pool: str, wallets: list[str]) -> Program[list[str]
     return states
 
 
-def _claim(ops: Operations, pool: str, family: str, mode: str,
+def _claim(ops: PoolCalls, pool: str, family: str, mode: str,
            addresses: list[str]) -> Call[dict[str, str]]:
     def decode(reply: Any) -> dict[str, str]:
         if text(reply[0]) == "ok":
