@@ -4,16 +4,19 @@ the scripts are proven on both. No server found is a failure, never a skip."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
 import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, settings
 
-from walletpool import WalletPool
+from tests.blocking import Blocking
+from walletpool import AsyncWalletPool, WalletPool
 from walletpool.dev.postgres_server import PostgresServer, find_bin_dir
 from walletpool.dev.redis_server import RedisServer, binary_version, find_binaries
 from walletpool.store import schema
@@ -65,8 +68,31 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.close()
 
 
+CLIENTS = ["WalletPool", "AsyncWalletPool"]
+
+
+@pytest.fixture(params=CLIENTS)
+def pool(request: pytest.FixtureRequest, redis_server: RedisServer,
+         redis_client: redis.Redis) -> Iterator[WalletPool]:
+    """A client of a flushed Redis: each test that takes it runs once with WalletPool
+    and once with AsyncWalletPool, seen through a blocking view (tests/blocking.py), so
+    that the two clients are held to one behaviour."""
+    if request.param == "WalletPool":
+        with WalletPool.from_url(redis_server.url) as pool:
+            yield pool
+        return
+    loop = asyncio.new_event_loop()
+    client = AsyncWalletPool.from_url(redis_server.url)
+    try:
+        yield cast(WalletPool, Blocking(client, loop))
+    finally:
+        loop.run_until_complete(client.close())
+        loop.close()
+
+
 @pytest.fixture
-def pool(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[WalletPool]:
+def sync_pool(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[WalletPool]:
+    """A WalletPool alone, for tests of what only the synchronous client does."""
     with WalletPool.from_url(redis_server.url) as pool:
         yield pool
 

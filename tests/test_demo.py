@@ -48,7 +48,7 @@ def test_up_then_down(tmp_path: Path) -> None:
             server_up(tmp_path, port)
     finally:
         pid = server_down(tmp_path)
-    assert server.process is not None and pid == server.process.pid
+    assert server.pid is not None and pid == server.pid
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=port, socket_connect_timeout=0.5).ping()
     assert server_down(tmp_path) is None

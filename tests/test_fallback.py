@@ -1,4 +1,4 @@
-"""The reserve and the fallback (DESIGN "Redis outage", invariant 8): wallets the
+"""The reserve and the fallback (docs/design.md, "The two lanes", invariant 8): wallets the
 database holds back, allocation from them while Redis is down, the circuit breaker,
 queued releases, rebalance, and the database-only mode. Real Redis servers of their own
 (so they can be killed), real PostgreSQL and SQLite."""
@@ -39,9 +39,22 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.kill()
 
 
+OPENED: list[WalletPool] = []
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    """Every client a test made with client() is closed when the test ends."""
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
 def client(server: RedisServer, engine: sa.Engine, **settings: Any) -> WalletPool:
-    return WalletPool.from_url(server.url, database_url=engine.url.render_as_string(
+    pool = WalletPool.from_url(server.url, database_url=engine.url.render_as_string(
         hide_password=False), socket_timeout=1.0, **settings)
+    OPENED.append(pool)
+    return pool
 
 
 def synced(pool: WalletPool, engine: sa.Engine) -> None:
@@ -212,6 +225,7 @@ def test_without_redis_queues_the_database_alone_runs_the_pool(store: sa.Engine)
     dead = redis.Redis(port=1, socket_connect_timeout=0.2)  # never contacted
     pool = WalletPool(dead, settings=Settings(
         database_url=store.url.render_as_string(hide_password=False), redis_queues=False))
+    OPENED.append(pool)
     assert pool.configure("CASH", lease_ttl=30, cooldown=0) is True
     assert pool.add("CASH", ["c1", "c2", "c2", "c3"]).added == 3
     first = pool.allocate("CASH", "o1")

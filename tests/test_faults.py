@@ -1,6 +1,6 @@
 """Faults: Redis crashing under load, replies lost mid-call, clients killed mid-lease,
 connections killed by the server. Every invariant must hold afterwards, with no
-wallet lost or handed to two owners (DESIGN.md invariants 1, 2, 5, 8)."""
+wallet lost or handed to two owners (docs/design.md, invariants 1, 2, 5, 8)."""
 
 from __future__ import annotations
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "walletpool"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "walletpool"
 
 
 def module_name(path: Path) -> str:
@@ -119,3 +121,16 @@ def test_the_import_paths_of_0_1_still_work(old: str, name: str) -> None:
 
 def test_the_package_ships_its_type_information() -> None:
     assert (PACKAGE / "py.typed").is_file()
+
+
+def test_every_invariant_cited_is_one_the_design_document_numbers() -> None:
+    design = (ROOT / "docs" / "design.md").read_text()
+    numbered = set(re.findall(r"^(\d+)\. \*\*", design, re.M))
+    assert numbered == {str(n) for n in range(1, 9)}
+    sources = [*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.lua"), *(ROOT / "tests").glob("*.py"),
+               ROOT / "README.md"]
+    for path in sources:
+        text = path.read_text()
+        assert "DESIGN.md" not in text or path.name == "test_layout.py", path
+        for cited in re.findall(r"[Ii]nvariants? (\d+)", text):
+            assert cited in numbered, f"{path.name} cites invariant {cited}"

@@ -3,7 +3,7 @@ the pure-Python reference in tests/model.py side by side.
 
 After every step the results and errors agree, the whole pool as stored in Redis
 equals the model's (free queue in order, states, leases, owners, deadlines, cooling,
-fencing counter, uses), and DESIGN.md's invariants 1 to 6 hold on the keys:
+fencing counter, uses), and invariants 1 to 6 of docs/design.md hold on the keys:
 1 one state each, no wallet twice in the free queue; 2 one lease per wallet and per
 owner, a repeated allocate returns the same lease; 3 FIFO (the free queue equals the
 model's, in order); 4 tokens strictly increase; 5 conservation; 6 no leaked lease

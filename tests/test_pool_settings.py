@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from walletpool import KEEP, InvalidInput, PoolNotFound, WalletPool
 
@@ -48,16 +49,17 @@ def test_peek_shows_the_head_of_the_queue_without_taking_it(btc: WalletPool) -> 
     assert btc.allocate("COIN", owner="o").address == "a0"
 
 
-def test_pools_lists_every_pool_under_the_prefix(pool: WalletPool) -> None:
+def test_pools_lists_every_pool_under_the_prefix(pool: WalletPool,
+                                                 redis_client: redis.Redis) -> None:
     pool.add("COIN", ["a"])
     pool.configure("TOKEN-NET1", lease_ttl=60)
     assert pool.pools() == ["COIN", "TOKEN-NET1"]
-    other = WalletPool(pool.redis, prefix="other")
+    other = WalletPool(redis_client, prefix="other")
     assert other.pools() == []
 
 
-def test_prefixes_keep_pools_apart(pool: WalletPool) -> None:
-    other = WalletPool(pool.redis, prefix="shop2")
+def test_prefixes_keep_pools_apart(pool: WalletPool, redis_client: redis.Redis) -> None:
+    other = WalletPool(redis_client, prefix="shop2")
     pool.add("COIN", ["a0"])
     other.add("COIN", ["z0"])
     assert pool.peek("COIN") == ["a0"] and other.peek("COIN") == ["z0"]

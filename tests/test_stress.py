@@ -1,6 +1,6 @@
 """Concurrency stress on a small pool (high contention), with expiries and a reaper.
 
-Invariants checked (DESIGN.md): 2 and 8, no wallet held by two owners at once (no
+Invariants checked (docs/design.md): 2 and 8, no wallet held by two owners at once (no
 overlapping holdings); 4, tokens grow per address; 5, conservation after the run. The
 same workload on the naive client-side design must show double allocations, so the
 check is known to be able to see the bug.
@@ -66,8 +66,9 @@ def report(capsys: pytest.CaptureFixture[str], label: str, tally: Tally, elapsed
 
 
 def test_processes_never_share_a_wallet_but_the_naive_design_does(
-        redis_server: RedisServer, redis_client: redis.Redis, pool: WalletPool,
+        redis_server: RedisServer, redis_client: redis.Redis, sync_pool: WalletPool,
         capsys: pytest.CaptureFixture[str]) -> None:
+    pool = sync_pool  # the processes run clients of their own; this one sets up and checks
     pool.configure("STRESS", lease_ttl=TTL, cooldown=0, max_size=100)
     pool.add("STRESS", WALLETS)
     ours, elapsed, reaped = run_processes("walletpool", redis_server.url, "STRESS")

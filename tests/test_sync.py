@@ -1,7 +1,7 @@
 """Write-behind to the database: every event lands once, rows end as the newest event
 says, restore rebuilds exactly what was committed, reconcile sees differences. Runs on
 PostgreSQL and, where the feature applies, on SQLite through the same code.
-DESIGN.md invariants 4 (tokens grow across restores) and 7 (each event applied once,
+docs/design.md's invariants 4 (tokens grow across restores) and 7 (each event applied once,
 none lost)."""
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ from walletpool.syncer import GROUP, Syncer, lag
 from walletpool.testing import freeze_clock, shift_clock
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def pool(sync_pool: WalletPool) -> WalletPool:
+    """The syncer's tests drive Redis through the synchronous client alone: what they
+    prove is the syncer's, not a client's."""
+    return sync_pool
 
 
 def sync_all(pool: WalletPool, engine: sa.Engine, **options: object) -> int:
@@ -243,6 +250,16 @@ def run_cli_syncer(redis_url: str, db_url: str, consumer: str, *extra: str
         env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def stop(process: subprocess.Popen[str]) -> None:
+    """Kill `process` if it still runs, wait for it, and close its pipes."""
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 @pytest.mark.parametrize(("successor", "claim_idle"), [("heir", "0.2"), ("doomed", "3600")],
                          ids=["another-syncer-claims", "same-name-resumes"])
 def test_a_syncer_killed_mid_batch_loses_and_duplicates_nothing(
@@ -277,9 +294,8 @@ def test_a_syncer_killed_mid_batch_loses_and_duplicates_nothing(
         out, err = second.communicate(timeout=30)
     finally:  # never leave a syncer behind to read later tests' streams
         for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+            if process is not None:
+                stop(process)
     assert second.returncode == 0 and "committed" in out, err
     assert count(pg, schema.events) == appended
     assert reconcile(redis_client, pg, "wp", "SYNC") == []

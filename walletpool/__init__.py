@@ -13,12 +13,24 @@ from .errors import (
     InvalidInput,
     InvalidPool,
     LeaseLost,
+    LostReason,
     PoolExhausted,
     PoolFull,
     PoolNotFound,
     WalletPoolError,
 )
-from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected
+from .models import (
+    AddResult,
+    EventType,
+    ImportReport,
+    Lease,
+    LowWater,
+    Mode,
+    PoolStats,
+    Rejected,
+    ReleasedTo,
+    WalletState,
+)
 from .settings import Settings
 
 __all__ = [
@@ -27,21 +39,26 @@ __all__ = [
     "AddressTaken",
     "AsyncWalletPool",
     "BackendUnavailable",
+    "EventType",
     "ImportReport",
     "InvalidAddress",
     "InvalidInput",
     "InvalidPool",
     "Lease",
     "LeaseLost",
+    "LostReason",
     "LowWater",
+    "Mode",
     "PoolExhausted",
     "PoolFull",
     "PoolNotFound",
     "PoolStats",
     "Rejected",
+    "ReleasedTo",
     "Settings",
     "WalletPool",
     "WalletPoolError",
+    "WalletState",
     "register_network",
 ]
 

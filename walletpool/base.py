@@ -49,11 +49,12 @@ class ClientBase:
                  settings: dict[str, Any],
                  on_low_water: Callable[[LowWater], object] | None = None) -> Any:
         """A client of `redis_module` (redis or redis.asyncio) built from `url` and the
-        environment, with a pool that makes callers wait for a free connection."""
+        environment, with a pool that makes callers wait for a free connection. The
+        client owns the pool (`from_pool`), so that close() disconnects it."""
         resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
         connections = redis_module.BlockingConnectionPool.from_url(
             resolved.redis_url, **connection_options(resolved))
-        pool = cls(redis_module.Redis(connection_pool=connections), settings=resolved,
+        pool = cls(redis_module.Redis.from_pool(connections), settings=resolved,
                    on_low_water=on_low_water)
         pool._where = mask_url(resolved.redis_url)
         return pool

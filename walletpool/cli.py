@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -23,6 +23,9 @@ from .engine import wire
 from .engine.operations import KEEP, Keep
 from .logs import configure_logging
 from .models import ImportReport, Lease, PoolStats
+
+if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that use the database
+    import sqlalchemy as sa
 
 EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 1, 2, 3
 
@@ -53,6 +56,15 @@ def _pool(ctx: click.Context) -> WalletPool:
         ctx.obj["pool"] = pool
         ctx.call_on_close(pool.close)
     return pool
+
+
+def _engine(ctx: click.Context, database_url: str | None) -> sa.Engine:
+    """The database of this command, disposed when the command ends."""
+    from .store.engine import create_engine
+
+    engine = create_engine(database_url)
+    ctx.call_on_close(engine.dispose)
+    return engine
 
 
 def _emit(value: object, as_json: bool, text: str) -> None:
@@ -368,13 +380,13 @@ def db() -> None:
 
 @db.command()
 @database_option
-def upgrade(database_url: str | None) -> None:
+@click.pass_context
+def upgrade(ctx: click.Context, database_url: str | None) -> None:
     """Create the schema or bring it to this version of walletpool."""
-    from .store.engine import create_engine
     from .store.migrations import LATEST
     from .store.migrations import upgrade as run_upgrade
 
-    engine = create_engine(database_url)
+    engine = _engine(ctx, database_url)
     applied = run_upgrade(engine)
     click.echo(f"schema at version {LATEST}" + (f" (applied {applied})" if applied else
                                                   " (nothing to do)"))
@@ -398,11 +410,10 @@ def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: f
     batch in hand, acknowledge it, exit 0)."""
     import signal
 
-    from .store.engine import create_engine
     from .syncer import Syncer
 
     pool = _pool(ctx)
-    syncer = Syncer(pool.redis, create_engine(database_url), prefix=pool.settings.prefix,
+    syncer = Syncer(pool.redis, _engine(ctx, database_url), prefix=pool.settings.prefix,
                     consumer=consumer, batch_size=batch_size, block=block,
                     claim_idle=claim_idle, rebalance_every=rebalance_every or None)
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -427,11 +438,10 @@ def rebalance(ctx: click.Context, pool_names: tuple[str, ...], database_url: str
     """Bring each pool's reserve in the database to its size (all pools when none is
     named): take wallets from Redis's free queue or give the surplus back, and apply
     the releases queued while Redis was down."""
-    from .store.engine import create_engine
     from .store.migrations import check
 
     pool = _pool(ctx)
-    engine = create_engine(database_url)
+    engine = _engine(ctx, database_url)
     with _reported():
         check(engine)
         from .reserve.rebalance import rebalance as run
@@ -455,12 +465,11 @@ def rebalance(ctx: click.Context, pool_names: tuple[str, ...], database_url: str
 def restore(ctx: click.Context, database_url: str | None, pool_names: tuple[str, ...],
             force: bool) -> None:
     """Rebuild pools in Redis from the database after Redis lost them."""
-    from .store.engine import create_engine
     from .store.restore import restore as run_restore
     from .store.restore import stored_pools
 
     pool = _pool(ctx)
-    engine = create_engine(database_url)
+    engine = _engine(ctx, database_url)
     with _reported():
         for name in pool_names or stored_pools(engine):
             done = run_restore(pool.redis, engine, pool.settings.prefix,
@@ -476,11 +485,10 @@ def restore(ctx: click.Context, database_url: str | None, pool_names: tuple[str,
 @click.pass_context
 def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[str, ...]) -> None:
     """Compare Redis and the database wallet by wallet; exit 1 on any difference."""
-    from .store.engine import create_engine
     from .store.restore import reconcile as run_reconcile
 
     pool = _pool(ctx)
-    engine = create_engine(database_url)
+    engine = _engine(ctx, database_url)
     differences = []
     with _reported():
         for name in pool_names or pool.pools():

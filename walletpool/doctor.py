@@ -8,9 +8,9 @@ behind). The database, when given: reachable, schema current."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from .engine.calls import text
+from .engine.wire import SyncRedis
 from .keys import pool_names
 from .syncer import lag
 
@@ -28,7 +28,7 @@ class Finding:
 
 
 
-def check_redis(client: Any, prefix: str) -> list[Finding]:
+def check_redis(client: SyncRedis, prefix: str) -> list[Finding]:
     info = client.info()
     found = []
     version = text(info.get("redis_version", "0"))

@@ -4,7 +4,10 @@ one slot."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine.wire import SyncRedis
 
 # The order every script receives its KEYS in; lua/includes/keys.lua names them the same way.
 KEY_ORDER = ("conf", "free", "state", "lease", "owner", "expiry", "cooling", "seq", "events",
@@ -29,7 +32,7 @@ def pool_from_conf_key(prefix: str, conf_key: str) -> str:
     return conf_key[len(prefix) + 2 : -len("}:conf")]
 
 
-def pool_names(client: Any, prefix: str) -> list[str]:
+def pool_names(client: SyncRedis, prefix: str) -> list[str]:
     """Every pool under `prefix` on a synchronous client (SCAN for settings keys)."""
     found = set()
     for conf_key in client.scan_iter(match=conf_pattern(prefix), count=1000):

@@ -20,7 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from redis import exceptions as rx
 
-from .engine.calls import text
+from .engine.calls import Reply, text
+from .engine.wire import SyncRedis
 from .keys import key, pool_names
 from .store.apply import Event, apply_batch
 from .store.migrations import check
@@ -46,7 +47,7 @@ def _id(text: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def lag(client: Any, prefix: str, pool: str) -> Lag:
+def lag(client: SyncRedis, prefix: str, pool: str) -> Lag:
     """Events of `pool` not yet committed, and the age of the oldest one."""
     stream = key(prefix, pool, "events")
     now_ms = time.time() * 1000
@@ -57,7 +58,7 @@ def lag(client: Any, prefix: str, pool: str) -> Lag:
         age = (now_ms - _id(text(first[0][0]))[0]) / 1000 if first else 0.0
         return Lag(pool, int(client.xlen(stream)), max(age, 0.0))
     last = text(mine["last-delivered-id"])
-    undelivered = client.xrange(stream, min=f"({last}", count=100_001)
+    undelivered: Reply = client.xrange(stream, min=f"({last}", count=100_001)
     unsynced = int(mine["pending"]) + len(undelivered)
     oldest = None
     if int(mine["pending"]):  # None when a syncer acknowledged them meanwhile
@@ -69,7 +70,7 @@ def lag(client: Any, prefix: str, pool: str) -> Lag:
     return Lag(pool, unsynced, max(age, 0.0))
 
 
-def _groups(client: Any, stream: str) -> list[dict[str, Any]]:
+def _groups(client: SyncRedis, stream: str) -> list[dict[str, Any]]:
     try:
         return [{text(k): v for k, v in g.items()} for g in client.xinfo_groups(stream)]
     except rx.ResponseError:  # no such stream yet
@@ -83,7 +84,7 @@ class Syncer:
     `walletpool sync`) ends it after the batch in hand is committed and acknowledged.
     """
 
-    def __init__(self, client: Any, engine: sa.Engine, *, prefix: str = "wp",
+    def __init__(self, client: SyncRedis, engine: sa.Engine, *, prefix: str = "wp",
                  consumer: str | None = None, batch_size: int = 1000, block: float = 1.0,
                  claim_idle: float = 30.0, report_every: float = 10.0,
                  rebalance_every: float | None = 30.0) -> None:
@@ -149,21 +150,21 @@ class Syncer:
     def _read(self, stream: str, claim: bool) -> list[tuple[Any, Any]]:
         if stream not in self._own_pending_read:
             # entries this consumer name read before a restart and never acknowledged
-            mine = self.redis.xreadgroup(GROUP, self.consumer, {stream: "0"},
+            mine: Reply = self.redis.xreadgroup(GROUP, self.consumer, {stream: "0"},
                                          count=self.batch_size)
             entries = mine[0][1] if mine else []
             if entries:
                 return [e for e in entries if e[1]]
             self._own_pending_read.add(stream)
         if claim:
-            claimed = self.redis.xautoclaim(stream, GROUP, self.consumer, self.claim_idle_ms,
+            claimed: Reply = self.redis.xautoclaim(stream, GROUP, self.consumer, self.claim_idle_ms,
                                             start_id="0-0", count=self.batch_size)
             entries = [e for e in claimed[1] if e[1]]
             if entries:
                 log.warning("claimed entries of a stalled syncer",
                             extra={"stream": stream, "entries": len(entries)})
                 return entries
-        fresh = self.redis.xreadgroup(GROUP, self.consumer, {stream: ">"},
+        fresh: Reply = self.redis.xreadgroup(GROUP, self.consumer, {stream: ">"},
                                       count=self.batch_size)
         return fresh[0][1] if fresh else []
 

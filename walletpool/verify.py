@@ -1,4 +1,4 @@
-"""DESIGN.md's invariants 1, 2 and 5 (the database's reserve counted by its Redis
+"""Invariants 1, 2 and 5 of docs/design.md (the database's reserve counted by its Redis
 tombstones, state 'reserve'), checked on a pool's Redis keys themselves (not
 through the API): used by `walletpool demo` after its run and by the test suite."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
-from .engine.calls import text
+from .engine.calls import Reply, text
+from .engine.wire import SyncRedis
 from .keys import KEY_ORDER, pool_keys
 
 STATES = {"free", "leased", "cooling", "retired", "reserve"}
@@ -27,7 +27,12 @@ class PoolState:
     reserve: set[str]
 
 
-def pool_state(client: Any, prefix: str, pool: str) -> PoolState:
+def _scored(client: SyncRedis, key: str) -> Reply:
+    """A sorted set's (member, score) pairs, as redis-py's typing cannot say."""
+    return client.zrange(key, 0, -1, withscores=True)
+
+
+def pool_state(client: SyncRedis, prefix: str, pool: str) -> PoolState:
     """Every key of `pool`, read one by one (take it while the pool is quiet)."""
     k = dict(zip(KEY_ORDER, pool_keys(prefix, pool), strict=True))
     return PoolState(
@@ -35,8 +40,8 @@ def pool_state(client: Any, prefix: str, pool: str) -> PoolState:
         state={text(a): text(s) for a, s in client.hgetall(k["state"]).items()},
         lease={text(a): json.loads(v) for a, v in client.hgetall(k["lease"]).items()},
         owner={text(o): text(a) for o, a in client.hgetall(k["owner"]).items()},
-        expiry={text(a): s for a, s in client.zrange(k["expiry"], 0, -1, withscores=True)},
-        cooling={text(a): s for a, s in client.zrange(k["cooling"], 0, -1, withscores=True)},
+        expiry={text(a): s for a, s in _scored(client, k["expiry"])},
+        cooling={text(a): s for a, s in _scored(client, k["cooling"])},
         seq=int(client.get(k["seq"]) or 0),
         reserve={text(a) for a in client.smembers(k["reserve"])},
     )

