@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +32,7 @@ def cli(redis_server: RedisServer, redis_client: redis.Redis) -> Cli:
     return invoke
 
 
-def test_import_configure_allocate_release_round_trip(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_import_configure_allocate_release_round_trip(cli: Cli, tmp_path: Path) -> None:
     source = tmp_path / "btc.txt"
     source.write_text("# wallets\nbc1qaaa\n\nbc1qbbb\nbc1qaaa\n")
     assert cli("configure", "COIN", "--lease-ttl", "60", "--cooldown", "0").exit_code == 0
@@ -51,7 +54,7 @@ def test_import_configure_allocate_release_round_trip(cli, tmp_path: Path) -> No
     assert cli("peek", "COIN").output.split() == ["bc1qbbb", "bc1qaaa"]
 
 
-def test_import_reads_stdin_and_reports_a_bad_line(cli) -> None:  # type: ignore[no-untyped-def]
+def test_import_reads_stdin_and_reports_a_bad_line(cli: Cli) -> None:
     assert cli("import", "TOKEN", "-", input="0xabc\n0xdef\n").exit_code == 0
     bad = cli("import", "TOKEN", "-", input="0x111\nnot valid\n")
     assert bad.exit_code == 2
@@ -59,7 +62,7 @@ def test_import_reads_stdin_and_reports_a_bad_line(cli) -> None:  # type: ignore
     assert cli("peek", "TOKEN", "--json").output.count("0x") == 3
 
 
-def test_stats_and_pools_print_tables_and_json(cli) -> None:  # type: ignore[no-untyped-def]
+def test_stats_and_pools_print_tables_and_json(cli: Cli) -> None:
     cli("import", "CASH", "-", input="l1\nl2\n")
     cli("allocate", "CASH", "o1")
     table = cli("stats")
@@ -72,7 +75,7 @@ def test_stats_and_pools_print_tables_and_json(cli) -> None:  # type: ignore[no-
     assert "CASH" in cli("pools").output
 
 
-def test_exhausted_pool_exits_1_and_bad_input_exits_2(cli) -> None:  # type: ignore[no-untyped-def]
+def test_exhausted_pool_exits_1_and_bad_input_exits_2(cli: Cli) -> None:
     cli("import", "CASH", "-", input="l1\n")
     assert cli("allocate", "CASH", "o1").exit_code == 0
     exhausted = cli("allocate", "CASH", "o2")
@@ -84,7 +87,7 @@ def test_exhausted_pool_exits_1_and_bad_input_exits_2(cli) -> None:  # type: ign
     assert cli("stats", "DOGE").exit_code == 2
 
 
-def test_retire_reap_and_configure_report_what_they_did(cli) -> None:  # type: ignore[no-untyped-def]
+def test_retire_reap_and_configure_report_what_they_did(cli: Cli) -> None:
     cli("import", "CHIP", "-", input="t1\nt2\n")
     assert "t1: retired" in cli("retire", "CHIP", "t1", "t9").output
     assert "0 expired" in cli("reap").output
@@ -119,3 +122,22 @@ def test_doctor_passes_a_sound_setup_and_warns_of_an_unsynced_pool(
     assert report.exit_code == 1
     assert "WARN  maxmemory-policy: allkeys-lru" in report.output
     assert "pool COIN sync: 1 events not yet in the database" in report.output
+
+
+def test_stats_of_a_prefix_without_pools_says_so(cli: Cli) -> None:
+    result = cli("--prefix", "empty", "stats")
+    assert result.exit_code == 0, result.output
+    assert "no pools under prefix 'empty'" in result.output
+    assert cli("--prefix", "empty", "stats", "--json").output.strip() == "[]"
+
+
+def test_the_version_is_shown_by_the_command_and_the_package(cli: Cli) -> None:
+    import walletpool
+
+    assert walletpool.__version__ == version("walletpool")
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"walletpool, version {version('walletpool')}"
+    module = subprocess.run([sys.executable, "-m", "walletpool", "--version"],
+                            capture_output=True, text=True, check=False)
+    assert module.returncode == 0 and module.stdout == result.output

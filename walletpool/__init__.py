@@ -1,6 +1,7 @@
 """walletpool: fair, atomic pools of cryptocurrency deposit wallets on Redis."""
 
 import logging
+from importlib.metadata import PackageNotFoundError, version
 
 from .aio import AsyncWalletPool
 from .chains import register_network
@@ -61,6 +62,11 @@ __all__ = [
     "WalletState",
     "register_network",
 ]
+
+try:
+    __version__ = version("walletpool")
+except PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
+    __version__ = "0+unknown"
 
 # A library logs, the application decides where records go.
 logging.getLogger("walletpool").addHandler(logging.NullHandler())

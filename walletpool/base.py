@@ -53,10 +53,10 @@ class ClientBase:
         client owns the pool (`from_pool`), so that close() disconnects it."""
         resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
         connections = redis_module.BlockingConnectionPool.from_url(
-            resolved.redis_url, **connection_options(resolved))
+            resolved.connection_url, **connection_options(resolved))
         pool = cls(redis_module.Redis.from_pool(connections), settings=resolved,
                    on_low_water=on_low_water)
-        pool._where = mask_url(resolved.redis_url)
+        pool._where = mask_url(resolved.connection_url)
         return pool
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from . import errors, validation
+from . import __version__, errors, validation
 from .chains import network as chain_network
 from .client import WalletPool
 from .engine import wire
@@ -87,6 +87,7 @@ def _shown_address(address: str, network: str | None) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="walletpool")
 @click.option("--redis-url", envvar="REDIS_URL", default=None, show_envvar=True,
               help="Redis to use [default: redis://127.0.0.1:6379/0].")
 @click.option("--prefix", envvar="WALLETPOOL_PREFIX", default=None, show_envvar=True,
@@ -268,6 +269,9 @@ def stats(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> Non
     if as_json:
         _emit([{**asdict(s), "unsynced": lags[s.pool].unsynced,
                 "unsynced_age": lags[s.pool].oldest_age} for s in stats], True, "")
+    elif not stats:
+        click.echo(f"no pools under prefix {pool.settings.prefix!r}: create one with "
+                   "`walletpool configure POOL` or `walletpool import POOL FILE`")
     else:
         _print_table(stats, lags)
 
@@ -282,7 +286,7 @@ def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None) -> 
         columns += ["unsynced", "unsynced_age"]
         for row, s in zip(rows, stats, strict=True):
             row += [str(lags[s.pool].unsynced), f"{lags[s.pool].oldest_age:.1f}s"]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)))
     for row in rows:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)))

@@ -62,6 +62,18 @@ class Settings:
             validation.count("redis_db", self.redis_db, low=0, high=10_000)
 
     @property
+    def connection_url(self) -> str:
+        """`redis_url` with `redis_db`, when set, in place of the URL's own database
+        (redis-py would let the URL's win over a `db` option)."""
+        if self.redis_db is None:
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        if parts.scheme == "unix":
+            query = [q for q in parts.query.split("&") if q and not q.startswith("db=")]
+            return f"{self.redis_url.split('?', 1)[0]}?{'&'.join([*query, f'db={self.redis_db}'])}"
+        return urlunsplit(parts._replace(path=f"/{self.redis_db}"))
+
+    @property
     def lease_ttl_ms(self) -> int:
         return round(self.lease_ttl * 1000)
 
@@ -110,8 +122,6 @@ def connection_options(settings: Settings) -> dict[str, object]:
         "timeout": settings.socket_timeout,
         "retry": Retry(NoBackoff(), 0),
     }
-    if settings.redis_db is not None:
-        options["db"] = settings.redis_db
     return options
 
 
