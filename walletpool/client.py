@@ -1,6 +1,6 @@
 """WalletPool: the synchronous client. Each method takes its operation's plan from
-walletpool/plans.py and runs it; `_do` is the one place that talks to Redis and to the
-database."""
+walletpool/plans.py and runs it with `_do`, the one driver: a script call goes to
+Redis, a query to the database."""
 
 from __future__ import annotations
 
