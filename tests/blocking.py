@@ -11,11 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from walletpool import AsyncWalletPool
 from walletpool.aio import AsyncPipeline
-
-# What a call may return that is itself to be used through the view.
-_VIEWED = (AsyncPipeline, AsyncWalletPool)
 
 
 class Blocking:
@@ -26,7 +22,8 @@ class Blocking:
     def _settle(self, value: Any) -> Any:
         if inspect.isawaitable(value):
             value = self._loop.run_until_complete(value)
-        return Blocking(value, self._loop) if isinstance(value, _VIEWED) else value
+        # a pipeline is used further, through the view as well
+        return Blocking(value, self._loop) if isinstance(value, AsyncPipeline) else value
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._target, name)

@@ -19,10 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
-from . import validation
-from .engine.calls import Call, Plan, Program, ask
+from .engine.calls import Call, Plan, Program, as_program, ask
 from .engine.intake import ImportProgress, Row
-from .engine.operations import KEEP, Keep, Operations
+from .engine.operations import KEEP, Keep, Operations, ttl_ms
 from .errors import BackendUnavailable, InvalidInput, LeaseLost
 from .models import AddResult, ImportReport, Lease, PoolStats, Rejected, ReleasedTo
 from .reserve.lane import ReserveLane
@@ -31,15 +30,6 @@ if TYPE_CHECKING:
     from .reserve.rebalance import Rebalanced
 
 T = TypeVar("T")
-
-
-def _ttl_ms(ttl: float | None) -> int | None:
-    return None if ttl is None else validation.seconds("ttl", ttl)
-
-
-def _single(call: Call[T]) -> Program[T]:
-    result: T = yield call
-    return result
 
 
 class Plans:
@@ -59,7 +49,7 @@ class Plans:
         assert lane is not None
         if lane.use_redis():
             try:
-                result = yield from (_single(redis) if isinstance(redis, Call) else redis)
+                result = yield from as_program(redis)
             except BackendUnavailable as exc:
                 lane.breaker.failed(exc)
             else:
@@ -81,7 +71,7 @@ class Plans:
             return call
         checked = str(call.args[0])
         return self._either(call, lambda: ask(lambda: lane.allocate(
-            pool, checked, _ttl_ms(ttl), correlation_id, user_id)))
+            pool, checked, ttl_ms(ttl), correlation_id, user_id)))
 
     def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
                       correlation_id: str | None = None, user_id: str | None = None,
@@ -91,7 +81,7 @@ class Plans:
         if lane is None:
             return call
         return self._either(call, lambda: ask(lambda: lane.allocate_many(
-            pool, list(owners), _ttl_ms(ttl), correlation_id, user_id, partial)))
+            pool, list(owners), ttl_ms(ttl), correlation_id, user_id, partial)))
 
     def release(self, lease: Lease) -> Plan[ReleasedTo]:
         call = self.ops.release(lease)
@@ -117,7 +107,7 @@ class Plans:
         for lease in leases:
             plan = self.release(lease)
             try:
-                yield from (_single(plan) if isinstance(plan, Call) else plan)
+                yield from as_program(plan)
                 done.append(True)
             except LeaseLost:
                 done.append(False)
@@ -127,7 +117,7 @@ class Plans:
         call = self.ops.extend(lease, ttl)
         lane = self.lane
         if lane is not None and lease.from_reserve:
-            return ask(lambda: lane.extend(lease, _ttl_ms(ttl)))
+            return ask(lambda: lane.extend(lease, ttl_ms(ttl)))
         return call
 
     def get_lease(self, pool: str, owner: str) -> Plan[Lease | None]:
@@ -166,14 +156,13 @@ class Plans:
                   cooldown: float | None = None, max_size: int | None = None,
                   max_uses: int | Keep | None = KEEP, min_free: int | None = None,
                   network: str | None = None, reserve: int | None = None) -> Plan[bool]:
-        call = self.ops.configure(pool, lease_ttl, cooldown, max_size, max_uses, min_free,
-                                  network, reserve)
+        self.ops.keys(pool)  # the name is checked first, whichever lane serves
+        pairs = self.ops.settings_pairs(lease_ttl, cooldown, max_size, max_uses, min_free,
+                                        network, reserve)
         lane = self.lane
         if lane is not None and self._database_only():
-            pairs = self.ops.settings_pairs(lease_ttl, cooldown, max_size, max_uses, min_free,
-                                            network, reserve)
             return ask(lambda: lane.configure(pool, pairs))
-        return call
+        return self.ops.configure_pairs(pool, pairs)
 
     def reap(self, pool: str) -> Plan[int]:
         lane = self.lane

@@ -87,6 +87,18 @@ class Running(Generic[T]):
             self._value = done.value
 
 
+def as_program(plan: Plan[T]) -> Program[T]:
+    """A plan as a program, so that another program can `yield from` it."""
+    if not isinstance(plan, Call):
+        return plan
+    return _single(plan)
+
+
+def _single(call: Call[T]) -> Program[T]:
+    result: T = yield call
+    return result
+
+
 def ask(run: Callable[[], T]) -> Program[T]:
     """A program of one database query."""
     result: T = yield Query(run)

@@ -248,16 +248,6 @@ class Operations:
 
         return Call(script("retire"), keys, (address,), decode, idempotent=False)
 
-    def configure(self, pool: str, lease_ttl: float | None = None, cooldown: float | None = None,
-                  max_size: int | None = None, max_uses: int | Keep | None = KEEP,
-                  min_free: int | None = None, network: str | None = None,
-                  reserve: int | None = None) -> Call[bool]:
-        """Decodes to True when the call created the pool."""
-        keys = self.keys(pool)
-        pairs = self.settings_pairs(lease_ttl, cooldown, max_size, max_uses, min_free, network,
-                                    reserve)
-        return self._configure(pool, keys, pairs)
-
     @staticmethod
     def settings_pairs(lease_ttl: float | None = None, cooldown: float | None = None,
                        max_size: int | None = None, max_uses: int | Keep | None = KEEP,
@@ -289,20 +279,22 @@ class Operations:
     def shift_clock(self, pool: str, offset: float) -> Call[bool]:
         """Tests only: run the pool's clock `offset` seconds ahead of Redis's."""
         ms = validation.seconds("offset", offset, allow_zero=True, maximum=10**9)
-        return self._configure(pool, self.keys(pool), ["clock_offset_ms", ms])
+        return self.configure_pairs(pool, ["clock_offset_ms", ms])
 
     def freeze_clock(self, pool: str, at: float) -> Call[bool]:
         """Tests only: stop the pool's clock at epoch seconds `at` (0: Redis TIME again)."""
         ms = validation.seconds("at", at, allow_zero=True, maximum=10**11)
-        return self._configure(pool, self.keys(pool), ["clock_ms", ms, "clock_offset_ms", 0])
+        return self.configure_pairs(pool, ["clock_ms", ms, "clock_offset_ms", 0])
 
-    def _configure(self, pool: str, keys: tuple[str, ...], pairs: list[str | int]) -> Call[bool]:
+    def configure_pairs(self, pool: str, pairs: list[str | int]) -> Call[bool]:
+        """Create `pool` or change its settings, given as checked pairs (settings_pairs);
+        decodes to True when the call created the pool."""
         def decode(reply: Reply) -> bool:
             settings = " ".join(map(str, pairs))
             log.info("pool configured", extra=_fields(pool=pool, settings=settings))
             return int(reply[1]) == 1
 
-        return Call(script("configure"), keys, (*self.defaults(pool), *pairs), decode,
+        return Call(script("configure"), self.keys(pool), (*self.defaults(pool), *pairs), decode,
                     idempotent=True)
 
     # -- the database's reserve (walletpool.reserve.rebalance) ------------------------------
@@ -354,6 +346,11 @@ class Operations:
                     lambda reply: [text(a) for a in reply], idempotent=True)
 
 
+def ttl_ms(ttl: float | None) -> int | None:
+    """A lease ttl in seconds as checked ms; None: the pool's lease_ttl."""
+    return None if ttl is None else validation.seconds("ttl", ttl)
+
+
 def _ttl_arg(ttl: float | None) -> int:
     """0 on the wire means 'the pool's lease_ttl'."""
-    return 0 if ttl is None else validation.seconds("ttl", ttl)
+    return ttl_ms(ttl) or 0
