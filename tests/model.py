@@ -110,7 +110,8 @@ class PoolModel:
             self.leases[address] = Held(owners[i], self.seq, self.now + ttl, self.now, cid, uid)
             self.owners[owners[i]] = address
             self.state[address] = "leased"
-            self.uses[address] += 1
+            if self.max_uses > 0:  # use counts are kept only while a limit is set
+                self.uses[address] += 1
         return popped
 
     def _lease(self, address: str, fresh: bool) -> Lease:

@@ -16,7 +16,7 @@ from redis.cluster import RedisCluster
 
 from tests.conftest import SERVERS
 from walletpool import PoolExhausted, WalletPool
-from walletpool.dev.redis_server import RedisServer, binary_version
+from walletpool.dev.redis_server import RedisServer, server_name
 
 SLOTS = 16384
 POOLS = ["COIN", "TOKEN", "CASH", "TOKEN-NET1", "TOKEN-NET2", "BEAD"]
@@ -73,7 +73,7 @@ def cluster_port() -> int:
 
 
 @pytest.fixture(scope="module", params=SERVERS,
-                ids=lambda b: f"cluster-{binary_version(b)}" if b else "no-redis")
+                ids=lambda b: f"cluster-{server_name(b)}" if b else "no-redis")
 def cluster(request: pytest.FixtureRequest,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if request.param is None:

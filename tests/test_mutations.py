@@ -35,13 +35,23 @@ MUTATIONS = [
     ("idempotence: a second lease per owner", "allocate.lua",
      "local address, lease = live_lease_of(conf, now, owner)", "local address, lease = nil, nil"),
     ("dedupe: add ignores known wallets", "add.lua",
-     "redis.call('HEXISTS', K.state, address) == 0", "true"),
+     "if not known[i] then fresh", "if true then fresh"),
     ("bound: max_size not enforced", "add.lua", "serving + #fresh > max_size", "false"),
     ("cooldown: cooled wallets return early", "includes/promote_cooled.lua",
      "now - conf.cooldown_ms,", "now,"),
     ("wear: uses not counted", "includes/lease_heads.lua",
-     "local uses = redis.call('HINCRBY', K.uses, address, 1)",
-     "local uses = 1"),
+     "conf.max_uses > 0 and redis.call('HINCRBY', K.uses, address, 1) or nil",
+     "conf.max_uses > 0 and 1 or nil"),
+    ("owner index: a lease without its owner's field", "includes/lease_heads.lua",
+     "lease_args[#lease_args + 1] = owner_field(owners[i])\n"
+     "    lease_args[#lease_args + 1] = address\n",
+     ""),
+    ("events: only the first change of a call recorded", "includes/emit.lua",
+     "table.concat(CHANGES, '\\n')", "CHANGES[1]"),
+    ("layout: a pool in 0.1's layout is served", "includes/layout.lua",
+     "return conf.exists and conf.layout ~= LAYOUT", "return false"),
+    ("upgrade: leases lose their owner index", "upgrade.lua",
+     "pack_lease(lease), owner_field(old.o), address)", "pack_lease(lease))"),
     ("retire: a leased wallet keeps its lease", "retire.lua",
      "drop_leases({address}, {lease})", "local _ = lease"),
     ("family: a second pool takes a claimed address", "claim.lua",
@@ -58,7 +68,7 @@ MUTATIONS = [
 SUITE = ["tests/test_allocate.py", "tests/test_release.py", "tests/test_extend.py",
          "tests/test_reap.py", "tests/test_add.py", "tests/test_retire.py",
          "tests/test_pool_settings.py", "tests/test_networks.py", "tests/test_alerts.py",
-         "tests/test_model.py"]
+         "tests/test_events.py", "tests/test_upgrade.py", "tests/test_model.py"]
 
 
 def run_suite_on(mutation: tuple[str, str, str, str], workdir: Path,

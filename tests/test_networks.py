@@ -12,11 +12,14 @@ from walletpool import (
     AddressTaken,
     InvalidAddress,
     InvalidInput,
+    PoolFull,
     PoolNotFound,
     WalletPool,
+    chains,
     register_network,
 )
 from walletpool.chains import evm, sample_addresses
+from walletpool.store.apply import Event
 
 ETH = ["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"]
 
@@ -75,10 +78,45 @@ def test_concurrent_claims_cannot_both_win(pool: WalletPool, redis_client: redis
     first = pool._do(_claim(pool._ops, "ETH", "eth", "claim", [ETH[0].lower(), "0xab"]))
     second = pool._do(_claim(pool._ops, "USDT-ERC20", "eth", "claim",
                                ["0xcd", ETH[0].lower()]))
-    assert first == {} and second == {ETH[0].lower(): "ETH"}
+    assert first.taken == {} and first.new == [ETH[0].lower(), "0xab"]
+    assert second.taken == {ETH[0].lower(): "ETH"} and second.new == []
     # all or nothing: the loser claimed none of its addresses
     assert redis_client.hgetall(family_key("wp", "eth")) == {ETH[0].lower(): "ETH",
                                                             "0xab": "ETH"}
+
+
+def test_a_refused_add_leaves_no_claim_behind(pool: WalletPool,
+                                              redis_client: redis.Redis) -> None:
+    """PoolFull, a conflict in a later chunk of the family, or any refusal after the
+    claim: the addresses go back to the family, so another pool of it may take them."""
+    from walletpool.keys import family_key
+
+    family = family_key("wp", "eth")
+    pool.configure("ETH", max_size=1)
+    with pytest.raises(PoolFull):
+        pool.add("ETH", ETH)
+    assert redis_client.hgetall(family) == {}
+    assert pool.add("USDT-ERC20", ETH).added == 2  # nothing left claimed for ETH
+    # an address the refused add did not claim first keeps its claim
+    pool.configure("USDT-ERC20", max_size=2)
+    with pytest.raises(PoolFull):
+        pool.add("USDT-ERC20", [ETH[0], "0x" + "cd" * 20])
+    assert redis_client.hgetall(family) == {ETH[0].lower(): "USDT-ERC20",
+                                            ETH[1].lower(): "USDT-ERC20"}
+
+
+def test_an_add_refused_in_a_later_chunk_takes_back_the_earlier_chunks_claims(
+        pool: WalletPool, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    from walletpool.engine import intake
+    from walletpool.keys import family_key
+
+    monkeypatch.setattr(intake, "CHUNK", 2)
+    pool.add("USDT-ERC20", ["0x" + "ee" * 20])
+    wallets = ["0x" + f"{i:02x}" * 20 for i in range(1, 6)] + ["0x" + "ee" * 20]
+    # the write step alone, as when another pool claims between add's check and its claim
+    with pytest.raises(AddressTaken):
+        pool._do(intake.write(pool._ops, "ETH", chains.network("eth"), None, wallets, None))
+    assert redis_client.hgetall(family_key("wp", "eth")) == {"0x" + "ee" * 20: "USDT-ERC20"}
 
 
 def test_the_network_is_fixed_once_the_pool_holds_wallets(pool: WalletPool) -> None:
@@ -161,7 +199,8 @@ def test_tags_travel_in_events_and_through_the_lost_lease_error(pool: WalletPool
     pool.add("XRP", [(HOT, "7")])
     lease = pool.allocate("XRP", "o1")
     pool.release(lease)
-    events: Any = redis_client.xrange("wp:{XRP}:events")
-    assert [e[1]["address"] for e in events[1:]] == [f"{HOT}#7"] * 3
+    entries: Any = redis_client.xrange("wp:{XRP}:events")
+    events = [e for i, f in entries for e in Event.of_entry("XRP", i, f)]
+    assert [e.address for e in events[1:]] == [f"{HOT}#7"] * 3
     with pytest.raises(Exception, match=f"lease of {HOT}#7"):
         pool.release(lease)

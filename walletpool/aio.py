@@ -121,6 +121,10 @@ class AsyncWalletPool(base.ClientBase):
     async def rebalance(self, pool: str) -> Rebalanced:
         return await self._do(self._plans.rebalance(pool))
 
+    async def upgrade(self, pool: str, progress: Callable[[int], None] | None = None) -> bool:
+        """As WalletPool.upgrade."""
+        return await self._do(self._plans.upgrade(pool, progress))
+
     async def reap(self, pool: str) -> int:
         return await self._do(self._plans.reap(pool))
 

@@ -21,6 +21,7 @@ from .chains import network as chain_network
 from .client import WalletPool
 from .engine import wire
 from .engine.operations import KEEP, Keep
+from .keys import v1_keys
 from .logs import configure_logging
 from .models import ImportReport, Lease, PoolStats
 
@@ -317,6 +318,41 @@ def reap(ctx: click.Context, pool_names: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.argument("pool_names", nargs=-1, metavar="[POOL]...")
+@click.option("--dry-run", is_flag=True, help="Say which pools need it; write nothing.")
+@click.pass_context
+def upgrade(ctx: click.Context, pool_names: tuple[str, ...], dry_run: bool) -> None:
+    """Convert pools written by walletpool 0.1 to this version's layout (all pools when
+    none is named). Idempotent; run it again after an interruption."""
+    pool = _pool(ctx)
+    with _reported():
+        for name in pool_names or pool.pools():
+            total = _v1_entries(pool, name)
+            if dry_run:
+                click.echo(f"{name}: " + (
+                    f"in walletpool 0.1's layout: would be upgraded ({total} entries)"
+                    if total is not None else "already in the current layout: nothing to do"))
+                continue
+            with _Progress((total or 0) >= 10_000) as progress:
+                def step(converted: int, of: int = total or 0) -> None:
+                    progress("upgrading", converted, of)
+                done = pool.upgrade(name, step)
+            click.echo(f"{name}: " + (f"upgraded ({total} entries converted)" if done
+                                      else "already in the current layout"))
+
+
+def _v1_entries(pool: WalletPool, name: str) -> int | None:
+    """How many entries (wallet states and leases) of 0.1's layout `upgrade` would
+    convert in one pool; None when it is in the current layout. Read only."""
+    try:
+        pool.stats(name)
+    except errors.LayoutOutdated:
+        state, lease, _ = v1_keys(pool.settings.prefix, name)
+        return int(pool.redis.hlen(state)) + int(pool.redis.hlen(lease))
+    return None
+
+
+@main.command()
 @click.argument("pool_name", metavar="POOL")
 @click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
 @click.pass_context
@@ -382,10 +418,10 @@ def db() -> None:
     """The database schema."""
 
 
-@db.command()
+@db.command("upgrade")
 @database_option
 @click.pass_context
-def upgrade(ctx: click.Context, database_url: str | None) -> None:
+def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
     """Create the schema or bring it to this version of walletpool."""
     from .store.migrations import LATEST
     from .store.migrations import upgrade as run_upgrade
@@ -570,7 +606,7 @@ def demo(seconds: float, workers: int, data_dir: Path) -> None:
 def up(port: int, data_dir: Path) -> None:
     """Start a local Redis (AOF on, data in DATA_DIR) that keeps running, to try the
     library from a Python shell; `walletpool down` stops it."""
-    from .dev.redis_server import binary_version
+    from .dev.redis_server import server_name
     from .dev.redis_server import up as start
 
     try:
@@ -578,7 +614,7 @@ def up(port: int, data_dir: Path) -> None:
     except (RuntimeError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
-    click.echo(f"redis-server {binary_version(server.binary)} is up at {server.url} "
+    click.echo(f"{server_name(server.binary)} is up at {server.url} "
                f"(data in {data_dir})\nexport REDIS_URL={server.url}")
 
 

@@ -151,6 +151,14 @@ class WalletPool(base.ClientBase):
         pool does not know it or it was retired already."""
         return self._do(self._plans.retire(pool, address, tag))
 
+    def upgrade(self, pool: str, progress: Callable[[int], None] | None = None) -> bool:
+        """Convert a pool written by walletpool 0.1 to this version's layout, in place:
+        same FIFO order, leases, cooling times, use counts, settings and fencing counter.
+        Until it is converted, every other operation on it raises LayoutOutdated. True
+        when it was converted, False when it needed nothing. Idempotent, and safe to run
+        again after a crash half-way. `progress` gets the wallets converted so far."""
+        return self._do(self._plans.upgrade(pool, progress))
+
     def stats(self, pool: str) -> PoolStats:
         """The pool's figures from Redis; from the database while this client is in
         fallback (see PoolStats.mode)."""

@@ -49,7 +49,7 @@ def check_redis(client: SyncRedis, prefix: str) -> list[Finding]:
         behind = lag(client, prefix, pool)
         late = behind.oldest_age > LAG_WARN_SECONDS
         found.append(Finding("WARN" if late else "ok", f"pool {pool} sync",
-                             f"{behind.unsynced} events not yet in the database, oldest "
+                             f"{behind.unsynced} stream entries not yet in the database, oldest "
                              f"{behind.oldest_age:.1f} s" + (" (is `walletpool sync` running?)"
                                                              if late else "")))
     return found

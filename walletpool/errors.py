@@ -96,5 +96,28 @@ class PoolFull(WalletPoolError):
         self.would_add = would_add
 
 
+class LayoutOutdated(WalletPoolError):
+    """The pool's Redis keys are in an older layout (written by walletpool 0.1): run
+    `walletpool upgrade POOL` (or `WalletPool.upgrade`) first. Raised before anything is
+    written."""
+
+    def __init__(self, message: str, *, pool: str, command: str, layout: int) -> None:
+        super().__init__(message)
+        self.pool = pool
+        self.command = command
+        self.layout = layout
+
+    @classmethod
+    def of(cls, pool: str, command: str, layout: int) -> LayoutOutdated:
+        return cls(f"pool {pool} is stored in walletpool 0.1's layout (layout {layout}): "
+                   f"{command} refused it and wrote nothing. Run `walletpool upgrade {pool}` "
+                   "once (or WalletPool.upgrade), then retry",
+                   pool=pool, command=command, layout=layout)
+
+    def during(self, command: str) -> LayoutOutdated:
+        """The same refusal, named for the public operation whose step met it."""
+        return LayoutOutdated.of(self.pool, command, self.layout)
+
+
 class BackendUnavailable(WalletPoolError):
     """Redis could not be reached or answered that it cannot serve (loading, read-only)."""

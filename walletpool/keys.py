@@ -10,13 +10,23 @@ if TYPE_CHECKING:
     from .engine.wire import SyncRedis
 
 # The order every script receives its KEYS in; lua/includes/keys.lua names them the same way.
-KEY_ORDER = ("conf", "free", "state", "lease", "owner", "expiry", "cooling", "seq", "events",
-             "uses", "reserve")
+KEY_ORDER = ("conf", "free", "known", "leases", "expiry", "cooling", "seq", "events", "uses",
+             "reserve")
+# The layout version a pool's conf records (lua/includes/layout.lua); 0.1 wrote none.
+LAYOUT = 2
+# Keys of walletpool 0.1's layout that this one replaced (the state hash, the JSON leases
+# and their owner index); only upgrade.lua reads them, after KEY_ORDER's.
+V1_KEYS = ("state", "lease", "owner")
 
 
 def pool_keys(prefix: str, pool: str) -> tuple[str, ...]:
     """All keys of `pool`, in KEY_ORDER. `pool` must be validated first."""
     return tuple(f"{prefix}:{{{pool}}}:{name}" for name in KEY_ORDER)
+
+
+def v1_keys(prefix: str, pool: str) -> tuple[str, ...]:
+    """The keys only a pool of 0.1's layout has, in V1_KEYS order."""
+    return tuple(f"{prefix}:{{{pool}}}:{name}" for name in V1_KEYS)
 
 
 def key(prefix: str, pool: str, name: str) -> str:
@@ -45,3 +55,23 @@ def family_key(prefix: str, family: str) -> str:
     """The hash of a chain family (address -> pool). Its hash tag cannot match a pool's:
     pool names have no ':'."""
     return f"{prefix}:{{family:{family}}}:addresses"
+
+
+# A lease in the leases hash (lua/includes/lease_store.lua writes the same form):
+# address -> 'owner token expires_at_ms leased_at_ms correlation_id user_id', the last two
+# possibly empty, and OWNER_MARK + owner -> address, its owner's index.
+OWNER_MARK = ">"
+LEASE_FIELDS = ("o", "t", "e", "l", "c", "u")
+
+
+def pack_lease(owner: str, token: int, expires_ms: int, leased_ms: int,
+               correlation_id: str | None, user_id: str | None) -> str:
+    return f"{owner} {token} {expires_ms} {leased_ms} {correlation_id or ''} {user_id or ''}"
+
+
+def unpack_lease(raw: str) -> dict[str, str]:
+    """A packed lease by its one-letter names (o, t, e, l, c, u), every value a str."""
+    values = raw.split(" ")
+    if len(values) != len(LEASE_FIELDS):
+        raise ValueError(f"a lease record is malformed: {raw!r}")
+    return dict(zip(LEASE_FIELDS, values, strict=True))

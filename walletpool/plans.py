@@ -164,6 +164,10 @@ class Plans:
             return ask(lambda: lane.configure(pool, pairs))
         return self.ops.configure_pairs(pool, pairs)
 
+    def upgrade(self, pool: str, progress: Callable[[int], None] | None = None
+                ) -> Plan[bool]:
+        return self.ops.upgrade(pool, progress)  # Redis's own keys: no reserve lane
+
     def reap(self, pool: str) -> Plan[int]:
         lane = self.lane
         if lane is not None and self._database_only():

@@ -36,7 +36,8 @@ class Lag:
 
     pool: str
     unsynced: int
-    """Events in the stream not yet committed by a syncer."""
+    """Stream entries not yet committed by a syncer (an entry holds the changes of one
+    call: one for a single allocation, many for a batch)."""
     oldest_age: float
     """Seconds since the oldest of them was appended (0 when there is none)."""
 
@@ -48,7 +49,7 @@ def _id(text: str) -> tuple[int, int]:
 
 
 def lag(client: SyncRedis, prefix: str, pool: str) -> Lag:
-    """Events of `pool` not yet committed, and the age of the oldest one."""
+    """Stream entries of `pool` not yet committed, and the age of the oldest one."""
     stream = key(prefix, pool, "events")
     now_ms = time.time() * 1000
     groups = {text(g["name"]): g for g in _groups(client, stream)}
@@ -129,9 +130,10 @@ class Syncer:
             self._ensure_group(stream)
             entries = self._read(stream, claim)
             if entries:
-                events = [Event.from_entry(pool, entry_id, fields) for entry_id, fields in entries]
+                events = [event for entry_id, fields in entries
+                          for event in Event.of_entry(pool, entry_id, fields)]
                 self._commit(events)
-                self.redis.xack(stream, GROUP, *[e.stream_id for e in events])
+                self.redis.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
                 self._trim(stream)
                 done += len(events)
         self.committed += done

@@ -4,13 +4,12 @@ through the API): used by `walletpool demo` after its run and by the test suite.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 
 from .engine.calls import Reply, text
 from .engine.wire import SyncRedis
-from .keys import KEY_ORDER, pool_keys
+from .keys import KEY_ORDER, OWNER_MARK, pool_keys, unpack_lease
 
 STATES = {"free", "leased", "cooling", "retired", "reserve"}
 
@@ -18,13 +17,19 @@ STATES = {"free", "leased", "cooling", "retired", "reserve"}
 @dataclass(frozen=True)
 class PoolState:
     free: list[str]
-    state: dict[str, str]
+    known: dict[str, str]
+    """Every address ever added -> '1', or 'retired'."""
     lease: dict[str, dict[str, str]]
+    """Address -> its lease by the one-letter names of keys.LEASE_FIELDS."""
     owner: dict[str, str]
+    """Owner -> address: the owner index of the leases hash."""
     expiry: dict[str, float]
     cooling: dict[str, float]
     seq: int
     reserve: set[str]
+    state: dict[str, str]
+    """Address -> its state, read from where it stands (several when the keys disagree:
+    joined with '+')."""
 
 
 def _scored(client: SyncRedis, key: str) -> Reply:
@@ -35,15 +40,30 @@ def _scored(client: SyncRedis, key: str) -> Reply:
 def pool_state(client: SyncRedis, prefix: str, pool: str) -> PoolState:
     """Every key of `pool`, read one by one (take it while the pool is quiet)."""
     k = dict(zip(KEY_ORDER, pool_keys(prefix, pool), strict=True))
+    free = [text(a) for a in client.lrange(k["free"], 0, -1)]
+    known = {text(a): text(s) for a, s in client.hgetall(k["known"]).items()}
+    lease: dict[str, dict[str, str]] = {}
+    owner: dict[str, str] = {}
+    for field, value in client.hgetall(k["leases"]).items():
+        name, raw = text(field), text(value)
+        if name.startswith(OWNER_MARK):
+            owner[name[len(OWNER_MARK):]] = raw
+        else:
+            lease[name] = unpack_lease(raw)
+    cooling = {text(a): s for a, s in _scored(client, k["cooling"])}
+    reserve = {text(a) for a in client.smembers(k["reserve"])}
+    places: dict[str, list[str]] = {}
+    for name, members in (("free", free), ("leased", lease), ("cooling", cooling),
+                          ("reserve", reserve),
+                          ("retired", [a for a, v in known.items() if v == "retired"])):
+        for address in members:
+            places.setdefault(address, []).append(name)
     return PoolState(
-        free=[text(a) for a in client.lrange(k["free"], 0, -1)],
-        state={text(a): text(s) for a, s in client.hgetall(k["state"]).items()},
-        lease={text(a): json.loads(v) for a, v in client.hgetall(k["lease"]).items()},
-        owner={text(o): text(a) for o, a in client.hgetall(k["owner"]).items()},
+        free=free, known=known, lease=lease, owner=owner,
         expiry={text(a): s for a, s in _scored(client, k["expiry"])},
-        cooling={text(a): s for a, s in _scored(client, k["cooling"])},
-        seq=int(client.get(k["seq"]) or 0),
-        reserve={text(a) for a in client.smembers(k["reserve"])},
+        cooling=cooling, seq=int(client.get(k["seq"]) or 0), reserve=reserve,
+        state={a: "+".join(places.get(a, ["nowhere"])) for a in known} | {
+            a: "+".join(p) + "+unknown" for a, p in places.items() if a not in known},
     )
 
 
@@ -54,20 +74,15 @@ def problems(st: PoolState) -> list[str]:
     repeated = sorted(a for a, n in Counter(st.free).items() if n > 1)
     if repeated:
         found.append(f"free queue repeats {repeated[:5]}")
-    unknown = set(st.state.values()) - STATES
-    if unknown:
-        found.append(f"unknown states {sorted(unknown)}")
-    by_state: dict[str, set[str]] = {s: set() for s in STATES}
-    for address, state in st.state.items():
-        by_state.setdefault(state, set()).add(address)
-    if by_state["free"] != set(st.free):
-        found.append("free queue and states disagree")
-    if not by_state["leased"] == set(st.lease) == set(st.expiry):
-        found.append("leased states, leases and deadlines disagree")
-    if by_state["cooling"] != set(st.cooling):
-        found.append("cooling states and cooling set disagree")
-    if by_state["reserve"] != st.reserve:
-        found.append("reserve states and reserve set disagree")
+    marks = set(st.known.values()) - {"1", "retired"}
+    if marks:
+        found.append(f"unknown marks in known {sorted(marks)}")
+    unsound = sorted(a for a, s in st.state.items() if s not in STATES)
+    if unsound:
+        found.append(f"wallets in no state or several: "
+                     f"{[(a, st.state[a]) for a in unsound[:5]]}")
+    if set(st.lease) != set(st.expiry):
+        found.append("leases and deadlines disagree")
     # 2. one lease per wallet (a hash field) and one per owner, both ways consistent
     if {v["o"]: a for a, v in st.lease.items()} != st.owner or len(st.owner) != len(st.lease):
         found.append("owner index out of step with leases")
@@ -77,7 +92,8 @@ def problems(st: PoolState) -> list[str]:
         if not 1 <= int(held["t"]) <= st.seq:
             found.append(f"token of {address} outside 1..{st.seq}")
     # 5. conservation: every known wallet is in exactly one of the structures
-    if len(st.free) + len(st.lease) + len(st.cooling) + len(st.reserve) \
-            + len(by_state["retired"]) != len(st.state):
+    retired = sum(1 for v in st.known.values() if v == "retired")
+    if len(st.free) + len(st.lease) + len(st.cooling) + len(st.reserve) + retired \
+            != len(st.known):
         found.append("free + leased + cooling + reserve + retired != every wallet added")
     return found

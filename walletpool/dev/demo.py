@@ -26,7 +26,7 @@ from ..client import WalletPool
 from ..errors import LeaseLost, PoolExhausted
 from ..models import PoolStats
 from ..verify import pool_state, problems
-from .redis_server import RedisServer, binary_version
+from .redis_server import RedisServer, server_name
 
 # pool -> (network, wallets, share of the orders)
 # (small on purpose: LTC runs dry now and then, so exhaustion and waiting show too)
@@ -82,7 +82,7 @@ def run(say: Callable[[str], None], status: Callable[[str], None],
         _clear(redis_dir)
         server = RedisServer(redis_dir).start()
         redis_url = server.url
-        say(f"started redis-server {binary_version(server.binary)} at {redis_url} "
+        say(f"started {server_name(server.binary)} at {redis_url} "
             f"(AOF on, data in {redis_dir})")
     if not database_url:
         db_file = options.data_dir / "walletpool.db"

@@ -10,13 +10,13 @@ from pathlib import Path
 from ..chains import sample_addresses
 from ..client import WalletPool
 from ..errors import LeaseLost, PoolExhausted
-from .redis_server import RedisServer, binary_version
+from .redis_server import RedisServer, server_name
 
 
 def run(say: Callable[[str], None]) -> int:
     with tempfile.TemporaryDirectory(prefix="walletpool-") as folder, \
             RedisServer(Path(folder)) as server:
-        say(f"started redis-server {binary_version(server.binary)} at {server.url} "
+        say(f"started {server_name(server.binary)} at {server.url} "
             f"(AOF on, data in {folder})")
         with WalletPool.from_url(server.url) as pool:
             tour(pool, say)

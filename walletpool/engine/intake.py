@@ -10,7 +10,14 @@ from typing import Any, Protocol
 
 from .. import chains
 from ..chains import wallets as wallet_form
-from ..errors import AddressTaken, InvalidAddress, InvalidInput, PoolFull
+from ..errors import (
+    AddressTaken,
+    InvalidAddress,
+    InvalidInput,
+    LayoutOutdated,
+    PoolFull,
+    WalletPoolError,
+)
 from ..keys import family_key
 from ..models import AddResult, ImportReport, PoolStats, Rejected
 from ..settings import Settings
@@ -104,7 +111,7 @@ def conflicts(ops: PoolCalls, pool: str, network: chains.Network,
     taken: dict[str, str] = {}
     for chunk in _chunks(_addresses(wallets)):
         reply = yield _claim(ops, pool, family, "check", chunk)
-        taken.update(reply)
+        taken.update(reply.taken)
     return taken
 
 
@@ -121,23 +128,36 @@ def write(ops: PoolCalls, pool: str, network: chains.Network, stats: PoolStats |
         if in_service + len(wallets) > max_size:
             raise _pool_full(pool, in_service, max_size, len(wallets), added=0)
     family = chains.family_of(pool, network.name)
+    claimed: list[str] = []  # addresses this call was the first to claim
     for chunk in _chunks(_addresses(wallets)):
-        taken = yield _claim(ops, pool, family, "claim", chunk)
-        if taken:
-            raise _taken(pool, family, taken)
+        reply = yield _claim(ops, pool, family, "claim", chunk)
+        if reply.taken:
+            yield from _unclaim(ops, pool, family, claimed)
+            raise _taken(pool, family, reply.taken)
+        claimed += reply.new
     added = duplicates = 0
-    for chunk in chunks:
-        reply = yield Call(script("add"), keys, (*defaults, *chunk), identity, idempotent=True)
-        status = text(reply[0])
-        if status == "full":
-            raise _pool_full(pool, int(reply[1]), int(reply[2]), int(reply[3]), added=added)
-        if status == "network":
-            raise InvalidInput(f"pool {pool} is now on network {text(reply[1])}, not "
-                               f"{network.name}: its network changed during the add; retry")
-        added += int(reply[1])
-        duplicates += int(reply[2])
-        if progress is not None:
-            progress(added + duplicates)
+    kept: set[str] = set()  # addresses of the wallets of the chunks added
+    try:
+        for chunk in chunks:
+            reply = yield Call(script("add"), keys, (*defaults, *chunk), identity,
+                               idempotent=True)
+            status = text(reply[0])
+            if status == "full":
+                raise _pool_full(pool, int(reply[1]), int(reply[2]), int(reply[3]),
+                                 added=added)
+            if status == "network":
+                raise InvalidInput(f"pool {pool} is now on network {text(reply[1])}, not "
+                                   f"{network.name}: its network changed during the add; retry")
+            kept.update(wallet_form.split(w)[0] for w in chunk)
+            added += int(reply[1])
+            duplicates += int(reply[2])
+            if progress is not None:
+                progress(added + duplicates)
+    except (PoolFull, InvalidInput, LayoutOutdated):
+        # Refused for sure: the addresses no added chunk used go back to the family. (Not
+        # after BackendUnavailable: the add may have run with its reply lost.)
+        yield from _unclaim(ops, pool, family, [a for a in claimed if a not in kept])
+        raise
     if not chunks:  # an empty list still creates the pool, as one call would
         yield Call(script("add"), keys, defaults, identity, idempotent=True)
     return AddResult(added, duplicates)
@@ -146,7 +166,7 @@ def write(ops: PoolCalls, pool: str, network: chains.Network, stats: PoolStats |
 def add(ops: PoolCalls, pool: str, items: Sequence[object],
         progress: Callable[[int], None] | None) -> Program[AddResult]:
     rows = rows_of(pool, items)
-    stats = yield ops.stats_or_none(pool)
+    stats = yield from _stats(ops, pool, "add")
     network = network_of(pool, stats)
     checked = check(network, rows)
     if checked.rejected:
@@ -164,7 +184,7 @@ def import_wallets(ops: PoolCalls, pool: str, rows: Sequence[Row], rejected: Seq
                    dry_run: bool, progress: ImportProgress | None) -> Program[ImportReport]:
     """Check every row, then write the good ones (unless `dry_run`). `rejected` are rows
     the reader already refused (malformed lines)."""
-    stats = yield ops.stats_or_none(pool)
+    stats = yield from _stats(ops, pool, "import")
     network = network_of(pool, stats)
     total = len(rows)
     checked = check(network, rows, (lambda n: progress("checking", n, total)) if progress
@@ -196,6 +216,14 @@ def import_wallets(ops: PoolCalls, pool: str, rows: Sequence[Row], rejected: Seq
                         checked.duplicates + result.duplicates, refused)
 
 
+def _stats(ops: PoolCalls, pool: str, command: str) -> Program[PoolStats | None]:
+    try:
+        stats: PoolStats | None = yield ops.stats_or_none(pool)
+    except LayoutOutdated as exc:
+        raise exc.during(command) from None
+    return stats
+
+
 def _states(ops: PoolCalls, pool: str, wallets: list[str]) -> Program[list[str]]:
     states: list[str] = []
     for chunk in _chunks(wallets):
@@ -204,16 +232,37 @@ def _states(ops: PoolCalls, pool: str, wallets: list[str]) -> Program[list[str]]
     return states
 
 
+@dataclass(frozen=True)
+class Claimed:
+    taken: dict[str, str]
+    """Address -> the other pool of the family that holds it (nothing was claimed)."""
+    new: list[str]
+    """The addresses this claim was the first to claim for the pool."""
+
+
 def _claim(ops: PoolCalls, pool: str, family: str, mode: str,
-           addresses: list[str]) -> Call[dict[str, str]]:
-    def decode(reply: Any) -> dict[str, str]:
-        if text(reply[0]) == "ok":
-            return {}
+           addresses: list[str]) -> Call[Claimed]:
+    def decode(reply: Any) -> Claimed:
         items = [text(v) for v in reply[1:]]
-        return dict(zip(items[::2], items[1::2], strict=True))
+        if text(reply[0]) == "ok":
+            return Claimed({}, items)
+        return Claimed(dict(zip(items[::2], items[1::2], strict=True)), [])
 
     return Call(script("claim"), (family_key(ops.settings.prefix, family),),
                 (pool, mode, *addresses), decode, idempotent=True)
+
+
+def _unclaim(ops: PoolCalls, pool: str, family: str, addresses: list[str]) -> Program[None]:
+    """Take back claims this add made and did not use. Best effort: when Redis fails
+    meanwhile, the add's own error is what the caller needs; the claims stay (an
+    address claimed for a pool that does not hold it blocks only the family's other
+    pools)."""
+    try:
+        for chunk in _chunks(addresses):
+            yield _claim(ops, pool, family, "unclaim", chunk)
+    except WalletPoolError as exc:
+        log.warning("claims of a refused add not taken back", extra=fields(
+            pool=pool, family=family, addresses=len(addresses), error=str(exc)))
 
 
 def _taken(pool: str, family: str, taken: dict[str, str]) -> AddressTaken:

@@ -16,7 +16,7 @@ from typing import Any, cast
 from .. import chains, validation
 from ..chains import wallets
 from ..errors import InvalidInput
-from ..keys import pool_keys
+from ..keys import pool_keys, v1_keys
 from ..models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected, ReleasedTo
 from ..settings import Settings
 from . import intake, replies
@@ -27,6 +27,7 @@ from .scripts import script
 __all__ = ["KEEP", "Keep", "Operations"]
 
 REAP_CHUNK = 1_000
+UPGRADE_CHUNK = 10_000
 # Currencies whose pools start with a low-water mark (the part before '-': USDT-TRC20
 # counts as USDT); others start at 0, no alert.
 DEFAULT_MIN_FREE = {"BTC": 3, "ETH": 2, "USDT": 5, "LTC": 2}
@@ -296,6 +297,30 @@ class Operations:
 
         return Call(script("configure"), self.keys(pool), (*self.defaults(pool), *pairs), decode,
                     idempotent=True)
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def upgrade(self, pool: str, progress: Callable[[int], None] | None = None
+                ) -> Program[bool]:
+        """Convert `pool` from 0.1's layout, UPGRADE_CHUNK wallets a step; True when it
+        was converted, False when it was in this layout already. `progress` gets the
+        count converted so far after each step."""
+        keys = (*self.keys(pool), *v1_keys(self.settings.prefix, pool))
+        converted = 0
+        while True:
+            reply = yield Call(script("upgrade"), keys, (UPGRADE_CHUNK,), identity,
+                               idempotent=True)
+            status = text(reply[0])
+            if status == "nopool":
+                raise replies.pool_not_found(pool)
+            if status == "current":
+                return False
+            converted += int(reply[1])
+            if progress is not None:
+                progress(converted)
+            if status == "done":
+                log.info("pool upgraded", extra=_fields(pool=pool, wallets=converted))
+                return True
 
     # -- the database's reserve (walletpool.reserve.rebalance) ------------------------------
 

@@ -10,7 +10,7 @@ import redis
 import redis.asyncio
 from redis import exceptions as rx
 
-from ..errors import BackendUnavailable, InvalidInput, WalletPoolError
+from ..errors import BackendUnavailable, InvalidInput, LayoutOutdated, WalletPoolError
 from .calls import Call
 
 SyncRedis = redis.Redis | redis.RedisCluster
@@ -67,6 +67,8 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
             doubt = (f" The {call.script.name} may or may not have been applied;"
                      " check with get_lease.")
         return BackendUnavailable(f"Redis at {where} is unavailable: {exc}.{doubt}")
+    if isinstance(exc, rx.ResponseError) and "walletpool-layout:" in str(exc):
+        return _outdated(str(exc), call)
     if isinstance(exc, rx.ResponseError) and "walletpool:" in str(exc):
         return InvalidInput(f"refused by the {call.script.name if call else ''} script: "
                             f"{str(exc).split('walletpool:', 1)[1].strip()}")
@@ -76,6 +78,19 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
     if isinstance(exc, rx.RedisError):
         return WalletPoolError(f"Redis at {where} failed: {exc}")
     raise exc
+
+
+def _outdated(message: str, call: Call[Any] | None) -> LayoutOutdated:
+    """A script's refusal of a pool in an older layout (includes/layout.lua)."""
+    layout = int(message.split("walletpool-layout:", 1)[1].split()[0])
+    return LayoutOutdated.of(pool_of_keys(call.keys) if call else "?",
+                             call.script.name if call else "?", layout)
+
+
+def pool_of_keys(keys: tuple[str, ...]) -> str:
+    """The pool named by the hash tag of a pool's first key ('wp:{BTC}:conf')."""
+    first = keys[0] if keys else ""
+    return first[first.find("{") + 1 : first.find("}")] if "{" in first else "?"
 
 
 def where(client: SyncRedis | AsyncRedis) -> str:

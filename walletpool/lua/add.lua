@@ -3,20 +3,21 @@
 -- All or nothing: when the new wallets would take the pool over max_size, nothing is added.
 -- The client has checked and canonicalised the wallets for the pool's network; the
 -- script refuses the batch when the pool's network is not the one they were checked for.
--- KEYS: the pool's keys (includes/keys.lua); writes conf (a new pool's defaults), free, state, events.
--- A new pool gets a 'configured' event, then each new wallet an 'added' event.
+-- KEYS: the pool's keys (includes/keys.lua); writes conf (a new pool's defaults), free, known, events.
+-- A new pool gets a 'configured' change, then each new wallet an 'added' one, in one entry.
 -- ARGV: 1 default lease_ttl_ms  2 default max_size  3 network  4 default min_free
 --       (1, 2 and 4 used only to create the pool)  5.. wallets
 -- Reply: {'ok', added, duplicates} | {'full', in_service, max_size, would_add}
 --      | {'network', the pool's network}
+--- @include "bulk"
 --- @include "clock"
 --- @include "conf"
 --- @include "defaults"
 --- @include "emit"
---- @include "emit_configured"
 --- @include "fail"
 --- @include "in_service"
 --- @include "keys"
+--- @include "layout"
 --- @include "valid_address"
 
 local defaults = read_defaults()
@@ -26,17 +27,21 @@ for i = 5, #ARGV do
 end
 
 local conf = read_conf()
+if outdated(conf) then return layout_error(conf) end
 if conf.exists and conf.network ~= '' and conf.network ~= defaults.network then
   return {'network', conf.network}
 end
 local max_size = conf.exists and conf.max_size or defaults.size
-local fresh, seen = {}, {}
+local fresh, seen, candidates = {}, {}, {}
 for i = 5, #ARGV do
-  local address = ARGV[i]
-  if not seen[address] then
-    seen[address] = true
-    if redis.call('HEXISTS', K.state, address) == 0 then fresh[#fresh + 1] = address end
+  if not seen[ARGV[i]] then
+    seen[ARGV[i]] = true
+    candidates[#candidates + 1] = ARGV[i]
   end
+end
+local known = bulk_read('HMGET', K.known, candidates)
+for i, address in ipairs(candidates) do
+  if not known[i] then fresh[#fresh + 1] = address end
 end
 local serving = in_service()
 if serving + #fresh > max_size then return {'full', serving, max_size, #fresh} end
@@ -44,14 +49,18 @@ if serving + #fresh > max_size then return {'full', serving, max_size, #fresh} e
 local now = now_ms(conf)
 if not conf.exists then
   create_pool(defaults)
-  emit_configured(read_conf(), now)
+  emit_configured(read_conf())
 elseif conf.network == '' then  -- a pool made before pools had networks
   redis.call('HSET', K.conf, 'network', defaults.network)
-  emit_configured(read_conf(), now)
+  emit_configured(read_conf())
 end
+local marks = {}
 for _, address in ipairs(fresh) do
-  redis.call('RPUSH', K.free, address)
-  redis.call('HSET', K.state, address, 'free')
-  emit(now, 'added', address, 'free', nil)
+  marks[#marks + 1] = address
+  marks[#marks + 1] = '1'
+  emit('added', address, 'free', nil)
 end
+bulk('RPUSH', K.free, fresh)
+bulk('HSET', K.known, marks)
+flush_events(now)
 return {'ok', #fresh, (#ARGV - 4) - #fresh}

@@ -1,6 +1,6 @@
 -- allocate: lease the head of a pool's free queue to an owner (pop-and-lock).
--- KEYS: the pool's keys (includes/keys.lua); writes free, state, lease, owner, expiry, seq,
---       uses, events (and cooling when it settles cooled wallets).
+-- KEYS: the pool's keys (includes/keys.lua); writes free, leases, expiry, seq, events, uses
+--       (while the pool has a max_uses) and cooling when it settles cooled wallets.
 -- ARGV: 1 owner  2 ttl_ms (0 = the pool's lease_ttl)  3 correlation_id ('' = none)
 --       4 user_id ('' = none)
 -- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id, fresh,
@@ -9,13 +9,16 @@
 --   conf low_water_count), else -1. Each 'exhausted' reply is counted in exhausted_count.
 -- Idempotent per owner: an owner with a live lease gets it back unchanged (fresh = 0).
 -- It settles expired leases and cooled wallets when due, and always before it reports
--- the pool exhausted (see SETTLE_EVERY_MS in includes/settle.lua).
+-- the pool exhausted (see SETTLE_EVERY_MS in includes/settle.lua). One stream entry records
+-- every change the call made.
 --- @include "clock"
 --- @include "conf"
+--- @include "emit"
 --- @include "exhausted"
 --- @include "fail"
 --- @include "int_arg"
 --- @include "lease_heads"
+--- @include "layout"
 --- @include "lease_reply"
 --- @include "limits"
 --- @include "live_lease_of"
@@ -31,6 +34,7 @@ if ttl_ms == nil then return fail('bad ttl') end
 
 local conf = read_conf()
 if not conf.exists then return {'nopool'} end
+if outdated(conf) then return layout_error(conf) end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)
 settle(conf, now, false)
@@ -38,12 +42,15 @@ settle(conf, now, false)
 local address, lease = live_lease_of(conf, now, owner)
 local fresh = 0
 if not address then
-  local popped, leases = lease_heads(now, {owner}, ttl_ms, cid, uid)
+  local popped, leases = lease_heads(conf, now, {owner}, ttl_ms, cid, uid)
   if #popped == 0 then
     settle(conf, now, true)
-    popped, leases = lease_heads(now, {owner}, ttl_ms, cid, uid)
+    popped, leases = lease_heads(conf, now, {owner}, ttl_ms, cid, uid)
   end
-  if #popped == 0 then return exhausted() end
+  if #popped == 0 then
+    flush_events(now)
+    return exhausted()
+  end
   address, lease, fresh = popped[1], leases[1], 1
 end
 local reply = {'ok'}
@@ -51,4 +58,5 @@ for _, v in ipairs(lease_reply(address, lease)) do reply[#reply + 1] = v end
 reply[#reply + 1] = fresh
 reply[#reply + 1] = low_water(conf, fresh)
 reply[#reply + 1] = conf.min_free
+flush_events(now)
 return reply

@@ -7,13 +7,16 @@
 --   (low_water as in allocate.lua)
 --      | {'exhausted', free, leased, cooling} (partial = 0 and too few free wallets)
 --      | {'nopool'}
--- An owner named twice, or already holding a live lease, gets that one lease.
+-- An owner named twice, or already holding a live lease, gets that one lease. One stream
+-- entry records every change the call made.
 --- @include "clock"
 --- @include "conf"
+--- @include "emit"
 --- @include "exhausted"
 --- @include "fail"
 --- @include "int_arg"
 --- @include "keys"
+--- @include "layout"
 --- @include "lease_heads"
 --- @include "lease_reply"
 --- @include "limits"
@@ -33,6 +36,7 @@ end
 
 local conf = read_conf()
 if not conf.exists then return {'nopool'} end
+if outdated(conf) then return layout_error(conf) end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)
 settle(conf, now, false)
@@ -55,10 +59,13 @@ for i = 5, #ARGV do
 end
 if #needy > redis.call('LLEN', K.free) then
   settle(conf, now, true)
-  if partial == '0' and #needy > redis.call('LLEN', K.free) then return exhausted() end
+  if partial == '0' and #needy > redis.call('LLEN', K.free) then
+    flush_events(now)
+    return exhausted()
+  end
 end
 
-local popped, leases = lease_heads(now, needy, ttl_ms, cid, uid)
+local popped, leases = lease_heads(conf, now, needy, ttl_ms, cid, uid)
 for i, address in ipairs(popped) do held[needy[i]] = {address, leases[i], 1} end
 
 local reply, served = {'ok', 0}, 0
@@ -74,4 +81,5 @@ end
 reply[2] = served
 reply[#reply + 1] = low_water(conf, #popped)
 reply[#reply + 1] = conf.min_free
+flush_events(now)
 return reply

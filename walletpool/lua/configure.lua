@@ -8,14 +8,15 @@
 --       name; only while the pool holds no wallet: its wallets were checked for the old
 --       one); tests only: clock_offset_ms (moves the pool's clock forward), clock_ms
 --       (freezes it at that epoch ms; 0 = Redis TIME)
--- Reply: {'ok', created (1|0)}; one 'configured' event unless only the test clock moved
+-- Reply: {'ok', created (1|0)}; one 'configured' change unless only the test clock moved
 --- @include "clock"
 --- @include "conf"
 --- @include "defaults"
---- @include "emit_configured"
+--- @include "emit"
 --- @include "fail"
 --- @include "int_arg"
 --- @include "keys"
+--- @include "layout"
 --- @include "limits"
 --- @include "valid_network"
 
@@ -27,12 +28,13 @@ local defaults = read_defaults()
 if defaults == nil then return fail('bad defaults') end
 if #ARGV % 2 ~= 0 then return fail('configure takes field/value pairs') end
 local conf = read_conf()
+if outdated(conf) then return layout_error(conf) end
 for i = 5, #ARGV, 2 do
   local field, value = ARGV[i], ARGV[i + 1]
   if field == 'network' then
     if not valid_network(value) then return fail('bad value for network') end
     local current = conf.exists and conf.network or defaults.network
-    if value ~= current and redis.call('HLEN', K.state) > 0 then
+    if value ~= current and redis.call('HLEN', K.known) > 0 then
       return fail('pool holds wallets checked as ' .. current .. '; its network cannot '
                   .. 'become ' .. value)
     end
@@ -55,5 +57,8 @@ for i = 5, #ARGV, 2 do
 end
 -- The test clock is no setting of the pool: moving it records no event.
 conf = read_conf()
-if changed then emit_configured(conf, now_ms(conf)) end
+if changed then
+  emit_configured(conf)
+  flush_events(now_ms(conf))
+end
 return {'ok', created}

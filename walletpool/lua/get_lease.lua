@@ -1,11 +1,12 @@
 -- get_lease: the live lease an owner holds, read-only (an expired one reads as none).
--- KEYS: the pool's keys (includes/keys.lua); reads conf, owner, lease.
+-- KEYS: the pool's keys (includes/keys.lua); reads conf, leases.
 -- ARGV: 1 owner
 -- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id} | {'none'}
 --- @include "clock"
 --- @include "conf"
 --- @include "fail"
 --- @include "keys"
+--- @include "layout"
 --- @include "lease_reply"
 --- @include "lease_store"
 --- @include "valid_id"
@@ -13,8 +14,9 @@
 local owner = ARGV[1]
 if not valid_id(owner, false) then return fail('bad owner') end
 local conf = read_conf()
+if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
-local address = redis.call('HGET', K.owner, owner)
+local address = redis.call('HGET', K.leases, owner_field(owner))
 if not address then return {'none'} end
 local lease = load_lease(address)
 if tonumber(lease.e) <= now then return {'none'} end

@@ -1,12 +1,15 @@
 -- release_many: release several leases of one pool in one atomic step. Each lease is
--- checked on its own exactly as by release; a lost one does not stop the others.
+-- checked on its own exactly as by release; a lost one does not stop the others. One
+-- stream entry records every change the call made.
 -- KEYS: the pool's keys (includes/keys.lua); writes as release.
 -- ARGV: triples 1 address  2 owner  3 token, repeated
 -- Reply: {'ok', then per lease: new_state | 'lost:expired' | 'lost:stale' | 'lost:none'}
 --- @include "clock"
 --- @include "conf"
+--- @include "emit"
 --- @include "fail"
 --- @include "int_arg"
+--- @include "layout"
 --- @include "release_leases"
 --- @include "valid_address"
 --- @include "valid_id"
@@ -21,9 +24,11 @@ for i = 1, #ARGV, 3 do
 end
 
 local conf = read_conf()
+if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
 local reply = {'ok'}
 for _, outcome in ipairs(release_leases(conf, now, addresses, owners, tokens)) do
   reply[#reply + 1] = outcome
 end
+flush_events(now)
 return reply

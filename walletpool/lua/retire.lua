@@ -1,7 +1,7 @@
 -- retire: take a wallet out of service for good, from any state. A leased wallet loses
 -- its lease (the holder's release then raises LeaseLost). A retired address stays
 -- known, so adding it again counts as a duplicate.
--- KEYS: the pool's keys (includes/keys.lua); writes free or cooling or lease/owner/expiry, state, events.
+-- KEYS: the pool's keys (includes/keys.lua); writes free or cooling or leases/expiry, known, events.
 -- ARGV: 1 address
 -- Reply: {'ok', previous_state} with previous_state '' for an unknown address
 --        (nothing written), 'retired' (already retired, nothing written) or 'reserve'
@@ -12,16 +12,18 @@
 --- @include "emit"
 --- @include "fail"
 --- @include "keys"
+--- @include "layout"
 --- @include "lease_store"
+--- @include "state_of"
 --- @include "valid_address"
 
 local address = ARGV[1]
 if not valid_address(address) then return fail('bad address') end
-local state = redis.call('HGET', K.state, address)
-if not state then return {'ok', ''} end
-if state == 'retired' or state == 'reserve' then return {'ok', state} end
-
 local conf = read_conf()
+if outdated(conf) then return layout_error(conf) end
+local state = state_of(address)
+if state == '' or state == 'retired' or state == 'reserve' then return {'ok', state} end
+
 local now = now_ms(conf)
 local lease = nil
 if state == 'free' then
@@ -32,6 +34,7 @@ elseif state == 'leased' then
   lease = load_lease(address)
   drop_leases({address}, {lease})
 end
-redis.call('HSET', K.state, address, 'retired')
-emit(now, 'retired', address, 'retired', lease)
+redis.call('HSET', K.known, address, 'retired')
+emit('retired', address, 'retired', lease)
+flush_events(now)
 return {'ok', state}

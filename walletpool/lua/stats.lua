@@ -12,12 +12,14 @@
 --- @include "counts"
 --- @include "fmt"
 --- @include "keys"
+--- @include "layout"
 
 local conf = read_conf()
+if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
 local free, leased, cooling = counts()
 return {
-  conf.exists and 1 or 0, free, leased, cooling, redis.call('HLEN', K.state),
+  conf.exists and 1 or 0, free, leased, cooling, redis.call('HLEN', K.known),
   tonumber(redis.call('GET', K.seq)) or 0, redis.call('XLEN', K.events),
   redis.call('ZCOUNT', K.expiry, '-inf', now),
   redis.call('ZCOUNT', K.cooling, '-inf', now - conf.cooldown_ms),

@@ -126,7 +126,7 @@ def _expire_due(conn: sa.Connection, pool: str, now: int) -> int:
         conn.execute(w.update().where(w.c.pool == pool, w.c.address == row["address"]).values(
             state="reserve", owner=None, token=None, leased_at=None, expires_at=None,
             correlation_id=None, user_id=None, released_at=row["expires_at"],
-            event_ms=ms, event_seq=s))
+            event_ms=ms, event_seq=s, event_part=0))
     return len(due)
 
 
@@ -152,6 +152,7 @@ def allocate(engine: sa.Engine, pool: str, owner: str, ttl_ms: int | None,
                    uses=int(picked["uses"] or 0) + 1)
         row["event_ms"], row["event_seq"] = _event(conn, pool, seq, now, "allocated", row,
                                                    "leased")
+        row["event_part"] = 0
         conn.execute(w.update().where(w.c.pool == pool, w.c.address == picked["address"])
                      .values({k: v for k, v in row.items() if k not in ("pool", "address")}))
         return _lease(pool, row, fresh=True)
@@ -194,7 +195,7 @@ def _release(engine: sa.Engine, lease: Lease) -> ReleasedTo:
         conn.execute(w.update().where(w.c.pool == lease.pool, w.c.address == lease.wallet)
                      .values(state="reserve", owner=None, token=None, leased_at=None,
                              expires_at=None, correlation_id=None, user_id=None,
-                             released_at=now, event_ms=ms, event_seq=s))
+                             released_at=now, event_ms=ms, event_seq=s, event_part=0))
         return "reserve"
 
 
@@ -209,7 +210,7 @@ def extend(engine: sa.Engine, lease: Lease, ttl_ms: int | None) -> Lease:
                                                    "leased")
         conn.execute(w.update().where(w.c.pool == lease.pool, w.c.address == lease.wallet)
                      .values(expires_at=row["expires_at"], event_ms=row["event_ms"],
-                             event_seq=row["event_seq"]))
+                             event_seq=row["event_seq"], event_part=0))
         return _lease(lease.pool, row, fresh=True)
 
 
@@ -260,7 +261,8 @@ def take(engine: sa.Engine, pool: str, moved: Sequence[tuple[str, str]]) -> None
             ms, seq = (int(x) for x in stream_id.split("-"))
             values = {"state": "reserve", "owner": None, "token": None, "leased_at": None,
                       "expires_at": None, "cooling_since": None, "correlation_id": None,
-                      "user_id": None, "released_at": ms, "event_ms": ms, "event_seq": seq}
+                      "user_id": None, "released_at": ms, "event_ms": ms, "event_seq": seq,
+                      "event_part": 0}
             done = conn.execute(w.update().where(w.c.pool == pool, w.c.address == wallet)
                                 .values(values)).rowcount
             if not done:  # the syncer has not written the wallet yet
@@ -300,7 +302,7 @@ def finish_moving(engine: sa.Engine, pool: str, back_in_redis: Sequence[tuple[st
             conn.execute(w.update().where(w.c.pool == pool, w.c.address == wallet,
                                           w.c.state == "moving")
                          .values(state="free", released_at=ms or None, event_ms=ms,
-                                 event_seq=seq))
+                                 event_seq=seq, event_part=0))
         if still_reserved:
             conn.execute(w.update().where(w.c.pool == pool, w.c.address.in_(still_reserved),
                                           w.c.state == "moving").values(state="reserve"))

@@ -29,6 +29,8 @@ class Event:
     seq: int
     """(ms, seq) is the stream id: the events' order, and what makes applying idempotent."""
     type: EventType
+    part: int = 0
+    """The change's place in its stream entry (one entry carries all of a call's changes)."""
     at: int
     """When the change happened, epoch ms."""
     address: str | None = None
@@ -48,20 +50,36 @@ class Event:
         return f"{self.ms}-{self.seq}"
 
     @classmethod
-    def from_entry(cls, pool: str, entry_id: str | bytes, fields: Mapping[Any, Any]) -> Event:
+    def of_entry(cls, pool: str, entry_id: str | bytes, fields: Mapping[Any, Any]
+                 ) -> list[Event]:
+        """The changes one stream entry carries, in order: the lines of its 'c' field
+        (includes/emit.lua), or, in an entry written by walletpool 0.1, its one change."""
         f = {text(k): text(v) for k, v in fields.items()}
-        ms, seq = text(entry_id).split("-")
-        return cls(pool=pool, ms=int(ms), seq=int(seq), type=f["type"],  # type: ignore[arg-type]
-                   at=int(f.get("at") or ms), address=f.get("address") or None,
-                   state=f.get("state") or None,  # type: ignore[arg-type]
-                   owner=f.get("owner") or None, token=_int(f.get("token")),
-                   leased_at=_int(f.get("leased")), expires_at=_int(f.get("expires")),
-                   correlation_id=f.get("cid") or None, user_id=f.get("uid") or None,
-                   uses=_int(f.get("uses")), settings=f.get("settings") or None)
+        ms, seq = (int(x) for x in text(entry_id).split("-"))
+        at = int(f.get("at") or ms)
+        if "c" not in f:
+            return [cls(pool=pool, ms=ms, seq=seq, type=f["type"],  # type: ignore[arg-type]
+                        at=at, address=f.get("address") or None,
+                        state=f.get("state") or None,  # type: ignore[arg-type]
+                        owner=f.get("owner") or None, token=_int(f.get("token")),
+                        leased_at=_int(f.get("leased")), expires_at=_int(f.get("expires")),
+                        correlation_id=f.get("cid") or None, user_id=f.get("uid") or None,
+                        uses=_int(f.get("uses")), settings=f.get("settings") or None)]
+        events = []
+        for part, line in enumerate(f["c"].split("\n")):
+            kind, address, state, owner, token, leased, expires, cid, uid, uses, *settings = \
+                line.split(" ")
+            events.append(cls(
+                pool=pool, ms=ms, seq=seq, part=part, type=kind,  # type: ignore[arg-type]
+                at=at, address=address or None, state=state or None,  # type: ignore[arg-type]
+                owner=owner or None, token=_int(token), leased_at=_int(leased),
+                expires_at=_int(expires), correlation_id=cid or None, user_id=uid or None,
+                uses=_int(uses), settings=" ".join(settings) or None))
+        return events
 
     def row(self) -> dict[str, Any]:
-        return {c.name: getattr(self, {"event_ms": "ms", "event_seq": "seq"}.get(c.name, c.name))
-                for c in schema.events.columns}
+        names = {"event_ms": "ms", "event_seq": "seq", "event_part": "part"}
+        return {c.name: getattr(self, names.get(c.name, c.name)) for c in schema.events.columns}
 
 
 
@@ -92,12 +110,13 @@ def wallet_row(event: Event) -> dict[str, Any]:
         "correlation_id": event.correlation_id if leased else None,
         "user_id": event.user_id if leased else None,
         "uses": event.uses or 0, "event_ms": event.ms, "event_seq": event.seq,
+        "event_part": event.part,
     }
 
 
 def apply_batch(conn: sa.Connection, batch: Iterable[Event]) -> None:
     """Write `batch` (events of any pools) inside the caller's transaction."""
-    events = sorted(batch, key=lambda e: (e.pool, e.ms, e.seq))
+    events = sorted(batch, key=lambda e: (e.pool, e.ms, e.seq, e.part))
     if not events:
         return
     _insert_events(conn, events)
@@ -141,7 +160,8 @@ def _apply_wallets(conn: sa.Connection, events: list[Event]) -> None:
     else:
         statement = _insert(conn, w)
     new = statement.excluded
-    is_newer = sa.tuple_(w.c.event_ms, w.c.event_seq) < sa.tuple_(new.event_ms, new.event_seq)
+    is_newer = (sa.tuple_(w.c.event_ms, w.c.event_seq, w.c.event_part)
+                < sa.tuple_(new.event_ms, new.event_seq, new.event_part))
     taken = {c.name: sa.case((is_newer, new[c.name]), else_=w.c[c.name])
              for c in w.columns if c.name not in ("pool", "address", "uses")}
     taken["uses"] = sa.case((new.uses > w.c.uses, new.uses), else_=w.c.uses)

@@ -51,7 +51,38 @@ def _v3(conn: sa.Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: sa.Connection) -> None:
+    """One stream entry carries every change of one call: events are keyed by the
+    entry's id and the change's place in it (event_part), and wallet rows compare it."""
+    inspector = sa.inspect(conn)
+    quote = conn.dialect.identifier_preparer.quote
+    events, wallets = quote(schema.events.name), quote(schema.wallets.name)
+    # a database made by this version's _v1 has the columns already
+    if "event_part" not in {c["name"] for c in inspector.get_columns(schema.events.name)}:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text(f"ALTER TABLE {events} ADD COLUMN event_part INTEGER "
+                                 "NOT NULL DEFAULT 0"))
+            key = (inspector.get_pk_constraint(schema.events.name)["name"]
+                   or "walletpool_events_pkey")
+            conn.execute(sa.text(f"ALTER TABLE {events} DROP CONSTRAINT {quote(key)}"))
+            conn.execute(sa.text(f"ALTER TABLE {events} ADD PRIMARY KEY "
+                                 "(pool, event_ms, event_seq, event_part)"))
+        else:  # SQLite cannot change a primary key: copy into the new table
+            conn.execute(sa.text(f"ALTER TABLE {events} RENAME TO walletpool_events_v3"))
+            schema.events.create(conn)
+            columns = ", ".join(c.name for c in schema.events.columns if c.name != "event_part")
+            conn.execute(sa.text(f"INSERT INTO {events} ({columns}) SELECT {columns} "
+                                 "FROM walletpool_events_v3"))
+            conn.execute(sa.text("DROP TABLE walletpool_events_v3"))
+    if "event_part" not in {c["name"] for c in inspector.get_columns(schema.wallets.name)}:
+        conn.execute(sa.text(f"ALTER TABLE {wallets} ADD COLUMN event_part INTEGER NOT NULL "
+                             "DEFAULT 0"))
+        conn.execute(sa.text("DROP INDEX walletpool_wallets_free"))
+        next(i for i in schema.wallets.indexes if i.name == "walletpool_wallets_free"
+             ).create(conn)
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
 
 

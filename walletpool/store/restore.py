@@ -8,7 +8,6 @@ learned of; fencing tokens must only grow (docs/design.md, invariant 4)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +15,10 @@ import sqlalchemy as sa
 
 from ..chains import default_network, family_of
 from ..chains.wallets import split
-from ..engine.calls import text
 from ..engine.wire import SyncRedis
 from ..errors import PoolNotFound, WalletPoolError
-from ..keys import KEY_ORDER, family_key, key, pool_keys
+from ..keys import KEY_ORDER, LAYOUT, OWNER_MARK, family_key, pack_lease, pool_keys, v1_keys
+from ..verify import pool_state
 from . import schema
 from .migrations import check
 
@@ -69,19 +68,18 @@ def restore(client: SyncRedis, engine: sa.Engine, prefix: str, pool: str, *,
             schema.pools.c.name == pool)).mappings().first()
         w = schema.wallets
         rows = conn.execute(sa.select(w).where(w.c.pool == pool)
-                            .order_by(w.c.event_ms, w.c.event_seq)).mappings().all()
+                            .order_by(w.c.event_ms, w.c.event_seq, w.c.event_part)).mappings().all()
     if settings is None:
         raise PoolNotFound(f"pool {pool} is not in the database: nothing to restore")
     present = [k for k in keys.values() if client.exists(k)]
     if present and not force:
         raise PoolExists(f"pool {pool} still exists in Redis ({len(present)} keys); "
                          "restore would overwrite it: pass force to replace it")
-    client.delete(*keys.values())
+    client.delete(*keys.values(), *v1_keys(prefix, pool))
 
-    states: list[Any] = []
+    known: list[Any] = []
     free: list[str] = []
     leases: list[Any] = []
-    owners: list[Any] = []
     expiry: dict[str, int] = {}
     cooling: dict[str, int] = {}
     uses: list[Any] = []
@@ -93,7 +91,7 @@ def restore(client: SyncRedis, engine: sa.Engine, prefix: str, pool: str, *,
             state = "reserve"
             reserved.append(address)
         counts[state] += 1
-        states += [address, state]
+        known += [address, "retired" if state == "retired" else "1"]
         if row["uses"]:
             uses += [address, row["uses"]]
         if state == "free":
@@ -101,18 +99,16 @@ def restore(client: SyncRedis, engine: sa.Engine, prefix: str, pool: str, *,
         elif state == "cooling":
             cooling[address] = row["cooling_since"]
         elif state == "leased":
-            leases += [address, json.dumps({
-                "o": row["owner"], "t": str(row["token"]), "e": str(row["expires_at"]),
-                "l": str(row["leased_at"]), "c": row["correlation_id"] or "",
-                "u": row["user_id"] or ""}, separators=(",", ":"))]
-            owners += [row["owner"], address]
+            leases += [address, pack_lease(row["owner"], row["token"], row["expires_at"],
+                                           row["leased_at"], row["correlation_id"],
+                                           row["user_id"]),
+                       OWNER_MARK + row["owner"], address]
             expiry[address] = row["expires_at"]
 
     next_token = max(int(settings["max_token"]), int(client.get(keys["seq"]) or 0)) \
         + RESTORE_TOKEN_GAP
-    for name, command, items in (("state", "HSET", states), ("lease", "HSET", leases),
-                                 ("owner", "HSET", owners), ("uses", "HSET", uses),
-                                 ("free", "RPUSH", free)):
+    for name, command, items in (("known", "HSET", known), ("leases", "HSET", leases),
+                                 ("uses", "HSET", uses), ("free", "RPUSH", free)):
         step = CHUNK * (2 if command == "HSET" else 1)
         for i in range(0, len(items), step):
             client.execute_command(command, keys[name], *items[i : i + step])  # type: ignore[no-untyped-call]
@@ -132,7 +128,7 @@ def restore(client: SyncRedis, engine: sa.Engine, prefix: str, pool: str, *,
     client.hset(keys["conf"], mapping={  # last: the pool opens for business here
         "lease_ttl_ms": settings["lease_ttl_ms"], "cooldown_ms": settings["cooldown_ms"],
         "max_size": settings["max_size"], "max_uses": settings["max_uses"],
-        "min_free": settings["min_free"], "network": network,
+        "min_free": settings["min_free"], "network": network, "layout": LAYOUT,
         **({} if settings["reserve"] is None else {"reserve": settings["reserve"]})})
     return Restored(pool, counts["free"], counts["leased"], counts["cooling"],
                     counts["retired"], next_token + 1, counts["reserve"])
@@ -143,12 +139,10 @@ def reconcile(client: SyncRedis, engine: sa.Engine, prefix: str, pool: str) -> l
     the database (none once the syncer has caught up). A wallet the database holds in
     its reserve is 'reserve' on both sides when Redis has its tombstone."""
     check(engine)
-    in_redis: dict[str, str] = {}
-    for address, state in client.hscan_iter(key(prefix, pool, "state"), count=1000):
-        in_redis[text(address)] = text(state)
-    for address, raw in client.hscan_iter(key(prefix, pool, "lease"), count=1000):
-        lease = json.loads(text(raw))
-        in_redis[text(address)] += f" owner={lease['o']} token={lease['t']} expires={lease['e']}"
+    redis_side = pool_state(client, prefix, pool)
+    in_redis = dict(redis_side.state)
+    for address, lease in redis_side.lease.items():
+        in_redis[address] += f" owner={lease['o']} token={lease['t']} expires={lease['e']}"
     in_db: dict[str, str] = {}
     w = schema.wallets
     with engine.connect() as conn:

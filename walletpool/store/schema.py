@@ -51,11 +51,13 @@ wallets = sa.Table(
     sa.Column("correlation_id", ID),
     sa.Column("user_id", ID),
     sa.Column("uses", sa.BigInteger, nullable=False, server_default="0"),
-    # the event that set this row: a wallet row only takes a newer one
+    # the event that set this row: a wallet row only takes a newer one (schema v4: the
+    # change's place in its stream entry, which may carry many)
     sa.Column("event_ms", sa.BigInteger, nullable=False),
     sa.Column("event_seq", sa.BigInteger, nullable=False),
+    sa.Column("event_part", sa.Integer, nullable=False, server_default="0"),
     # the oldest free wallets of a pool, in the order they entered the free queue
-    sa.Index("walletpool_wallets_free", "pool", "event_ms", "event_seq",
+    sa.Index("walletpool_wallets_free", "pool", "event_ms", "event_seq", "event_part",
              postgresql_where=sa.text("state = 'free'"), sqlite_where=sa.text("state = 'free'")),
     # the wallet of an owner
     # schema v3: the reserve's free wallets in the order they were released, and leases
@@ -113,6 +115,8 @@ events = sa.Table(
     sa.Column("pool", sa.String(32), primary_key=True),
     sa.Column("event_ms", sa.BigInteger, primary_key=True),
     sa.Column("event_seq", sa.BigInteger, primary_key=True),
+    # schema v4: one stream entry carries every change of one call, in order
+    sa.Column("event_part", sa.Integer, primary_key=True, server_default="0"),
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("address", ID),
     sa.Column("state", sa.String(8)),

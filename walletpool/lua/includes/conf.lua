@@ -4,7 +4,7 @@
 local function read_conf()
   local v = redis.call('HMGET', K.conf, 'lease_ttl_ms', 'cooldown_ms', 'max_size', 'max_uses',
                        'clock_offset_ms', 'settle_at_ms', 'clock_ms', 'min_free', 'network',
-                       'reserve')
+                       'reserve', 'layout')
   return {
     exists = v[1] ~= false,
     lease_ttl_ms = tonumber(v[1]) or 0,
@@ -17,5 +17,6 @@ local function read_conf()
     min_free = tonumber(v[8]) or 0,
     network = v[9] or '',
     reserve = tonumber(v[10]),  -- nil: the default, min_free
+    layout = tonumber(v[11]) or 1,  -- 0.1 wrote no layout field
   }
 end

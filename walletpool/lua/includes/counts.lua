@@ -2,5 +2,5 @@
 --- @include "keys"
 
 local function counts()
-  return redis.call('LLEN', K.free), redis.call('HLEN', K.lease), redis.call('ZCARD', K.cooling)
+  return redis.call('LLEN', K.free), redis.call('ZCARD', K.expiry), redis.call('ZCARD', K.cooling)
 end

@@ -2,6 +2,7 @@
 --- @include "fmt"
 --- @include "int_arg"
 --- @include "keys"
+--- @include "layout"
 --- @include "limits"
 --- @include "valid_network"
 
@@ -16,9 +17,10 @@ local function read_defaults()
   return d
 end
 
--- Pool settings, created from the client's defaults the first time a pool is touched.
+-- Pool settings, created from the client's defaults the first time a pool is touched,
+-- in this code's layout.
 local function create_pool(d)
   redis.call('HSET', K.conf, 'lease_ttl_ms', fmt(d.ttl), 'cooldown_ms', '0',
              'max_size', fmt(d.size), 'max_uses', '0', 'network', d.network,
-             'min_free', fmt(d.min_free))
+             'min_free', fmt(d.min_free), 'layout', fmt(LAYOUT))
 end

@@ -1,13 +1,16 @@
--- drop_leases: remove ended leases from the lease, expiry and owner indexes
+-- drop_leases: remove ended leases and their owner index from the leases hash and expiry
 --- @include "bulk"
 --- @include "keys"
+--- @include "lease_store"
 
--- Remove leases (address i held under leases[i]) from the lease, expiry and owner
--- indexes. Invariant 2 keeps the owner index exact, so each owner maps to its address.
+-- Remove leases (address i held under leases[i]). Invariant 2 keeps the owner index
+-- exact, so each owner's field names its address.
 local function drop_leases(addresses, leases)
-  local owners = {}
-  for i = 1, #addresses do owners[i] = leases[i].o end
-  bulk('HDEL', K.lease, addresses)
+  local fields = {}
+  for i = 1, #addresses do
+    fields[#fields + 1] = addresses[i]
+    fields[#fields + 1] = owner_field(leases[i].o)
+  end
+  bulk('HDEL', K.leases, fields)
   bulk('ZREM', K.expiry, addresses)
-  bulk('HDEL', K.owner, owners)
 end

@@ -3,12 +3,13 @@
 --- @include "emit"
 --- @include "fmt"
 --- @include "keys"
---- @include "set_state"
+--- @include "lease_store"
 
 -- Pop up to #owners wallets from the head of the free queue and lease them to the
 -- owners in order (owners[i] gets the i-th). The caller has checked that none of the
--- owners holds a live lease. Returns the addresses and leases made, possibly fewer.
-local function lease_heads(now, owners, ttl_ms, cid, uid)
+-- owners holds a live lease. Use counts are kept only while the pool has a max_uses.
+-- Returns the addresses and leases made, possibly fewer.
+local function lease_heads(conf, now, owners, ttl_ms, cid, uid)
   local popped
   if #owners == 0 then
     return {}, {}
@@ -21,25 +22,23 @@ local function lease_heads(now, owners, ttl_ms, cid, uid)
   local n = #popped
   if n == 0 then return popped, {} end
   local last = redis.call('INCRBY', K.seq, n)
-  local expires = fmt(now + ttl_ms)
-  local leases, lease_args, owner_args, expiry_args = {}, {}, {}, {}
+  local expires, leased_at = fmt(now + ttl_ms), fmt(now)
+  local leases, lease_args, expiry_args = {}, {}, {}
   for i, address in ipairs(popped) do
-    local lease = {o = owners[i], t = fmt(last - n + i), e = expires, l = fmt(now), c = cid, u = uid}
+    local lease = {o = owners[i], t = fmt(last - n + i), e = expires, l = leased_at, c = cid, u = uid}
     leases[i] = lease
     lease_args[#lease_args + 1] = address
-    lease_args[#lease_args + 1] = cjson.encode(lease)
-    owner_args[#owner_args + 1] = owners[i]
-    owner_args[#owner_args + 1] = address
+    lease_args[#lease_args + 1] = pack_lease(lease)
+    lease_args[#lease_args + 1] = owner_field(owners[i])
+    lease_args[#lease_args + 1] = address
     expiry_args[#expiry_args + 1] = now + ttl_ms
     expiry_args[#expiry_args + 1] = address
   end
-  bulk('HSET', K.lease, lease_args)
-  bulk('HSET', K.owner, owner_args)
+  bulk('HSET', K.leases, lease_args)
   bulk('ZADD', K.expiry, expiry_args)
-  set_state(popped, 'leased')
   for i, address in ipairs(popped) do
-    local uses = redis.call('HINCRBY', K.uses, address, 1)
-    emit(now, 'allocated', address, 'leased', leases[i], uses)
+    local uses = conf.max_uses > 0 and redis.call('HINCRBY', K.uses, address, 1) or nil
+    emit('allocated', address, 'leased', leases[i], uses)
   end
   return popped, leases
 end

@@ -1,18 +1,34 @@
--- lease_store: read leases from the lease hash (JSON, every number a string)
+-- lease_store: leases packed in the leases hash, read and written
 --- @include "bulk"
 --- @include "keys"
 
--- A lease is stored as JSON with every number as a string (no float rounding):
--- o owner, t token, e expires_at_ms, l leased_at_ms, c correlation_id, u user_id.
+-- A lease is one field, address -> 'owner token expires_at leased_at cid uid' (numbers as
+-- integer strings; cid and uid may be empty), and its owner's index is a field of the
+-- same hash, '>' .. owner -> address ('>' is no address character), so one HSET or HDEL
+-- writes both and one HGET finds an owner's wallet.
+local function pack_lease(lease)
+  return table.concat({lease.o, lease.t, lease.e, lease.l, lease.c, lease.u}, ' ')
+end
+
+local function unpack_lease(raw)
+  local o, t, e, l, c, u = raw:match('^(%S+) (%d+) (%d+) (%d+) (%S*) (%S*)$')
+  if o == nil then error('a lease record is malformed: ' .. raw) end
+  return {o = o, t = t, e = e, l = l, c = c, u = u}
+end
+
+local function owner_field(owner)
+  return '>' .. owner
+end
+
 local function load_leases(addresses)
-  local leases = bulk_read('HMGET', K.lease, addresses)
+  local leases = bulk_read('HMGET', K.leases, addresses)
   for i, raw in ipairs(leases) do
-    leases[i] = raw and cjson.decode(raw) or false
+    leases[i] = raw and unpack_lease(raw) or false
   end
   return leases
 end
 
 local function load_lease(address)
-  local raw = redis.call('HGET', K.lease, address)
-  return raw and cjson.decode(raw) or nil
+  local raw = redis.call('HGET', K.leases, address)
+  return raw and unpack_lease(raw) or nil
 end

@@ -4,11 +4,11 @@
 --- @include "lease_store"
 
 local function live_lease_of(conf, now, owner)
-  local address = redis.call('HGET', K.owner, owner)
+  local address = redis.call('HGET', K.leases, owner_field(owner))
   if not address then return nil end
   local lease = load_lease(address)
   if tonumber(lease.e) <= now then
-    expire_leases(conf, now, {address}, {lease})
+    expire_leases(conf, {address}, {lease})
     return nil
   end
   return address, lease

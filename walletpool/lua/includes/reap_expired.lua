@@ -5,6 +5,6 @@
 
 local function reap_expired(conf, now, limit)
   local due = redis.call('ZRANGEBYSCORE', K.expiry, '-inf', now, 'LIMIT', 0, limit)
-  expire_leases(conf, now, due, load_leases(due))
+  expire_leases(conf, due, load_leases(due))
   return #due
 end

@@ -32,7 +32,7 @@ local function release_leases(conf, now, addresses, owners, tokens)
       seen[address] = i
     end
   end
-  expire_leases(conf, now, expired, expired_leases)
+  expire_leases(conf, expired, expired_leases)
   if #live > 0 then
     local ended_at = {}
     for i = 1, #live do ended_at[i] = now end
@@ -41,7 +41,7 @@ local function release_leases(conf, now, addresses, owners, tokens)
     for i, address in ipairs(live) do
       local lease = live_leases[i]
       outcomes[seen[address]] = states[i]
-      emit(now, 'released', address, states[i], lease)
+      emit('released', address, states[i], lease)
     end
   end
   return outcomes, stored

@@ -11,11 +11,13 @@ local function return_wallets(conf, addresses, ended_at)
     uses = bulk_read('HMGET', K.uses, addresses)
     for i = 1, #addresses do uses[i] = tonumber(uses[i]) or 0 end
   end
-  local states, free, cooling, state_args = {}, {}, {}, {}
+  local states, free, cooling, retired = {}, {}, {}, {}
   for i, address in ipairs(addresses) do
     local state
     if conf.max_uses > 0 and uses[i] >= conf.max_uses then
       state = 'retired'
+      retired[#retired + 1] = address
+      retired[#retired + 1] = 'retired'
     elseif conf.cooldown_ms > 0 then
       state = 'cooling'
       cooling[#cooling + 1] = ended_at[i]
@@ -25,11 +27,9 @@ local function return_wallets(conf, addresses, ended_at)
       free[#free + 1] = address
     end
     states[i] = state
-    state_args[#state_args + 1] = address
-    state_args[#state_args + 1] = state
   end
   bulk('RPUSH', K.free, free)
   bulk('ZADD', K.cooling, cooling)
-  bulk('HSET', K.state, state_args)
+  bulk('HSET', K.known, retired)
   return states
 end
