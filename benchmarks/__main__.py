@@ -33,7 +33,7 @@ from walletpool.dev.redis_server import RedisServer, binary_version
 from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
 
-from . import alternatives, ceiling, contention, growth, processes, walletpool_rows
+from . import alternatives, ceiling, contention, floors, growth, processes, walletpool_rows
 from .designs import allocator_version, make
 from .measure import machine, measure
 from .postgres import dsn_of
@@ -50,7 +50,19 @@ NAMES = {
     "pg_batch": f"PostgreSQL SKIP LOCKED, batches of {alternatives.BATCH}",
     "allocator": "redis-allocator malloc_key/free_keys, sequential",
     "allocator_batch": f"redis-allocator, {alternatives.BATCH} malloc pipelined + free_keys",
+    "raw": floors.ROW_NAMES["raw"],
+    "minimal": floors.ROW_NAMES["minimal"],
 }
+CEILING = {  # rows only where redis-benchmark is installed
+    "ceiling_noop": "redis-benchmark no-op EVALSHA, 50 clients",
+    "ceiling_allocate": "redis-benchmark allocate.lua, 50 clients",
+}
+
+
+def process_names(count: int) -> dict[str, str]:
+    return {"procs": f"walletpool, {count} processes",
+            "pg_procs": f"PostgreSQL SKIP LOCKED, {count} processes",
+            "allocator_procs": f"redis-allocator, {count} processes"}
 
 
 @dataclass
@@ -65,13 +77,14 @@ class Plan:
     contention_seconds: float
     syncer_events: int
     ceiling_requests: int
+    server_calls: int
 
 
 def plan(args: argparse.Namespace) -> Plan:
     if args.quick:  # every row, tiny: proves the runner works (the test suite runs this)
-        return Plan(1, 200, 2, 8, [1_000, 5_000], 1_000, 2, 2.0, 2_000, 2_000)
+        return Plan(1, 200, 2, 8, [1_000, 5_000], 1_000, 2, 2.0, 2_000, 2_000, 200)
     return Plan(args.rounds, args.cycles, 2 * (os.cpu_count() or 2), 64,
-                [1_000, 100_000, 1_000_000], 10_000, 4, 6.0, 50_000, 200_000)
+                [1_000, 100_000, 1_000_000], 10_000, 4, 6.0, 50_000, 200_000, 20_000)
 
 
 def progress(what: str) -> None:
@@ -106,11 +119,11 @@ def run(p: Plan, folder: Path) -> Results:
         pool.add("COIN", growth.addresses("coin", POOL_SIZE))
         r.rows += walletpool_rows.rows(server.url, client, pool, "COIN", p.rounds, p.cycles,
                                        p.processes, p.tasks, progress)
-        r.server_us_per_call = {
-            "no-op": walletpool_rows.server_us_per_call(
-                client, walletpool_rows.noop_evalsha(client), p.cycles),
-            "walletpool allocate and release": walletpool_rows.server_us_per_call(
-                client, walletpool_rows.sequential(pool, "COIN"), p.cycles)}
+        for pair in (floors.RAW, floors.MINIMAL):  # the floors, driven the same way
+            progress(floors.ROW_NAMES[pair.name])
+            pair.fill(client, p.cycles + 10)
+            r.rows.append(measure("floor", floors.ROW_NAMES[pair.name], p.rounds, p.cycles,
+                                  pair.round(client)))
 
         wallets = growth.addresses("alt", POOL_SIZE)
         for kind, url, sequential_name, batch_name, name in [
@@ -162,6 +175,8 @@ def run(p: Plan, folder: Path) -> Results:
             r.fifo_misplaced[kind] = contention.fifo_misplaced(kind, url, "FIFO")
         pool.close()
         client.close()
+    progress("Redis's own time per call, on every server found")
+    r.server_us_per_call = floors.every_server(folder / "servers", p.server_calls, p.rounds)
     return r
 
 
@@ -176,7 +191,9 @@ def main() -> None:
     p = plan(args)
     with tempfile.TemporaryDirectory(prefix="walletpool-bench-") as folder:
         r = run(p, Path(folder))
-    names = dict(NAMES, small=r.rows[-len(p.sizes)].name, large=r.rows[-1].name)
+    growth_rows = [row for row in r.rows if row.group == "growth"]
+    names = dict(NAMES, **CEILING, **process_names(p.processes), small=growth_rows[0].name,
+                 large=growth_rows[-1].name)
     goals = targets(r, names)
     for goal in goals:
         if not goal.met:

@@ -107,11 +107,3 @@ def rows(url: str, client: redis.Redis, pool: WalletPool, name: str, rounds: int
     out.append(measure_async(url, name, tasks, rounds, cycles * 2))
     return out
 
-
-def server_us_per_call(client: redis.Redis, job: Round, cycles: int) -> float:
-    """Redis's own time per EVALSHA (INFO commandstats) while `job` runs: what the
-    script costs inside the server, apart from the round trip and the client."""
-    client.config_resetstat()
-    job(cycles, [])
-    stats = client.info("commandstats").get("cmdstat_evalsha", {})
-    return float(stats.get("usec_per_call", 0.0))

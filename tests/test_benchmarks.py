@@ -36,7 +36,13 @@ def test_the_quick_run_produces_every_row_the_files_and_no_double_allocation(
     assert [n for n in names if "wallets" in n] == [
         "walletpool sequential, 1,000 wallets", "walletpool sequential, 5,000 wallets"]
     assert all(row["cycles_per_s"] > 0 for row in results["rows"])
-    assert len(results["targets"]) == 9
+    servers = results["server_us_per_call"]
+    assert servers and all(
+        set(times) == {"no-op", "raw allocate", "raw release", "minimal allocate",
+                       "minimal release", "walletpool allocate", "walletpool release"}
+        and all(us > 0 for us in times.values()) for times in servers.values())
+    newer = [s for s in servers if s.startswith(("redis-7", "redis-8", "valkey"))]
+    assert len(results["targets"]) == 10 + 2 * len(newer)
     assert 0 < results["memory_bytes_per_wallet"] < 10_000
     assert results["reap_seconds"] > 0 and results["syncer_events_per_s"] > 0
 

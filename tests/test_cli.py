@@ -111,7 +111,7 @@ def test_doctor_passes_a_sound_setup_and_warns_of_an_unsynced_pool(
     healthy = cli("doctor", "--database-url", db)
     assert healthy.exit_code == 0, healthy.output
     assert "AOF on" in healthy.output and f"schema at version {LATEST}" in healthy.output
-    assert "pool COIN sync: 0 events not yet in the database" in healthy.output
+    assert "pool COIN sync: 0 stream entries not yet in the database" in healthy.output
 
     cli("allocate", "COIN", "o1")  # an event no syncer commits
     redis_client.config_set("maxmemory-policy", "allkeys-lru")
@@ -121,7 +121,7 @@ def test_doctor_passes_a_sound_setup_and_warns_of_an_unsynced_pool(
         redis_client.config_set("maxmemory-policy", "noeviction")
     assert report.exit_code == 1
     assert "WARN  maxmemory-policy: allkeys-lru" in report.output
-    assert "pool COIN sync: 1 events not yet in the database" in report.output
+    assert "pool COIN sync: 1 stream entries not yet in the database" in report.output
 
 
 def test_stats_of_a_prefix_without_pools_says_so(cli: Cli) -> None:

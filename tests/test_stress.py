@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 import redis
 
+from tests.conftest import on_first_server
 from tests.invariants import check_invariants
 from tests.naive import NaivePool
 from tests.stress import (
@@ -65,6 +66,7 @@ def report(capsys: pytest.CaptureFixture[str], label: str, tally: Tally, elapsed
               f"{doubles} double allocations")
 
 
+@on_first_server
 def test_processes_never_share_a_wallet_but_the_naive_design_does(
         redis_server: RedisServer, redis_client: redis.Redis, sync_pool: WalletPool,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,6 +95,7 @@ def test_processes_never_share_a_wallet_but_the_naive_design_does(
     check_invariants(redis_client, "wp", "STRESS")
 
 
+@on_first_server
 def test_many_asyncio_tasks_never_share_a_wallet(
         redis_server: RedisServer, redis_client: redis.Redis,
         capsys: pytest.CaptureFixture[str]) -> None:
