@@ -15,7 +15,7 @@ import subprocess
 
 import redis
 
-from walletpool.engine.scripts import script
+from walletpool.engine.scripts import library, script
 from walletpool.keys import pool_keys
 
 from .measure import Row
@@ -43,11 +43,16 @@ def rows(port: int, client: redis.Redis, pool: str, requests: int) -> list[Row]:
     allocate = script("allocate")
     client.script_load(allocate.source)
     keys = list(pool_keys("wp", pool))
+    call = ["EVALSHA", allocate.sha]
+    try:  # as a client calls it: FCALL where the server has Functions
+        client.function_load(library().source, replace=True)
+        call = ["FCALL", library().function("allocate")]
+    except redis.ResponseError:
+        pass
     out = []
     for label, command in [
         ("no-op EVALSHA", ["EVALSHA", noop, "0"]),
-        ("allocate.lua", ["EVALSHA", allocate.sha, str(len(keys)), *keys,
-                          "o:__rand_int__", "0", "", ""]),
+        ("allocate.lua", [*call, str(len(keys)), *keys, "o:__rand_int__", "0", "", ""]),
     ]:
         for pipeline in (1, 100):
             row = _rps(binary, port, requests, pipeline, command)

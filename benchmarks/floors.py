@@ -7,7 +7,9 @@ event). The gap between these rows and walletpool's is what the engine's guarant
 (idempotence, fencing checks, settling, cooldown, retirement, layout check) cost.
 
 Also Redis's own time per call of each script (INFO commandstats), allocate and
-release apart, on every server binary found: the part of a call that is Redis's."""
+release apart, on every server binary found: the part of a call that is Redis's.
+walletpool's calls are FCALLs where the server has Functions, EVALSHAs elsewhere, as a
+client makes them; the floors are EVALSHAs of scripts too small to gain from Functions."""
 
 from __future__ import annotations
 
@@ -100,8 +102,14 @@ ROW_NAMES = {
 
 
 def _us(client: redis.Redis) -> float:
-    stats = client.info("commandstats").get("cmdstat_evalsha", {})
-    return float(stats.get("usec_per_call", 0.0))
+    """Redis's µs per script call since the last reset: EVALSHA, or FCALL where the
+    client used Functions (Redis 7, Valkey)."""
+    stats = client.info("commandstats")
+    calls = usec = 0.0
+    for command in ("cmdstat_evalsha", "cmdstat_fcall"):
+        calls += float(stats.get(command, {}).get("calls", 0))
+        usec += float(stats.get(command, {}).get("usec", 0))
+    return usec / calls if calls else 0.0
 
 
 def server_times(client: redis.Redis, pool: WalletPool, pool_name: str, calls: int

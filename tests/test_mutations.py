@@ -43,9 +43,8 @@ MUTATIONS = [
      "conf.max_uses > 0 and redis.call('HINCRBY', K.uses, address, 1) or nil",
      "conf.max_uses > 0 and 1 or nil"),
     ("owner index: a lease without its owner's field", "includes/lease_heads.lua",
-     "lease_args[#lease_args + 1] = owner_field(owners[i])\n"
-     "    lease_args[#lease_args + 1] = address\n",
-     ""),
+     "lease_args[1], lease_args[2], lease_args[3], lease_args[4])",
+     "lease_args[1], lease_args[2])"),
     ("events: only the first change of a call recorded", "includes/emit.lua",
      "table.concat(CHANGES, '\\n')", "CHANGES[1]"),
     ("layout: a pool in 0.1's layout is served", "includes/layout.lua",

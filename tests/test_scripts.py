@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from tests.lua_names import defines, includes, uses
 from walletpool import PoolExhausted, PoolNotFound, WalletPool, WalletPoolError
-from walletpool.engine.scripts import INCLUDES, IncludeError, lua_dir, script
+from walletpool.engine.scripts import INCLUDES, IncludeError, library, lua_dir, script
 from walletpool.keys import KEY_ORDER
 
 SCRIPT_NAMES = sorted(p.stem for p in lua_dir().glob("*.lua"))
@@ -100,10 +101,15 @@ def test_a_script_error_names_the_file_and_line_it_happened_in(
 
 
 def test_lua_names_the_keys_in_the_order_python_sends_them() -> None:
-    table = re.search(r"local K = \{(.*?)\}", source(f"{INCLUDES}/keys.lua"), re.S)
-    assert table is not None
-    named = re.findall(r"(\w+) = KEYS\[(\d+)\]", table.group(1))
-    assert [(name, int(i)) for name, i in named] == [
+    body = re.search(r"local function bind_keys\(\)(.*?)\nend", source(f"{INCLUDES}/keys.lua"),
+                     re.S)
+    assert body is not None
+    named, numbers = [], []
+    for line in body.group(1).strip().splitlines():
+        left, right = line.split(" = ")
+        named += [n.strip().removeprefix("K.") for n in left.split(",")]
+        numbers += [int(n) for n in re.findall(r"KEYS\[(\d+)\]", right)]
+    assert list(zip(named, numbers, strict=True)) == [
         (name, i) for i, name in enumerate(KEY_ORDER, start=1)]
 
 
@@ -120,14 +126,56 @@ def test_no_script_sets_a_ttl_or_builds_a_key(file: str) -> None:
             assert first.strip().startswith(allowed), f"{file}: {command} on {first}"
 
 
-def test_calls_heal_after_script_flush(btc: WalletPool, redis_client: redis.Redis) -> None:
+def has_functions(client: redis.Redis) -> bool:
+    """Redis 7 and Valkey have FUNCTION; Redis 6.2 does not."""
+    return int(str(client.info("server")["redis_version"]).split(".")[0]) >= 7
+
+
+def test_calls_heal_after_the_script_cache_and_the_functions_are_flushed(
+        btc: WalletPool, redis_client: redis.Redis) -> None:
     redis_client.script_flush()
+    if has_functions(redis_client):
+        redis_client.function_flush()
     lease = btc.allocate("COIN", owner="o1")
     redis_client.script_flush()
+    if has_functions(redis_client):
+        redis_client.function_flush()
+    redis_client.config_resetstat()
     assert btc.release(lease) == "free"
-    # the fallback's EVAL cached the script again: the next call is a plain EVALSHA
-    assert redis_client.script_exists(script("release").sha, script("allocate").sha) == [True,
-                                                                                         False]
+    stats = redis_client.info("commandstats")
+    if has_functions(redis_client):
+        # FCALL found no library, loaded this version's and called again
+        assert list(functions(redis_client)) == [library().name]
+        assert stats["cmdstat_fcall"]["calls"] == 2 and "cmdstat_evalsha" not in stats
+    else:
+        # the fallback's EVAL cached the script again: the next call is a plain EVALSHA;
+        # the first call of the client found no FCALL and it has not tried since
+        assert redis_client.script_exists(script("release").sha, script("allocate").sha) == [
+            True, False]
+        assert stats["cmdstat_evalsha"]["calls"] == 1 and "cmdstat_fcall" not in stats
+
+
+def functions(client: redis.Redis) -> dict[str, set[str]]:
+    """Library name -> its functions (FUNCTION LIST, as flat name/value lists)."""
+    out: dict[str, set[str]] = {}
+    listed: Any = client.function_list()
+    for entry in listed:
+        lib = dict(zip(entry[::2], entry[1::2], strict=True))
+        out[lib["library_name"]] = {dict(zip(f[::2], f[1::2], strict=True))["name"]
+                                    for f in lib["functions"]}
+    return out
+
+
+def test_the_library_holds_every_script_and_loads_where_functions_exist(
+        redis_client: redis.Redis) -> None:
+    source = library().source
+    for name in SCRIPT_NAMES:
+        assert f"'{library().function(name)}'" in source
+    if not has_functions(redis_client):
+        return
+    assert redis_client.function_load(source, replace=True) == library().name
+    assert functions(redis_client)[library().name] == {
+        library().function(name) for name in SCRIPT_NAMES}
 
 
 def test_pipelines_heal_after_script_flush(btc: WalletPool, redis_client: redis.Redis) -> None:

@@ -173,14 +173,36 @@ class AsyncWalletPool(base.ClientBase):
     async def _send(self, call: Call[Any]) -> Any:
         for attempt in wire.attempts(call):
             try:
-                try:
-                    return await self.redis.execute_command(*wire.evalsha_args(call))
-                except rx.NoScriptError:
-                    return await self.redis.execute_command(*wire.eval_args(call))
+                return await self._send_once(call)
             except Exception as exc:
                 if not attempt.again(exc):
                     raise wire.translate(exc, self._where, call) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_once(self, call: Call[Any]) -> Any:
+        """As WalletPool._send_once: FCALL where the server has Functions, else EVALSHA."""
+        if self._functions.on:
+            try:
+                return await self.redis.execute_command(*wire.fcall_args(call))
+            except rx.ResponseError as exc:
+                action = self._functions.after(exc)
+                if action == "raise":
+                    raise
+                if action == "load" and await self._load_library():
+                    return await self.redis.execute_command(*wire.fcall_args(call))
+        try:
+            return await self.redis.execute_command(*wire.evalsha_args(call))
+        except rx.NoScriptError:
+            return await self.redis.execute_command(*wire.eval_args(call))
+
+    async def _load_library(self) -> bool:
+        try:
+            await self.redis.execute_command(*wire.load_args())
+        except rx.ResponseError as exc:
+            if not self._functions.refused_load(exc):
+                raise
+            return False
+        return True
 
 
 class AsyncPipeline(base.PipelineOps):

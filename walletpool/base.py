@@ -8,6 +8,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import redis
+import redis.asyncio
+
 from .engine import wire
 from .engine.calls import Call
 from .engine.operations import Operations
@@ -32,6 +35,8 @@ class ClientBase:
         self._ops = Operations(self.settings, on_low_water)
         self._where = wire.where(client)
         self._lane = ReserveLane(self.settings) if self.settings.database_url else None
+        self._functions = wire.Functions(allowed=not isinstance(
+            client, (redis.RedisCluster, redis.asyncio.RedisCluster)))
         self._plans = Plans(self._ops, self._lane)
 
     @property

@@ -205,14 +205,38 @@ class WalletPool(base.ClientBase):
     def _send(self, call: Call[Any]) -> Any:
         for attempt in wire.attempts(call):
             try:
-                try:
-                    return self._execute(*wire.evalsha_args(call))
-                except redis.exceptions.NoScriptError:
-                    return self._execute(*wire.eval_args(call))
+                return self._send_once(call)
             except Exception as exc:
                 if not attempt.again(exc):
                     raise wire.translate(exc, self._where, call) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send_once(self, call: Call[Any]) -> Any:
+        """FCALL where the server has Functions (loading the library when it lacks it),
+        else EVALSHA, falling back to EVAL on NOSCRIPT."""
+        if self._functions.on:
+            try:
+                return self._execute(*wire.fcall_args(call))
+            except redis.exceptions.ResponseError as exc:
+                action = self._functions.after(exc)
+                if action == "raise":
+                    raise
+                if action == "load" and self._load_library():
+                    return self._execute(*wire.fcall_args(call))
+        try:
+            return self._execute(*wire.evalsha_args(call))
+        except redis.exceptions.NoScriptError:
+            return self._execute(*wire.eval_args(call))
+
+    def _load_library(self) -> bool:
+        """Load this version's library; False when the server will not (EVALSHA then)."""
+        try:
+            self._execute(*wire.load_args())
+        except redis.exceptions.ResponseError as exc:
+            if not self._functions.refused_load(exc):
+                raise
+            return False
+        return True
 
 
 class Pipeline(base.PipelineOps):

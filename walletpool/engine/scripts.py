@@ -80,3 +80,76 @@ def script(name: str) -> Script:
 
 def all_scripts() -> list[Script]:
     return [script(p.stem) for p in sorted(lua_dir().glob("*.lua"))]
+
+
+@dataclass(frozen=True)
+class Library:
+    """Every script as one Redis Functions library (Redis 7 and Valkey): the helpers of
+    lua/includes/ defined once, when the library loads, instead of on every call as an
+    EVALSHA does, and each script a function. Its name and its functions' names carry a
+    hash of the source, so two walletpool versions on one server never call each
+    other's code."""
+
+    name: str
+    source: str
+    origins: tuple[tuple[str, int], ...]
+    version: str
+
+    def function(self, script_name: str) -> str:
+        return f"wp_{self.version}_{script_name}"
+
+    def explain(self, message: str) -> str:
+        """A Redis error message with every `user_function:N` put as the file and line."""
+        def locate(match: re.Match[str]) -> str:
+            line = int(match.group(1))
+            if 1 <= line <= len(self.origins):
+                file, at = self.origins[line - 1]
+                return f"{file}:{at}"
+            return f"{self.name}:?"
+        return _FUNCTION_LINE.sub(locate, message)
+
+
+_FUNCTION_LINE = re.compile(r"user_function:(\d+)")
+
+
+@cache
+def library() -> Library:
+    """The library of every script. A script's own lines become the body of a local
+    function, so its top-level `return` returns from the call; the function sets the
+    KEYS and ARGV the helpers see, then binds the key names (includes/keys.lua) and
+    clears the changes a failed call may have left (includes/emit.lua)."""
+    folder = lua_dir()
+    names = sorted(p.stem for p in folder.glob("*.lua"))
+    lines: list[str] = []
+    origins: list[tuple[str, int]] = []
+    done: set[str] = set()
+    head = ["local KEYS, ARGV = {}, {}"]
+    for include in sorted(p.stem for p in (folder / INCLUDES).glob("*.lua")):
+        dependency = f"{INCLUDES}/{include}.lua"
+        if dependency not in done:
+            done.add(dependency)
+            _assemble(folder, dependency, done, (), lines, origins)
+    bodies: list[tuple[str, list[str], list[tuple[str, int]]]] = []
+    for name in names:
+        own = (folder / f"{name}.lua").read_text().splitlines()
+        bodies.append((name, own, [(f"{name}.lua", n) for n in range(1, len(own) + 1)]))
+    version = hashlib.sha1("\n".join(
+        [*lines, *(line for _, own, _ in bodies for line in own)]).encode()).hexdigest()[:10]
+    name = f"walletpool_{version}"
+    out = [f"#!lua name={name}", *head]
+    where = [("(library)", 0), ("(library)", 0)]
+    out += lines
+    where += origins
+    for script_name, own, own_origins in bodies:
+        out.append(f"local function {script_name}_body()")
+        where.append((f"{script_name}.lua", 0))
+        out += own
+        where += own_origins
+        out.append("end")
+        where.append((f"{script_name}.lua", 0))
+    for script_name, _, _ in bodies:
+        out.append(f"redis.register_function('wp_{version}_{script_name}', function(keys, args) "
+                   f"KEYS, ARGV = keys, args; bind_keys(); forget_changes(); "
+                   f"return {script_name}_body() end)")
+        where.append(("(library)", 0))
+    return Library(name, "\n".join(out) + "\n", tuple(where), version)

@@ -12,6 +12,7 @@ from redis import exceptions as rx
 
 from ..errors import BackendUnavailable, InvalidInput, LayoutOutdated, WalletPoolError
 from .calls import Call
+from .scripts import library
 
 SyncRedis = redis.Redis | redis.RedisCluster
 """A synchronous redis-py client: one server (or Sentinel's master) or a Cluster."""
@@ -35,6 +36,49 @@ def attempts(call: Call[Any]) -> list[Attempt]:
     """Idempotent calls get a second attempt after a broken connection (the first may
     have run with its reply lost; running again is harmless); the others get one."""
     return [Attempt(False), Attempt(True)] if call.idempotent else [Attempt(True)]
+
+
+class Functions:
+    """Whether a client calls the scripts as Redis Functions (FCALL of the library that
+    engine/scripts.py builds): on Redis 7 and Valkey the helpers are then defined once,
+    when the library loads, not on every call. Unknown until the first call tells: a
+    server without FUNCTION (Redis 6.2), or a user the ACL does not let load one,
+    turns them off for good, and the client uses EVALSHA. A Cluster client never uses
+    them (a library would have to be loaded on every node, again after each change)."""
+
+    def __init__(self, allowed: bool) -> None:
+        self.on = allowed
+
+    def after(self, exc: BaseException) -> str:
+        """What a failed FCALL means: 'load' (the server lacks this version's library:
+        load it, call again), 'off' (no Functions here: use EVALSHA), or 'raise'."""
+        message = str(exc)
+        if not isinstance(exc, rx.ResponseError) or isinstance(exc, rx.NoScriptError):
+            return "raise"
+        if "Function not found" in message:
+            return "load"
+        if "unknown command" in message or "NOPERM" in message:
+            self.on = False
+            return "off"
+        return "raise"
+
+    def refused_load(self, exc: BaseException) -> bool:
+        """Whether FUNCTION LOAD failed for want of permission or support (then: EVALSHA
+        from now on); any other failure is the caller's to raise."""
+        if isinstance(exc, rx.ResponseError) and any(
+                s in str(exc) for s in ("NOPERM", "unknown command", "unknown subcommand")):
+            self.on = False
+            return True
+        return False
+
+
+def fcall_args(call: Call[Any]) -> tuple[Any, ...]:
+    return ("FCALL", library().function(call.script.name), len(call.keys), *call.keys,
+            *call.args)
+
+
+def load_args() -> tuple[Any, ...]:
+    return ("FUNCTION", "LOAD", "REPLACE", library().source)
 
 
 def evalsha_args(call: Call[Any]) -> tuple[Any, ...]:
@@ -74,7 +118,7 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
                             f"{str(exc).split('walletpool:', 1)[1].strip()}")
     if isinstance(exc, rx.ResponseError) and call is not None:
         return WalletPoolError(f"the {call.script.name} script failed on Redis at {where}: "
-                               f"{call.script.explain(str(exc))}")
+                               f"{call.script.explain(library().explain(str(exc)))}")
     if isinstance(exc, rx.RedisError):
         return WalletPoolError(f"Redis at {where} failed: {exc}")
     raise exc

@@ -19,7 +19,6 @@
 --- @include "int_arg"
 --- @include "lease_heads"
 --- @include "layout"
---- @include "lease_reply"
 --- @include "limits"
 --- @include "live_lease_of"
 --- @include "low_water"
@@ -53,10 +52,7 @@ if not address then
   end
   address, lease, fresh = popped[1], leases[1], 1
 end
-local reply = {'ok'}
-for _, v in ipairs(lease_reply(address, lease)) do reply[#reply + 1] = v end
-reply[#reply + 1] = fresh
-reply[#reply + 1] = low_water(conf, fresh)
-reply[#reply + 1] = conf.min_free
-flush_events(now)
+local reply = {'ok', address, lease.t, lease.e, lease.l, lease.c, lease.u, fresh,
+               low_water(conf, fresh), conf.min_free}
+flush_events(fresh == 1 and lease.l or now)  -- lease.l: now, formatted already
 return reply

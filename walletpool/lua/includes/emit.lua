@@ -8,11 +8,16 @@
 -- line carries the settings now in force as name=value words after the ten.
 local CHANGES = {}
 
+-- (One `..` chain, not table.concat: it builds the line without a table, and the hot
+-- path records a change per call.)
 local function emit(kind, address, state, lease, uses)
-  lease = lease or {}
-  CHANGES[#CHANGES + 1] = table.concat({kind, address, state, lease.o or '', lease.t or '',
-                                        lease.l or '', lease.e or '', lease.c or '',
-                                        lease.u or '', uses and fmt(uses) or ''}, ' ')
+  if lease then
+    CHANGES[#CHANGES + 1] = kind .. ' ' .. address .. ' ' .. state .. ' ' .. lease.o .. ' '
+      .. lease.t .. ' ' .. lease.l .. ' ' .. lease.e .. ' ' .. lease.c .. ' ' .. lease.u .. ' '
+      .. (uses and fmt(uses) or '')
+  else
+    CHANGES[#CHANGES + 1] = kind .. ' ' .. address .. ' ' .. state .. '       '
+  end
 end
 
 -- A settings change, with every setting now in force.
@@ -26,12 +31,21 @@ local function emit_configured(conf)
   CHANGES[#CHANGES + 1] = table.concat(line, ' ')
 end
 
+-- Drop changes a call that failed half-way left behind (the Functions library keeps
+-- this file's state from one call to the next; an EVALSHA starts afresh).
+local function forget_changes()
+  CHANGES = {}
+end
+
 -- Append the changes recorded so far as one entry (fields 'at' and 'c', the lines);
--- every script that changes the pool calls it before it replies. Returns the entry's
--- id, or nil when nothing changed.
+-- every script that changes the pool calls it before it replies. `now` is the time in
+-- ms, a number or already its integer string. Returns the entry's id, or nil when
+-- nothing changed.
 local function flush_events(now)
   if #CHANGES == 0 then return nil end
-  local id = redis.call('XADD', K.events, '*', 'at', fmt(now), 'c', table.concat(CHANGES, '\n'))
+  local lines = #CHANGES == 1 and CHANGES[1] or table.concat(CHANGES, '\n')
+  local id = redis.call('XADD', K.events, '*', 'at', type(now) == 'string' and now or fmt(now),
+                        'c', lines)
   CHANGES = {}
   return id
 end

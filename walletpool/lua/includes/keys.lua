@@ -12,7 +12,13 @@
 -- in known; nothing else records it, so a change of state writes no state field.
 -- They all carry the pool as a hash tag, so a script touches one Cluster slot.
 -- Nothing here sets a TTL: an expiring key would silently drop wallets.
-local K = {
-  conf = KEYS[1], free = KEYS[2], known = KEYS[3], leases = KEYS[4], expiry = KEYS[5],
-  cooling = KEYS[6], seq = KEYS[7], events = KEYS[8], uses = KEYS[9], reserve = KEYS[10],
-}
+-- bind_keys() runs once per call: at the top of an EVALSHA, and at the start of each
+-- FCALL of the Functions library, where this file is loaded once for every call.
+local K = {}
+
+local function bind_keys()
+  K.conf, K.free, K.known, K.leases, K.expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+  K.cooling, K.seq, K.events, K.uses, K.reserve = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+end
+
+bind_keys()

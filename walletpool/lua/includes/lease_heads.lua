@@ -8,7 +8,8 @@
 -- Pop up to #owners wallets from the head of the free queue and lease them to the
 -- owners in order (owners[i] gets the i-th). The caller has checked that none of the
 -- owners holds a live lease. Use counts are kept only while the pool has a max_uses.
--- Returns the addresses and leases made, possibly fewer.
+-- Returns the addresses and leases made, possibly fewer. (Numbers become strings once
+-- each: formatting a number costs Lua about as much as a Redis command.)
 local function lease_heads(conf, now, owners, ttl_ms, cid, uid)
   local popped
   if #owners == 0 then
@@ -31,11 +32,16 @@ local function lease_heads(conf, now, owners, ttl_ms, cid, uid)
     lease_args[#lease_args + 1] = pack_lease(lease)
     lease_args[#lease_args + 1] = owner_field(owners[i])
     lease_args[#lease_args + 1] = address
-    expiry_args[#expiry_args + 1] = now + ttl_ms
+    expiry_args[#expiry_args + 1] = expires
     expiry_args[#expiry_args + 1] = address
   end
-  bulk('HSET', K.leases, lease_args)
-  bulk('ZADD', K.expiry, expiry_args)
+  if n == 1 then  -- the hot path: one call each, no slicing
+    redis.call('HSET', K.leases, lease_args[1], lease_args[2], lease_args[3], lease_args[4])
+    redis.call('ZADD', K.expiry, expires, popped[1])
+  else
+    bulk('HSET', K.leases, lease_args)
+    bulk('ZADD', K.expiry, expiry_args)
+  end
   for i, address in ipairs(popped) do
     local uses = conf.max_uses > 0 and redis.call('HINCRBY', K.uses, address, 1) or nil
     emit('allocated', address, 'leased', leases[i], uses)

@@ -7,7 +7,8 @@
 -- same hash, '>' .. owner -> address ('>' is no address character), so one HSET or HDEL
 -- writes both and one HGET finds an owner's wallet.
 local function pack_lease(lease)
-  return table.concat({lease.o, lease.t, lease.e, lease.l, lease.c, lease.u}, ' ')
+  return lease.o .. ' ' .. lease.t .. ' ' .. lease.e .. ' ' .. lease.l .. ' ' .. lease.c .. ' '
+    .. lease.u
 end
 
 local function unpack_lease(raw)
