@@ -187,6 +187,8 @@ def test_the_cli_upgrades_every_pool_and_a_dry_run_writes_nothing(
     before = snapshot(redis_client)
     runner = CliRunner()
     url = ["--redis-url", redis_server.url]
+    doctor = runner.invoke(main, [*url, "doctor"])
+    assert f"WARN  pool {POOL} layout: layout 1" in doctor.output
     dry = runner.invoke(main, [*url, "upgrade", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     entries = WALLETS + 3  # every wallet's state and the three leases
@@ -200,3 +202,4 @@ def test_the_cli_upgrades_every_pool_and_a_dry_run_writes_nothing(
     assert f"{POOL}: already in the current layout" in again.output
     stats = runner.invoke(main, [*url, "stats", POOL])
     assert stats.exit_code == 0, stats.output
+    assert f"pool {POOL} layout" not in runner.invoke(main, [*url, "doctor"]).output

@@ -1,7 +1,8 @@
 """`walletpool doctor`: checks of a deployment, each a line with ok / WARN / FAIL.
 
 Redis: reachable, version 6.2 or newer, AOF on (a restart keeps the pools),
-maxmemory-policy noeviction (an evicted key would drop wallets). Per pool: events not
+maxmemory-policy noeviction (an evicted key would drop wallets). Per pool: its key
+layout (one written by walletpool 0.1 needs `walletpool upgrade`), stream entries not
 yet committed to the database and the age of the oldest (the syncer is down or
 behind). The database, when given: reachable, schema current."""
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from .engine.calls import text
 from .engine.wire import SyncRedis
-from .keys import pool_names
+from .keys import LAYOUT, key, pool_names
 from .syncer import lag
 
 LAG_WARN_SECONDS = 10.0
@@ -46,6 +47,11 @@ def check_redis(client: SyncRedis, prefix: str) -> list[Finding]:
                          f"{policy}: Redis may evict pool keys under memory pressure; "
                          "set noeviction"))
     for pool in pool_names(client, prefix):
+        layout = int(text(client.hget(key(prefix, pool, "conf"), "layout") or 1))
+        if layout != LAYOUT:
+            found.append(Finding("WARN", f"pool {pool} layout",
+                                 f"layout {layout} (written by walletpool 0.1): every "
+                                 f"operation refuses it until `walletpool upgrade {pool}`"))
         behind = lag(client, prefix, pool)
         late = behind.oldest_age > LAG_WARN_SECONDS
         found.append(Finding("WARN" if late else "ok", f"pool {pool} sync",
