@@ -1,7 +1,8 @@
 """Upgrading a pool written by walletpool 0.1: `walletpool upgrade` / WalletPool.upgrade.
 
-The pool is built by 0.1's own scripts (tests/layout_v1/, assembled from the 0.1
-sources with their includes), so it is exactly what a 0.1 deployment left in Redis:
+The pool is built by 0.1's own scripts (tests/layout_v1/: the 0.1 sources of the scripts
+used here and their includes, as released, inlined by the same loader), so it is
+exactly what a 0.1 deployment left in Redis:
 wallets free, leased, cooling, retired and in the reserve, use counts, settings, a
 family claim and unsynced events in 0.1's event format."""
 
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 from walletpool import LayoutOutdated, Lease, WalletPool
 from walletpool.chains import default_network, family_of
 from walletpool.cli import main
-from walletpool.engine.scripts import script
+from walletpool.engine.scripts import _assemble, script
 from walletpool.keys import family_key, pool_keys, v1_keys
 from walletpool.store.restore import reconcile
 from walletpool.syncer import Syncer
@@ -42,7 +43,9 @@ class V1:
         self.network = default_network(POOL)
 
     def run(self, name: str, *args: str | int, keys: list[str] | None = None) -> Any:
-        source = (SOURCES / f"{name}.lua").read_text()
+        lines: list[str] = []
+        _assemble(SOURCES, f"{name}.lua", set(), (), lines, [])
+        source = "\n".join(lines) + "\n"
         used = keys if keys is not None else self.keys
         return self.client.eval(source, len(used), *used, *args)
 

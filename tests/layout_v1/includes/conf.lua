@@ -1,0 +1,21 @@
+-- conf: read the pool's settings into a table
+--- @include "keys"
+
+local function read_conf()
+  local v = redis.call('HMGET', K.conf, 'lease_ttl_ms', 'cooldown_ms', 'max_size', 'max_uses',
+                       'clock_offset_ms', 'settle_at_ms', 'clock_ms', 'min_free', 'network',
+                       'reserve')
+  return {
+    exists = v[1] ~= false,
+    lease_ttl_ms = tonumber(v[1]) or 0,
+    cooldown_ms = tonumber(v[2]) or 0,
+    max_size = tonumber(v[3]) or 0,
+    max_uses = tonumber(v[4]) or 0,
+    clock_offset_ms = tonumber(v[5]) or 0,
+    settle_at_ms = tonumber(v[6]) or 0,
+    clock_ms = tonumber(v[7]) or 0,
+    min_free = tonumber(v[8]) or 0,
+    network = v[9] or '',
+    reserve = tonumber(v[10]),  -- nil: the default, min_free
+  }
+end

@@ -1,0 +1,5 @@
+-- limits: bounds shared with walletpool/validation.py
+
+local MAX_TTL_MS = 31536000000        -- one year
+
+local MAX_ID_LEN = 128
