@@ -59,6 +59,8 @@ class Pair:
     allocate: str
     release: str
     keys: list[str]
+    release_by_reply: bool = False
+    """The release takes what allocate replied (the address), not the owner."""
 
     def fill(self, client: redis.Redis, wallets: int) -> None:
         client.delete(*self.keys)
@@ -74,9 +76,7 @@ class Pair:
             return client.evalsha(a, len(keys), *keys, owner)
 
         def release(owner: str, reply: Any) -> Any:
-            if self.name == "raw":
-                return client.evalsha(r, len(keys), *keys, reply)
-            return client.evalsha(r, len(keys), *keys, owner)
+            return client.evalsha(r, len(keys), *keys, reply if self.release_by_reply else owner)
 
         return allocate, release
 
@@ -93,7 +93,7 @@ class Pair:
         return one_round
 
 
-RAW = Pair("raw", RAW_POP, RAW_PUSH, RAW_KEYS)
+RAW = Pair("raw", RAW_POP, RAW_PUSH, RAW_KEYS, release_by_reply=True)
 MINIMAL = Pair("minimal", MINIMAL_ALLOCATE, MINIMAL_RELEASE, MINIMAL_KEYS)
 ROW_NAMES = {
     "raw": "raw minimal EVALSHA cycle (pop+mark, unmark+push)",

@@ -119,37 +119,30 @@ def library() -> Library:
     KEYS and ARGV the helpers see, then binds the key names (includes/keys.lua) and
     clears the changes a failed call may have left (includes/emit.lua)."""
     folder = lua_dir()
-    names = sorted(p.stem for p in folder.glob("*.lua"))
-    lines: list[str] = []
-    origins: list[tuple[str, int]] = []
+    helpers: list[str] = []
+    helper_origins: list[tuple[str, int]] = []
     done: set[str] = set()
-    head = ["local KEYS, ARGV = {}, {}"]
     for include in sorted(p.stem for p in (folder / INCLUDES).glob("*.lua")):
         dependency = f"{INCLUDES}/{include}.lua"
         if dependency not in done:
             done.add(dependency)
-            _assemble(folder, dependency, done, (), lines, origins)
-    bodies: list[tuple[str, list[str], list[tuple[str, int]]]] = []
-    for name in names:
-        own = (folder / f"{name}.lua").read_text().splitlines()
-        bodies.append((name, own, [(f"{name}.lua", n) for n in range(1, len(own) + 1)]))
+            _assemble(folder, dependency, done, (), helpers, helper_origins)
+    scripts = {p.stem: p.read_text().splitlines() for p in sorted(folder.glob("*.lua"))}
     version = hashlib.sha1("\n".join(
-        [*lines, *(line for _, own, _ in bodies for line in own)]).encode()).hexdigest()[:10]
+        [*helpers, *(line for own in scripts.values() for line in own)]).encode()
+    ).hexdigest()[:10]
     name = f"walletpool_{version}"
-    out = [f"#!lua name={name}", *head]
-    where = [("(library)", 0), ("(library)", 0)]
-    out += lines
-    where += origins
-    for script_name, own, own_origins in bodies:
-        out.append(f"local function {script_name}_body()")
-        where.append((f"{script_name}.lua", 0))
-        out += own
-        where += own_origins
-        out.append("end")
-        where.append((f"{script_name}.lua", 0))
-    for script_name, _, _ in bodies:
-        out.append(f"redis.register_function('wp_{version}_{script_name}', function(keys, args) "
-                   f"KEYS, ARGV = keys, args; bind_keys(); forget_changes(); "
-                   f"return {script_name}_body() end)")
-        where.append(("(library)", 0))
-    return Library(name, "\n".join(out) + "\n", tuple(where), version)
+    rows: list[tuple[str, tuple[str, int]]] = [
+        (f"#!lua name={name}", ("(library)", 0)), ("local KEYS, ARGV = {}, {}", ("(library)", 0)),
+        *zip(helpers, helper_origins, strict=True)]
+    for script_name, own in scripts.items():
+        file = f"{script_name}.lua"
+        rows.append((f"local function {script_name}_body()", (file, 0)))
+        rows += [(line, (file, n)) for n, line in enumerate(own, start=1)]
+        rows.append(("end", (file, 0)))
+    for script_name in scripts:
+        rows.append((f"redis.register_function('wp_{version}_{script_name}', function(keys, "
+                     f"args) KEYS, ARGV = keys, args; bind_keys(); forget_changes(); "
+                     f"return {script_name}_body() end)", ("(library)", 0)))
+    return Library(name, "\n".join(line for line, _ in rows) + "\n",
+                   tuple(origin for _, origin in rows), version)
