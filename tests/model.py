@@ -20,6 +20,11 @@ SETTLE_EVERY_MS = 1000
 REAP_CHUNK = 1000  # walletpool/engine/operations.py
 
 
+TOKENS_PER_MS = 1000
+"""Each new token is at least the pool's time in ms times this (invariant 4 across
+failover)."""
+
+
 @dataclass(frozen=True)
 class Held:
     owner: str
@@ -105,6 +110,8 @@ class PoolModel:
     def _lease_heads(self, owners: list[str], ttl: int, cid: str | None, uid: str | None
                      ) -> list[str]:
         popped, self.free = self.free[: len(owners)], self.free[len(owners) :]
+        if popped:  # tokens never lag the clock (includes/tokens.lua)
+            self.seq = max(self.seq, self.now * TOKENS_PER_MS)
         for i, address in enumerate(popped):
             self.seq += 1
             self.leases[address] = Held(owners[i], self.seq, self.now + ttl, self.now, cid, uid)

@@ -17,6 +17,7 @@ import redis
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from tests.model import TOKENS_PER_MS
 from walletpool import LayoutOutdated, Lease, WalletPool
 from walletpool.chains import default_network, family_of
 from walletpool.cli import main
@@ -162,11 +163,12 @@ def test_upgrade_keeps_everything_of_a_populated_pool(
     assert (stats.lease_ttl, stats.cooldown, stats.max_size, stats.max_uses, stats.min_free) == \
         (60, 30, 1000, 3, 2)
     assert stats.last_token == seq
-    # retired stays retired and known; tokens go on from the old counter
+    # retired stays retired and known; tokens go on above the old counter (and the clock)
     assert sync_pool.retire(POOL, "w010") is False
     assert sync_pool.add(POOL, ["w010", "w003"]).duplicates == 2
     fresh = sync_pool.allocate(POOL, "after-upgrade")
-    assert fresh.address == "w009" and fresh.token == seq + 1
+    assert fresh.address == "w009"
+    assert fresh.token == max(seq, round(fresh.leased_at * 1000) * TOKENS_PER_MS) + 1
     old = old_leases["w002"]
     assert sync_pool.release(Lease(pool=POOL, address="w002", owner=old["o"],
                                    token=int(old["t"]), expires_at=0.0, leased_at=0.0)) \

@@ -4,6 +4,7 @@
 --- @include "fmt"
 --- @include "keys"
 --- @include "lease_store"
+--- @include "tokens"
 
 -- Pop up to #owners wallets from the head of the free queue and lease them to the
 -- owners in order (owners[i] gets the i-th). The caller has checked that none of the
@@ -22,7 +23,7 @@ local function lease_heads(conf, now, owners, ttl_ms, cid, uid)
   end
   local n = #popped
   if n == 0 then return popped, {} end
-  local last = redis.call('INCRBY', K.seq, n)
+  local last = next_tokens(now, n)
   local expires, leased_at = fmt(now + ttl_ms), fmt(now)
   local leases, lease_args, expiry_args = {}, {}, {}
   for i, address in ipairs(popped) do
