@@ -35,11 +35,14 @@ class AsyncWalletPool(base.ClientBase):
     def __init__(self, client: wire.AsyncRedis, *, prefix: str | None = None,
                  settings: Settings | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None, replicas: int | None = None,
+                 replica_timeout: float | None = None, fsync: bool | None = None) -> None:
         """See WalletPool: `database_url` enables the fallback to the database's reserve
-        (its calls run in a worker thread)."""
+        (its calls run in a worker thread); `replicas`, `replica_timeout` and `fsync`
+        make allocations wait for replicas."""
         super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
-                         database_url=database_url)
+                         database_url=database_url, replicas=replicas,
+                         replica_timeout=replica_timeout, fsync=fsync)
         self.redis: wire.AsyncRedis = client
         self._hook_tasks: set[asyncio.Task[Any]] = set()
         self._ops.spawn = self._spawn
@@ -67,6 +70,8 @@ class AsyncWalletPool(base.ClientBase):
 
     async def close(self) -> None:
         await self.redis.aclose()
+        for sentinel in self._sentinels:
+            await sentinel.aclose()
         self._close_lane()
 
     async def __aenter__(self) -> AsyncWalletPool:
@@ -153,7 +158,7 @@ class AsyncWalletPool(base.ClientBase):
 
     async def _do(self, plan: Plan[T]) -> T:
         if isinstance(plan, Call):
-            return plan.decode(await self._send(plan))
+            return await self._call(plan)
         return await self._run(plan)
 
     async def _run(self, program: Program[T]) -> T:
@@ -166,34 +171,76 @@ class AsyncWalletPool(base.ClientBase):
         try:
             if isinstance(step, Query):
                 return await asyncio.to_thread(step.run), None
-            return step.decode(await self._send(step)), None
+            return await self._call(step), None
         except WalletPoolError as exc:
             return None, exc
 
-    async def _send(self, call: Call[Any]) -> Any:
+    async def _call(self, call: Call[T]) -> T:
+        """As WalletPool._call: send, decode, and see that a durable write reached the
+        replicas, else take it back and raise NotReplicated."""
+        if not self._durability.applies(call):
+            return call.decode(await self._send(call))
+        acknowledged: list[int] = []
+        value = call.decode(await self._send(call, acknowledged))
+        if self._durability.confirmed(acknowledged[-1]):
+            return value
+        undo, undone = self._undo_of(call, value), False
+        if undo is not None:
+            try:
+                undo.decode(await self._send(undo))
+                undone = True
+            except WalletPoolError as exc:
+                log.warning("could not take back an unreplicated write: %s", exc)
+        raise self._durability.refusal(call, acknowledged[-1], undone)
+
+    async def _send(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
         for attempt in wire.attempts(call):
             try:
-                return await self._send_once(call)
+                return await self._send_once(call, acknowledged)
             except Exception as exc:
                 if not attempt.again(exc):
                     raise wire.translate(exc, self._where, call) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send_once(self, call: Call[Any]) -> Any:
+    async def _send_once(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
         """As WalletPool._send_once: FCALL where the server has Functions, else EVALSHA."""
+        async def execute(*args: Any) -> Any:
+            if acknowledged is None:
+                return await self.redis.execute_command(*args)
+            return await self._execute_and_wait(call, acknowledged, args)
+
         if self._functions.on:
             try:
-                return await self.redis.execute_command(*wire.fcall_args(call))
+                return await execute(*wire.fcall_args(call))
             except rx.ResponseError as exc:
                 action = self._functions.after(exc)
                 if action == "raise":
                     raise
                 if action == "load" and await self._load_library():
-                    return await self.redis.execute_command(*wire.fcall_args(call))
+                    return await execute(*wire.fcall_args(call))
         try:
-            return await self.redis.execute_command(*wire.evalsha_args(call))
+            return await execute(*wire.evalsha_args(call))
         except rx.NoScriptError:
-            return await self.redis.execute_command(*wire.eval_args(call))
+            return await execute(*wire.eval_args(call))
+
+    async def _execute_and_wait(self, call: Call[Any], acknowledged: list[int],
+                                args: tuple[Any, ...]) -> Any:
+        """As WalletPool._execute_and_wait."""
+        wait = self._durability.wait_args()
+        if isinstance(self.redis, aredis.RedisCluster):
+            reply = await self.redis.execute_command(*args)
+            node = self.redis.get_node_from_key(call.keys[0])
+            acknowledged.append(self._durability.acknowledged(
+                await self.redis.execute_command(*wait, target_nodes=node)))
+            return reply
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.execute_command(*args)
+        pipe.execute_command(*wait)
+        reply, waited = await pipe.execute(raise_on_error=False)
+        if isinstance(reply, BaseException):
+            raise reply
+        acknowledged.append(self._durability.acknowledged(waited))
+        return reply
 
     async def _load_library(self) -> bool:
         try:
@@ -209,7 +256,7 @@ class AsyncPipeline(base.PipelineOps):
     """See walletpool.client.Pipeline."""
 
     def __init__(self, owner: AsyncWalletPool) -> None:
-        super().__init__(owner._ops)
+        super().__init__(owner._ops, owner._durability)
         self._pool = owner
 
     async def execute(self) -> list[object]:
@@ -217,23 +264,54 @@ class AsyncPipeline(base.PipelineOps):
         if not calls:
             return []
         client = self._pool.redis
+        wait = self._waits(calls)
+        replies, waited = await self._exchange(client, calls, wait)
+        results = wire.decode_all(calls, replies, self._pool._where)
+        if wait is not None:
+            undo = self._unconfirmed(calls, results, waited)
+            if undo:
+                try:
+                    await self._exchange(client, undo, None)
+                except WalletPoolError as exc:  # the leases then end at their deadline
+                    log.warning("could not take back unreplicated writes: %s", exc)
+        return results
+
+    async def _exchange(self, client: wire.AsyncRedis, calls: list[Call[Any]],
+                  wait: tuple[str | int, ...] | None) -> tuple[list[Any], Any]:
+        """The calls' replies (by EVALSHA, again by EVAL for those the server lacks)
+        and the wait's reply."""
         try:
-            replies = await self._send(client, calls, wire.evalsha_args)
+            replies, waited = await self._send(client, calls, wire.evalsha_args, wait)
             missing = wire.noscript_positions(replies)
-            if missing:
-                again = await self._send(client, [calls[i] for i in missing], wire.eval_args)
+            if missing:  # the scripts were flushed: run those calls again with their source
+                again, waited = await self._send(client, [calls[i] for i in missing],
+                                             wire.eval_args, wait)
                 wire.fill(replies, missing, again)
         except Exception as exc:
             raise wire.translate(exc, self._pool._where) from exc
-        return wire.decode_all(calls, replies, self._pool._where)
+        return replies, waited
 
     @staticmethod
     async def _send(client: wire.AsyncRedis, calls: list[Call[Any]],
-                    wire_form: Callable[[Call[Any]], tuple[Any, ...]]) -> list[Any]:
+                    wire_form: Callable[[Call[Any]], tuple[Any, ...]],
+                    wait: tuple[str | int, ...] | None) -> tuple[list[Any], Any]:
+        """See walletpool.client.Pipeline._send."""
         pipe = client.pipeline(transaction=False)
         for call in calls:
             pipe.execute_command(*wire_form(call))
-        return list(await pipe.execute(raise_on_error=False))
+        cluster = isinstance(client, aredis.RedisCluster)
+        if wait is not None and not cluster:
+            pipe.execute_command(*wait)
+        replies = list(await pipe.execute(raise_on_error=False))
+        if wait is None:
+            return replies, None
+        if not isinstance(client, aredis.RedisCluster):
+            return replies[:-1], replies[-1]
+        located = [client.get_node_from_key(c.keys[0]) for c in calls]
+        nodes = {node.name: node for node in located if node is not None}
+        waited = [await client.execute_command(*wait, target_nodes=node)
+                  for node in nodes.values()]
+        return replies, min(waited, key=lambda w: w if isinstance(w, int) else min(w))
 
     async def __aenter__(self) -> AsyncPipeline:
         return self

@@ -11,13 +11,15 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from .connect import client_for
 from .engine import wire
 from .engine.calls import Call
 from .engine.operations import Operations
+from .errors import WalletPoolError
 from .models import Lease, LowWater, Mode
 from .plans import Plans
 from .reserve.lane import ReserveLane
-from .settings import Settings, connection_options, mask_url
+from .settings import Settings, mask_url
 
 
 class ClientBase:
@@ -27,23 +29,36 @@ class ClientBase:
     def __init__(self, client: wire.SyncRedis | wire.AsyncRedis, *, prefix: str | None = None,
                  settings: Settings | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None, replicas: int | None = None,
+                 replica_timeout: float | None = None, fsync: bool | None = None) -> None:
         base = settings or Settings.from_env()
-        if prefix:
-            base = replace(base, prefix=prefix)
-        self.settings = replace(base, database_url=database_url) if database_url else base
+        overrides = {name: value for name, value in (
+            ("prefix", prefix), ("database_url", database_url), ("replicas", replicas),
+            ("replica_timeout", replica_timeout), ("fsync", fsync)) if value is not None}
+        self.settings = replace(base, **overrides) if overrides else base  # type: ignore[arg-type]
         self._ops = Operations(self.settings, on_low_water)
+        self._durability = wire.Durability(self.settings.replicas, self.settings.replica_timeout,
+                                           self.settings.fsync)
+        self._cluster = isinstance(client, (redis.RedisCluster, redis.asyncio.RedisCluster))
         self._where = wire.where(client)
         self._lane = ReserveLane(self.settings) if self.settings.database_url else None
-        self._functions = wire.Functions(allowed=not isinstance(
-            client, (redis.RedisCluster, redis.asyncio.RedisCluster)))
+        self._functions = wire.Functions(allowed=not self._cluster)
         self._plans = Plans(self._ops, self._lane)
+        self._sentinels: list[Any] = []
+        """Clients of the sentinels a `redis+sentinel://` URL named, closed with this one."""
 
     @property
     def mode(self) -> Mode:
         """'redis', or 'fallback' while this client allocates from the database's reserve
         (Redis unreachable, or ENABLE_REDIS_WALLET_QUEUES=false)."""
         return self._lane.mode if self._lane is not None else "redis"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._where}, prefix={self.settings.prefix!r})"
+
+    def _undo_of(self, call: Call[Any], value: Any) -> Call[Any] | None:
+        """What takes back a durable call's result that the replicas did not confirm."""
+        return call.undo(value) if call.undo is not None else None
 
     def _close_lane(self) -> None:
         if self._lane is not None:
@@ -57,20 +72,42 @@ class ClientBase:
         environment, with a pool that makes callers wait for a free connection. The
         client owns the pool (`from_pool`), so that close() disconnects it."""
         resolved = Settings.from_env(redis_url=url, prefix=prefix, **settings)
-        connections = redis_module.BlockingConnectionPool.from_url(
-            resolved.connection_url, **connection_options(resolved))
-        pool = cls(redis_module.Redis.from_pool(connections), settings=resolved,
-                   on_low_water=on_low_water)
+        client, sentinels = client_for(redis_module, resolved)
+        pool = cls(client, settings=resolved, on_low_water=on_low_water)
         pool._where = mask_url(resolved.connection_url)
+        pool._sentinels = sentinels
         return pool
 
 
 class PipelineOps:
     """The operations a pipeline queues; sync and async pipelines add only `execute`."""
 
-    def __init__(self, ops: Operations) -> None:
+    def __init__(self, ops: Operations, durability: wire.Durability) -> None:
         self._ops = ops
+        self._durability = durability
         self._calls: list[Call[Any]] = []
+
+    def _waits(self, calls: list[Call[Any]]) -> tuple[str | int, ...] | None:
+        """The wait to send after the batch, when a call of it is a durable write."""
+        return (self._durability.wait_args()
+                if any(self._durability.applies(c) for c in calls) else None)
+
+    def _unconfirmed(self, calls: list[Call[Any]], results: list[object],
+                     waited: Any) -> list[Call[Any]]:
+        """With the replicas short of the batch's wait, each durable call's result
+        becomes NotReplicated; returns the calls that take back what they handed out."""
+        acknowledged = self._durability.acknowledged(waited)
+        if self._durability.confirmed(acknowledged):
+            return []
+        undo: list[Call[Any]] = []
+        for i, call in enumerate(calls):
+            if self._durability.applies(call) and not isinstance(results[i], WalletPoolError):
+                taking_back = call.undo(results[i]) if call.undo is not None else None
+                if taking_back is not None:
+                    undo.append(taking_back)
+                results[i] = self._durability.refusal(call, acknowledged,
+                                                      taking_back is not None)
+        return undo
 
     def _take(self) -> list[Call[Any]]:
         """The queued calls, leaving the pipeline empty for the next batch."""

@@ -53,7 +53,8 @@ def _pool(ctx: click.Context) -> WalletPool:
     pool: WalletPool | None = ctx.obj.get("pool")
     if pool is None:
         with _reported():
-            pool = WalletPool.from_url(ctx.obj["redis_url"], prefix=ctx.obj["prefix"])
+            pool = WalletPool.from_url(ctx.obj["redis_url"], prefix=ctx.obj["prefix"],
+                                       **ctx.obj["durability"])
         ctx.obj["pool"] = pool
         ctx.call_on_close(pool.close)
     return pool
@@ -93,16 +94,27 @@ def _shown_address(address: str, network: str | None) -> str:
               help="Redis to use [default: redis://127.0.0.1:6379/0].")
 @click.option("--prefix", envvar="WALLETPOOL_PREFIX", default=None, show_envvar=True,
               help="Key prefix [default: wp].")
+@click.option("--replicas", type=int, default=None,
+              help="Replicas that must acknowledge each allocation, extension and "
+                   "retirement [env WALLETPOOL_REPLICAS; default: 0].")
+@click.option("--replica-timeout", type=float, default=None,
+              help="Seconds to wait for them before NotReplicated "
+                   "[env WALLETPOOL_REPLICA_TIMEOUT; default: 1].")
+@click.option("--fsync/--no-fsync", default=None,
+              help="Also wait for the AOF fsync (WAITAOF: Redis 7.2+, Valkey) "
+                   "[env WALLETPOOL_FSYNC].")
 @click.option("--log-level", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("--json-logs", is_flag=True, help="Log records as JSON lines on stderr.")
 @click.pass_context
-def main(ctx: click.Context, redis_url: str | None, prefix: str | None, log_level: str,
-         json_logs: bool) -> None:
+def main(ctx: click.Context, redis_url: str | None, prefix: str | None,
+         replicas: int | None, replica_timeout: float | None, fsync: bool | None,
+         log_level: str, json_logs: bool) -> None:
     """Fair, atomic pools of deposit wallets on Redis."""
     configure_logging(log_level.upper(), json_lines=json_logs)
     ctx.ensure_object(dict)
-    ctx.obj.update(redis_url=redis_url, prefix=prefix)
+    ctx.obj.update(redis_url=redis_url, prefix=prefix, durability={
+        "replicas": replicas, "replica_timeout": replica_timeout, "fsync": fsync})
 
 
 @main.command()

@@ -12,7 +12,7 @@ import redis
 
 from . import base
 from .engine import wire
-from .engine.calls import Call, Outcome, Plan, Program, Query, Running, Step
+from .engine.calls import Call, Outcome, Plan, Program, Query, Running, Step, log
 from .engine.intake import ImportProgress
 from .engine.operations import KEEP, Keep
 from .errors import WalletPoolError
@@ -37,12 +37,17 @@ class WalletPool(base.ClientBase):
     def __init__(self, client: wire.SyncRedis, *, prefix: str | None = None,
                  settings: Settings | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None, replicas: int | None = None,
+                 replica_timeout: float | None = None, fsync: bool | None = None) -> None:
         """`database_url` (or WALLETPOOL_DATABASE_URL) names the store: allocation then
         falls back to the database's reserve while Redis is unreachable (see
-        walletpool.plans)."""
+        walletpool.plans). `replicas` (WALLETPOOL_REPLICAS): each allocation, extension
+        and retirement returns only once that many replicas acknowledged it, within
+        `replica_timeout` seconds, else NotReplicated; `fsync`: and once the primary (and
+        each replica counted) wrote it to its AOF (Redis 7.2+, Valkey)."""
         super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
-                         database_url=database_url)
+                         database_url=database_url, replicas=replicas,
+                         replica_timeout=replica_timeout, fsync=fsync)
         self.redis: wire.SyncRedis = client
         self._execute: Callable[..., Any] = client.execute_command
 
@@ -58,6 +63,8 @@ class WalletPool(base.ClientBase):
 
     def close(self) -> None:
         self.redis.close()
+        for sentinel in self._sentinels:
+            sentinel.close()
         self._close_lane()
 
     def __enter__(self) -> WalletPool:
@@ -185,7 +192,7 @@ class WalletPool(base.ClientBase):
         """Run a plan: one call (the fast path), or a program step by step, each step's
         result sent in and each WalletPoolError thrown in."""
         if isinstance(plan, Call):
-            return plan.decode(self._send(plan))
+            return self._call(plan)
         return self._run(plan)
 
     def _run(self, program: Program[T]) -> T:
@@ -198,35 +205,79 @@ class WalletPool(base.ClientBase):
         try:
             if isinstance(step, Query):
                 return step.run(), None
-            return step.decode(self._send(step)), None
+            return self._call(step), None
         except WalletPoolError as exc:
             return None, exc
 
-    def _send(self, call: Call[Any]) -> Any:
+    def _call(self, call: Call[T]) -> T:
+        """Send a call and decode its reply; a durable write (with `replicas` set) waits
+        for the replicas in the same round trip, and one they did not confirm is taken
+        back and raised as NotReplicated."""
+        if not self._durability.applies(call):
+            return call.decode(self._send(call))
+        acknowledged: list[int] = []
+        value = call.decode(self._send(call, acknowledged))
+        if self._durability.confirmed(acknowledged[-1]):
+            return value
+        undo, undone = self._undo_of(call, value), False
+        if undo is not None:
+            try:
+                undo.decode(self._send(undo))
+                undone = True
+            except WalletPoolError as exc:
+                log.warning("could not take back an unreplicated write: %s", exc)
+        raise self._durability.refusal(call, acknowledged[-1], undone)
+
+    def _send(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
+        """The call's raw reply; with `acknowledged`, the wait's count is appended to it."""
         for attempt in wire.attempts(call):
             try:
-                return self._send_once(call)
+                return self._send_once(call, acknowledged)
             except Exception as exc:
                 if not attempt.again(exc):
                     raise wire.translate(exc, self._where, call) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send_once(self, call: Call[Any]) -> Any:
+    def _send_once(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
         """FCALL where the server has Functions (loading the library when it lacks it),
         else EVALSHA, falling back to EVAL on NOSCRIPT."""
+        execute = self._execute
+        if acknowledged is not None:
+            def execute(*args: Any) -> Any:
+                return self._execute_and_wait(call, acknowledged, args)
         if self._functions.on:
             try:
-                return self._execute(*wire.fcall_args(call))
+                return execute(*wire.fcall_args(call))
             except redis.exceptions.ResponseError as exc:
                 action = self._functions.after(exc)
                 if action == "raise":
                     raise
                 if action == "load" and self._load_library():
-                    return self._execute(*wire.fcall_args(call))
+                    return execute(*wire.fcall_args(call))
         try:
-            return self._execute(*wire.evalsha_args(call))
+            return execute(*wire.evalsha_args(call))
         except redis.exceptions.NoScriptError:
-            return self._execute(*wire.eval_args(call))
+            return execute(*wire.eval_args(call))
+
+    def _execute_and_wait(self, call: Call[Any], acknowledged: list[int],
+                          args: tuple[Any, ...]) -> Any:
+        """The script and the wait in one round trip (a Cluster: the wait goes to the
+        node of the call's slot, after it)."""
+        wait = self._durability.wait_args()
+        if isinstance(self.redis, redis.RedisCluster):
+            reply = self._execute(*args)
+            node = self.redis.get_node_from_key(call.keys[0])  # type: ignore[no-untyped-call]
+            acknowledged.append(self._durability.acknowledged(
+                self._execute(*wait, target_nodes=node)))
+            return reply
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.execute_command(*args)  # type: ignore[no-untyped-call]
+        pipe.execute_command(*wait)  # type: ignore[no-untyped-call]
+        reply, waited = pipe.execute(raise_on_error=False)
+        if isinstance(reply, BaseException):
+            raise reply
+        acknowledged.append(self._durability.acknowledged(waited))
+        return reply
 
     def _load_library(self) -> bool:
         """Load this version's library; False when the server will not (EVALSHA then)."""
@@ -244,7 +295,7 @@ class Pipeline(base.PipelineOps):
     WalletPoolError of that operation (never raised, so no lease of the batch is lost)."""
 
     def __init__(self, owner: WalletPool) -> None:
-        super().__init__(owner._ops)
+        super().__init__(owner._ops, owner._durability)
         self._pool = owner
 
     def execute(self) -> list[object]:
@@ -252,23 +303,55 @@ class Pipeline(base.PipelineOps):
         if not calls:
             return []
         client = self._pool.redis
+        wait = self._waits(calls)
+        replies, waited = self._exchange(client, calls, wait)
+        results = wire.decode_all(calls, replies, self._pool._where)
+        if wait is not None:
+            undo = self._unconfirmed(calls, results, waited)
+            if undo:
+                try:
+                    self._exchange(client, undo, None)
+                except WalletPoolError as exc:  # the leases then end at their deadline
+                    log.warning("could not take back unreplicated writes: %s", exc)
+        return results
+
+    def _exchange(self, client: wire.SyncRedis, calls: list[Call[Any]],
+                  wait: tuple[str | int, ...] | None) -> tuple[list[Any], Any]:
+        """The calls' replies (by EVALSHA, again by EVAL for those the server lacks)
+        and the wait's reply."""
         try:
-            replies = self._send(client, calls, wire.evalsha_args)
+            replies, waited = self._send(client, calls, wire.evalsha_args, wait)
             missing = wire.noscript_positions(replies)
             if missing:  # the scripts were flushed: run those calls again with their source
-                again = self._send(client, [calls[i] for i in missing], wire.eval_args)
+                again, waited = self._send(client, [calls[i] for i in missing],
+                                             wire.eval_args, wait)
                 wire.fill(replies, missing, again)
         except Exception as exc:
             raise wire.translate(exc, self._pool._where) from exc
-        return wire.decode_all(calls, replies, self._pool._where)
+        return replies, waited
 
     @staticmethod
     def _send(client: wire.SyncRedis, calls: list[Call[Any]],
-              wire_form: Callable[[Call[Any]], tuple[Any, ...]]) -> list[Any]:
+              wire_form: Callable[[Call[Any]], tuple[Any, ...]],
+              wait: tuple[str | int, ...] | None) -> tuple[list[Any], Any]:
+        """The calls' replies, and the wait's reply after them (a Cluster: the fewest
+        acknowledgements among the nodes the calls went to)."""
         pipe = client.pipeline(transaction=False)
         for call in calls:
             pipe.execute_command(*wire_form(call))
-        return list(pipe.execute(raise_on_error=False))
+        cluster = isinstance(client, redis.RedisCluster)
+        if wait is not None and not cluster:
+            pipe.execute_command(*wait)
+        replies = list(pipe.execute(raise_on_error=False))
+        if wait is None:
+            return replies, None
+        if not isinstance(client, redis.RedisCluster):
+            return replies[:-1], replies[-1]
+        located = [client.get_node_from_key(c.keys[0]) for c in calls]  # type: ignore[no-untyped-call]
+        nodes = {node.name: node for node in located if node is not None}
+        waited = [client.execute_command(*wait, target_nodes=node)  # type: ignore[no-untyped-call]
+                  for node in nodes.values()]
+        return replies, min(waited, key=lambda w: w if isinstance(w, int) else min(w))
 
     def __enter__(self) -> Pipeline:
         return self

@@ -121,3 +121,27 @@ class LayoutOutdated(WalletPoolError):
 
 class BackendUnavailable(WalletPoolError):
     """Redis could not be reached or answered that it cannot serve (loading, read-only)."""
+
+
+class NotReplicated(BackendUnavailable):
+    """The write reached the primary, but not the replicas it was to wait for
+    (`replicas`, `replica_timeout`): a failover now could lose it. A lease the call made
+    was given back, so the call is safe to retry."""
+
+    def __init__(self, message: str, *, pool: str, operation: str, wanted: int,
+                 acknowledged: int) -> None:
+        super().__init__(message)
+        self.pool = pool
+        self.operation = operation
+        self.wanted = wanted
+        self.acknowledged = acknowledged
+
+    @classmethod
+    def of(cls, *, pool: str, operation: str, wanted: int, acknowledged: int,
+           timeout: float, undone: bool) -> NotReplicated:
+        after = (" The lease it made was given back; the call is safe to retry." if undone
+                 else " The call is safe to retry.")
+        return cls(f"the {operation} on pool {pool} reached {acknowledged} of the {wanted} "
+                   f"replicas it waits for within {timeout:g} s, so a failover could lose it."
+                   f"{after}", pool=pool, operation=operation, wanted=wanted,
+                   acknowledged=acknowledged)

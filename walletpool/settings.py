@@ -14,6 +14,11 @@ Environment names (all documented in the README):
                              (default true)
   WALLETPOOL_BREAKER_FAILURES  Redis failures in a row before calls stop trying it (3)
   WALLETPOOL_BREAKER_PROBE   seconds before a stopped client tries Redis again (2)
+  WALLETPOOL_REPLICAS        replicas that must acknowledge each allocation and extension
+                             before it counts (default 0: none)
+  WALLETPOOL_REPLICA_TIMEOUT seconds to wait for them before NotReplicated (default 1)
+  WALLETPOOL_FSYNC           true: also wait for the AOF fsync on the primary and on each
+                             replica counted (WAITAOF: Redis 7.2+, Valkey; default false)
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from urllib.parse import urlsplit, urlunsplit
 
 from . import validation
@@ -44,6 +49,9 @@ class Settings:
     redis_queues: bool = True
     breaker_failures: int = 3
     breaker_probe: float = 2.0
+    replicas: int = 0
+    replica_timeout: float = 1.0
+    fsync: bool = False
 
     def __post_init__(self) -> None:
         if PREFIX_RE.fullmatch(self.prefix) is None:
@@ -55,17 +63,31 @@ class Settings:
         validation.count("max_connections", self.max_connections, low=1, high=100_000)
         validation.count("breaker_failures", self.breaker_failures, low=1, high=10_000)
         validation.seconds("breaker_probe", self.breaker_probe, maximum=3600)
+        validation.count("replicas", self.replicas, low=0, high=100)
+        validation.seconds("replica_timeout", self.replica_timeout, maximum=3600)
+        if not isinstance(self.fsync, bool):
+            raise InvalidInput(f"fsync must be true or false, not {self.fsync!r}")
         if not self.redis_queues and not self.database_url:
             raise InvalidInput("ENABLE_REDIS_WALLET_QUEUES=false needs a database: set "
                                "WALLETPOOL_DATABASE_URL (or pass database_url)")
         if self.redis_db is not None:
             validation.count("redis_db", self.redis_db, low=0, high=10_000)
 
+    def __repr__(self) -> str:
+        """Every field, the URLs with their passwords masked: settings end up in logs."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("redis_url", "database_url"):
+            if values[name]:
+                values[name] = mask_url(values[name])
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in values.items())})"
+
+    __str__ = __repr__
+
     @property
     def connection_url(self) -> str:
         """`redis_url` with `redis_db`, when set, in place of the URL's own database
         (redis-py would let the URL's win over a `db` option)."""
-        if self.redis_db is None:
+        if self.redis_db is None or "+sentinel://" in self.redis_url:  # see walletpool.connect
             return self.redis_url
         parts = urlsplit(self.redis_url)
         if parts.scheme == "unix":
@@ -104,6 +126,12 @@ class Settings:
             values["breaker_failures"] = _number(env, "WALLETPOOL_BREAKER_FAILURES", int)
         if "WALLETPOOL_BREAKER_PROBE" in env:
             values["breaker_probe"] = _number(env, "WALLETPOOL_BREAKER_PROBE", float)
+        if "WALLETPOOL_REPLICAS" in env:
+            values["replicas"] = _number(env, "WALLETPOOL_REPLICAS", int)
+        if "WALLETPOOL_REPLICA_TIMEOUT" in env:
+            values["replica_timeout"] = _number(env, "WALLETPOOL_REPLICA_TIMEOUT", float)
+        if "WALLETPOOL_FSYNC" in env:
+            values["fsync"] = _flag(env, "WALLETPOOL_FSYNC")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -141,16 +169,13 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise InvalidInput(f"environment variable {name}={env[name]!r} is not true or false")
 
 
+_USERINFO_RE = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
+_QUERY_SECRET_RE = re.compile(r"(?P<head>[?&](?:password|sentinel_password)=)[^&#]*",
+                              re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """The URL with any password (in its user part or its query) replaced by ***, safe for
+    logs and error messages. Works on URLs that name several hosts (redis+sentinel)."""
+    masked = _USERINFO_RE.sub(lambda m: f"{m['head']}:***@", url, count=1)
+    return _QUERY_SECRET_RE.sub(lambda m: f"{m['head']}***", masked)

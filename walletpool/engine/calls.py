@@ -34,9 +34,17 @@ class Call(Generic[T]):
     idempotent: bool
     """Safe to send again after a connection broke mid-call (the reply may have been lost
     after the script ran): allocate is idempotent per owner, release is not."""
+    durable: bool = False
+    """A write that a failover must not lose (it would let a wallet be held twice): with
+    `replicas` set, it counts only once the replicas acknowledged it (engine/wire.py)."""
+    undo: Callable[[T], Call[Any] | None] | None = None
+    """For a durable call whose write the replicas did not acknowledge: the call that
+    takes back what it handed out (a fresh lease is released), or None."""
 
     def then(self, after: Callable[[T], U]) -> Call[U]:
-        """The same call, its decoded result passed through `after`."""
+        """The same call, its decoded result passed through `after` (not for a call
+        with an undo, which takes the result as decoded)."""
+        assert self.undo is None, "an undo takes the call's own result"
         decode = self.decode
         return replace(self, decode=lambda reply: after(decode(reply)))  # type: ignore[arg-type, return-value]
 

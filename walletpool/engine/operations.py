@@ -86,7 +86,8 @@ class Operations:
             self._low_water(pool, reply[8], reply[9])
             return lease
 
-        return Call(script("allocate"), keys, args, decode, idempotent=True)
+        return Call(script("allocate"), keys, args, decode, idempotent=True, durable=True,
+                    undo=lambda lease: self.release(lease) if lease.fresh else None)
 
     def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
                       correlation_id: str | None = None, user_id: str | None = None,
@@ -109,7 +110,12 @@ class Operations:
             self._low_water(pool, reply[-2], reply[-1])
             return leases
 
-        return Call(script("allocate_many"), keys, args, decode, idempotent=True)
+        def undo(leases: list[Lease]) -> Call[Any] | None:
+            fresh = [lease for lease in leases if lease.fresh]
+            return self.release_many(fresh) if fresh else None
+
+        return Call(script("allocate_many"), keys, args, decode, idempotent=True, durable=True,
+                    undo=undo)
 
     def _low_water(self, pool: str, free: Any, min_free: Any) -> None:
         free = int(text(free))
@@ -178,7 +184,8 @@ class Operations:
             replies.log_change("extended", extended)
             return extended
 
-        return Call(script("extend"), keys, (*args, _ttl_arg(ttl)), decode, idempotent=True)
+        return Call(script("extend"), keys, (*args, _ttl_arg(ttl)), decode, idempotent=True,
+                    durable=True)
 
     def get_lease(self, pool: str, owner: str) -> Call[Lease | None]:
         keys = self.keys(pool)
@@ -247,7 +254,7 @@ class Operations:
             log.info("wallet retired", extra=_fields(pool=pool, address=address, previous=previous))
             return True
 
-        return Call(script("retire"), keys, (address,), decode, idempotent=False)
+        return Call(script("retire"), keys, (address,), decode, idempotent=False, durable=True)
 
     @staticmethod
     def settings_pairs(lease_ttl: float | None = None, cooldown: float | None = None,
@@ -332,8 +339,13 @@ class Operations:
                 raise replies.pool_not_found(pool)
             return [(text(reply[i]), text(reply[i + 1])) for i in range(1, len(reply), 2)]
 
+        def undo(moved: list[tuple[str, str]]) -> Call[Any] | None:
+            # unacknowledged, the move could be lost to a failover while the database
+            # hands the wallets out: give them back before the database takes them
+            return self.reserve_return(pool, [w for w, _ in moved]) if moved else None
+
         return Call(script("reserve_take"), self.keys(pool), (count, keep), decode,
-                    idempotent=False)
+                    idempotent=False, durable=True, undo=undo)
 
     def lookup(self, pool: str, wallets_: Sequence[str]) -> Call[list[str]]:
         """The state of each wallet ('' for one the pool does not know). Read-only."""

@@ -10,7 +10,13 @@ import redis
 import redis.asyncio
 from redis import exceptions as rx
 
-from ..errors import BackendUnavailable, InvalidInput, LayoutOutdated, WalletPoolError
+from ..errors import (
+    BackendUnavailable,
+    InvalidInput,
+    LayoutOutdated,
+    NotReplicated,
+    WalletPoolError,
+)
 from .calls import Call
 from .scripts import library
 
@@ -36,6 +42,49 @@ def attempts(call: Call[Any]) -> list[Attempt]:
     """Idempotent calls get a second attempt after a broken connection (the first may
     have run with its reply lost; running again is harmless); the others get one."""
     return [Attempt(False), Attempt(True)] if call.idempotent else [Attempt(True)]
+
+
+class Durability:
+    """What a durable write (Call.durable) waits for before it counts: `replicas`
+    replicas acknowledging it (WAIT), and with `fsync` the primary's own AOF fsync and
+    that of each replica counted (WAITAOF, Redis 7.2+ and Valkey). The wait goes in the
+    same round trip as the script, so it costs the replicas' lag, not another trip."""
+
+    def __init__(self, replicas: int, timeout: float, fsync: bool) -> None:
+        self.replicas = replicas
+        self.timeout = timeout
+        self.fsync = fsync
+
+    def applies(self, call: Call[Any]) -> bool:
+        return call.durable and (self.replicas > 0 or self.fsync)
+
+    def wait_args(self) -> tuple[str | int, ...]:
+        timeout_ms = max(1, round(self.timeout * 1000))
+        if self.fsync:
+            return ("WAITAOF", 1, self.replicas, timeout_ms)
+        return ("WAIT", self.replicas, timeout_ms)
+
+    def acknowledged(self, reply: Any) -> int:
+        """How many replicas the wait's reply counts (-1: the primary's own fsync is
+        missing)."""
+        if isinstance(reply, rx.ResponseError):  # never taken for the script's own error
+            raise InvalidInput(f"the server refused {self.wait_args()[0]}: {reply}" + (
+                " (fsync=True needs WAITAOF: Redis 7.2+ or Valkey, with appendonly yes)"
+                if self.fsync else ""))
+        if isinstance(reply, BaseException):
+            raise reply
+        if self.fsync:
+            local, replicas = (int(x) for x in reply)
+            return int(replicas) if local >= 1 else -1
+        return int(reply)
+
+    def confirmed(self, acknowledged: int) -> bool:
+        return acknowledged >= self.replicas
+
+    def refusal(self, call: Call[Any], acknowledged: int, undone: bool) -> NotReplicated:
+        return NotReplicated.of(pool=pool_of_keys(call.keys), operation=call.script.name,
+                                wanted=self.replicas, acknowledged=max(0, acknowledged),
+                                timeout=self.timeout, undone=undone)
 
 
 class Functions:
@@ -142,6 +191,11 @@ def where(client: SyncRedis | AsyncRedis) -> str:
     pool = getattr(client, "connection_pool", None)  # a Cluster has one per node
     if pool is None:
         return type(client).__name__
+    service = getattr(pool, "service_name", None)
+    if service is not None:  # a Sentinel's primary: name the service and its sentinels
+        sentinels = getattr(getattr(pool, "sentinel_manager", None), "sentinels", [])
+        hosts = ",".join(where(s).split("://", 1)[-1].rsplit("/", 1)[0] for s in sentinels)
+        return f"redis+sentinel://{hosts}/{service}/{pool.connection_kwargs.get('db', 0)}"
     try:
         kwargs = pool.connection_kwargs
         if "path" in kwargs:

@@ -1,0 +1,172 @@
+"""A failover to a replica that missed writes, under load from several processes
+(issue "safe across failover"): the replica is frozen while the primary goes on
+serving, then the primary dies and the replica is promoted, by the test or by a
+Sentinel that the workers follow through a `redis+sentinel://` URL.
+
+- With replicas=1 every lease the library acknowledged is on the promoted replica, so
+  none of those wallets is handed out again, and no token repeats.
+- With replicas=0 acknowledged leases are lost (which is what replicas=1 is for), yet
+  the promoted server's tokens are above every token the old primary issued
+  (includes/tokens.lua), so a fenced write under an old lease can never pass."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import on_first_server
+from tests.failover import Acknowledged, worker
+from tests.replication import Replicated, Sentinels
+from walletpool import PoolExhausted, WalletPool
+from walletpool.dev.redis_server import RedisServer
+
+POOL = "COIN"
+WORKERS = 3
+WALLETS = 30_000
+STALL_AT, KILL_AT = 0.6, 1.2
+Lease = tuple[str, str, int, float]
+
+
+def _under_load(pair: Replicated, url: str, replicas: int,
+                failover: Callable[[], None]) -> list[Lease]:
+    """Three worker processes allocate through `url`; the replica is frozen at STALL_AT,
+    `failover()` runs at KILL_AT; returns the acknowledged leases."""
+    with WalletPool.from_url(pair.primary.url) as setup:
+        setup.configure(POOL, lease_ttl=600, cooldown=0, max_size=WALLETS)
+        setup.add(POOL, [f"w{i:05d}" for i in range(WALLETS)])
+    pair.wait_in_sync()
+    context = multiprocessing.get_context("spawn")
+    start, stop, out = context.Event(), context.Event(), context.Queue()
+    workers = [context.Process(target=worker, args=(url, POOL, w, replicas, start, stop, out))
+               for w in range(WORKERS)]
+    for w in workers:
+        w.start()
+    time.sleep(2.0)  # the workers are connected
+    start.set()
+    time.sleep(STALL_AT)
+    pair.stall(cut=True)  # from here the replica misses every write
+    time.sleep(KILL_AT - STALL_AT)
+    failover()
+    stop.set()
+    results: list[Acknowledged] = [out.get(timeout=60) for _ in workers]
+    for w in workers:
+        w.join()
+    print(f"\n  {sum(len(r.leases) for r in results)} acknowledged, "
+          f"{sum(r.not_replicated for r in results)} NotReplicated, "
+          f"{sum(r.unavailable for r in results)} unavailable "
+          f"({'; '.join({r.last_unavailable for r in results if r.last_unavailable})})")
+    assert [e for r in results for e in r.errors] == []
+    return [lease for r in results for lease in r.leases]
+
+
+def _wait_for_a_replica(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    with redis.Redis(port=port) as primary:
+        while primary.execute_command("WAIT", 1, 100) < 1:
+            assert time.monotonic() < deadline, "the old primary did not come back as a replica"
+
+
+def _drain(pool: WalletPool) -> list[tuple[str, int]]:
+    """Every wallet the promoted server still hands out: (address, token)."""
+    handed: list[tuple[str, int]] = []
+    while True:
+        try:
+            leases = pool.allocate_many(POOL, [f"after-{len(handed) + i}" for i in range(500)],
+                                        partial=True)
+        except PoolExhausted:
+            return handed
+        if not leases:
+            return handed
+        handed += [(lease.address, lease.token) for lease in leases]
+
+
+def _assert_safe(acknowledged: list[Lease], promoted: WalletPool) -> None:
+    """replicas=1: every acknowledged lease is on the promoted server as it was, no
+    wallet is handed out twice, no token repeats, new tokens are above the old."""
+    addresses = [a for _, a, _, _ in acknowledged]
+    assert len(addresses) == len(set(addresses))  # no wallet acknowledged to two owners
+    missing = [(o, a, t) for o, a, t, _ in acknowledged
+               if (lease := promoted.get_lease(POOL, o)) is None
+               or (lease.address, lease.token) != (a, t)]
+    assert missing == []
+    handed = _drain(promoted)
+    assert [a for a, _ in handed if a in set(addresses)] == []  # 0 wallets held twice
+    tokens = [t for _, _, t, _ in acknowledged] + [t for _, t in handed]
+    assert len(tokens) == len(set(tokens))  # 0 repeated tokens
+    assert min(t for _, t in handed) > max(t for _, _, t, _ in acknowledged)
+
+
+@on_first_server
+@pytest.mark.slow
+def test_with_replicas_1_no_acknowledged_lease_is_lost_to_a_failover(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    pair = Replicated(tmp_path, redis_server.binary).start()
+    try:
+        acknowledged = _under_load(pair, pair.primary.url, 1, pair.fail_over)
+        assert len(acknowledged) > 100
+        with WalletPool.from_url(pair.replica.url) as promoted:
+            _assert_safe(acknowledged, promoted)
+    finally:
+        pair.stop()
+
+
+@on_first_server
+@pytest.mark.slow
+def test_with_replicas_0_tokens_still_never_repeat_or_go_back(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    pair = Replicated(tmp_path, redis_server.binary).start()
+    try:
+        acknowledged = _under_load(pair, pair.primary.url, 0, pair.fail_over)
+        with redis.Redis(port=pair.replica.port) as r:
+            kept = r.hlen(f"wp:{{{POOL}}}:leases") // 2
+        assert len(acknowledged) - kept > 0  # the replica did miss acknowledged writes
+        with WalletPool.from_url(pair.replica.url) as promoted:
+            handed = _drain(promoted)
+        # invariant 4 across the failover: every new token is above every old one
+        assert min(t for _, t in handed) > max(t for _, _, t, _ in acknowledged)
+    finally:
+        pair.stop()
+
+
+@on_first_server
+@pytest.mark.slow
+@pytest.mark.parametrize("replicas", [1, 0])
+def test_through_sentinel_the_workers_follow_the_promoted_replica(
+        tmp_path: Path, redis_server: RedisServer, replicas: int) -> None:
+    """Sentinel promotes the replica that missed writes; the workers, on a
+    redis+sentinel:// URL, go on with it. With replicas=1 the old primary comes back
+    as its replica, so that allocations are acknowledged again."""
+    pair = Replicated(tmp_path, redis_server.binary).start()
+    sentinels = Sentinels(tmp_path, redis_server.binary, pair.primary.port).start()
+    promoted_at: list[float] = []
+
+    def failover() -> None:
+        pair.fail_over(promote=False)
+        sentinels.wait_promoted(pair.primary.port)
+        promoted_at.append(time.time())
+        if replicas:
+            pair.primary.start()  # Sentinel makes it a replica of the new primary
+            _wait_for_a_replica(pair.replica.port)
+        time.sleep(2.0)  # traffic on the promoted server
+
+    try:
+        acknowledged = _under_load(pair, sentinels.url, replicas, failover)
+        after = [lease for lease in acknowledged if lease[3] > promoted_at[0]]
+        before = [lease for lease in acknowledged if lease[3] <= promoted_at[0]]
+        assert after and before  # the workers went on with the promoted primary
+        if not replicas:  # it did miss acknowledged writes: the stale promotion at hand
+            with redis.Redis(port=pair.replica.port) as r:
+                kept = r.hlen(f"wp:{{{POOL}}}:leases") // 2
+            assert kept < len(acknowledged)
+        assert min(t for _, _, t, _ in after) > max(t for _, _, t, _ in before)
+        if replicas:
+            with WalletPool.from_url(sentinels.url) as promoted:
+                _assert_safe(acknowledged, promoted)
+    finally:
+        sentinels.stop()
+        pair.stop()

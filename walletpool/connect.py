@@ -1,0 +1,92 @@
+"""Redis clients built from settings: a `redis://`, `rediss://` or `unix://` URL, or a
+`redis+sentinel://` one, where Sentinel names the primary of a service and the client
+follows it across failovers. For the sync and asyncio clients alike (`redis_module` is
+`redis` or `redis.asyncio`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from .errors import InvalidInput
+from .settings import Settings, connection_options
+
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """`redis+sentinel://[[user]:password@]host:port[,host:port...]/SERVICE[/DB]`; the
+    user and password are the Redis servers' (and the sentinels' too, unless the query
+    gives `sentinel_username` / `sentinel_password`)."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+    sentinel_username: str | None
+    sentinel_password: str | None
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> SentinelAddress:
+        scheme, _, rest = url.partition("://")
+        userinfo, _, rest = rest.rpartition("@") if "@" in rest.split("/", 1)[0] else ("", "", rest)
+        rest, _, query = rest.partition("?")
+        hosts, _, path = rest.partition("/")
+        parts = [p for p in path.split("/") if p]
+        if not hosts or not parts or len(parts) > 2:
+            raise InvalidInput("a Sentinel URL is redis+sentinel://[[user]:password@]host:port"
+                               "[,host:port...]/SERVICE[/DB]")
+        sentinels = tuple(_host_port(h) for h in hosts.split(","))
+        db = parts[1] if len(parts) == 2 else "0"
+        if not db.isdigit():
+            raise InvalidInput(f"the database of a Sentinel URL is a number, not {db!r}")
+        user, _, password = userinfo.partition(":")
+        options = dict(parse_qsl(query))
+        unknown = set(options) - {"sentinel_username", "sentinel_password"}
+        if unknown:
+            raise InvalidInput(f"unknown option of a Sentinel URL: {', '.join(sorted(unknown))}")
+        return cls(sentinels=sentinels, service=unquote(parts[0]), db=int(db),
+                   username=unquote(user) or None, password=unquote(password) or None,
+                   sentinel_username=options.get("sentinel_username"),
+                   sentinel_password=options.get("sentinel_password"),
+                   tls=scheme == "rediss+sentinel")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise InvalidInput(f"a sentinel is host:port, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def is_sentinel(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in SENTINEL_SCHEMES
+
+
+def client_for(redis_module: Any, settings: Settings) -> tuple[Any, list[Any]]:
+    """A client of `redis_module` that owns its connections (close() closes them), and
+    the clients of the sentinels, for the caller to close after it."""
+    options = connection_options(settings)
+    if not is_sentinel(settings.redis_url):
+        connections = redis_module.BlockingConnectionPool.from_url(
+            settings.connection_url, **options)
+        return redis_module.Redis.from_pool(connections), []
+    address = SentinelAddress.parse(settings.redis_url)
+    sentinel_module = redis_module.sentinel
+    auth = {"username": address.username, "password": address.password}
+    sentinel_auth = {"username": address.sentinel_username or address.username,
+                     "password": address.sentinel_password or address.password}
+    timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
+    tls = {"ssl": True} if address.tls else {}
+    sentinel = sentinel_module.Sentinel(
+        list(address.sentinels), sentinel_kwargs={**timeouts, **sentinel_auth, **tls},
+        **timeouts, **tls)
+    db = settings.redis_db if settings.redis_db is not None else address.db
+    client = sentinel.master_for(address.service, db=db,
+                                 max_connections=options["max_connections"],
+                                 retry=options["retry"], **auth)
+    return client, list(sentinel.sentinels)
