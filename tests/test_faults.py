@@ -66,15 +66,40 @@ def test_an_allocate_many_whose_reply_was_lost_makes_no_extra_lease(
     check_invariants(redis_client, "wp", "COIN")
 
 
-def test_a_release_whose_reply_was_lost_reports_the_doubt_and_leaves_a_clean_pool(
+def test_a_release_whose_reply_was_lost_is_resolved_by_its_token(
         lossy: tuple[LossyProxy, WalletPool], redis_client: redis.Redis) -> None:
+    """The release is sent again; Redis finds the token no longer holding the wallet,
+    while the lease's deadline is still ahead: the first release applied, and the
+    caller learns where it put the wallet, not a doubt."""
     proxy, pool = lossy
     lease = pool.allocate("COIN", "order-1")
     proxy.drop_replies = 1
-    with pytest.raises(BackendUnavailable, match="may or may not have been applied"):
+    assert pool.release(lease) == "free"
+    assert proxy.dropped == 1
+    assert pool.get_lease("COIN", "order-1") is None
+    assert pool.peek("COIN", 5) == ["a1", "a2", "a0"]  # released once, to the tail
+    check_invariants(redis_client, "wp", "COIN")
+
+
+def test_a_lost_release_reply_in_a_cooling_pool_reports_cooling(
+        lossy: tuple[LossyProxy, WalletPool], redis_client: redis.Redis) -> None:
+    proxy, pool = lossy
+    pool.configure("COIN", cooldown=30)
+    lease = pool.allocate("COIN", "order-1")
+    proxy.drop_replies = 1
+    assert pool.release(lease) == "cooling"
+    with pytest.raises(LeaseLost):  # a second release of the same lease is refused
         pool.release(lease)
-    assert pool.get_lease("COIN", "order-1") is None  # it was applied
-    assert pool.peek("COIN", 5) == ["a1", "a2", "a0"]
+    check_invariants(redis_client, "wp", "COIN")
+
+
+def test_a_retire_whose_reply_was_lost_reports_that_it_retired(
+        lossy: tuple[LossyProxy, WalletPool], redis_client: redis.Redis) -> None:
+    proxy, pool = lossy
+    proxy.drop_replies = 1
+    assert pool.retire("COIN", "a1") is True
+    assert proxy.dropped == 1 and pool.stats("COIN").retired == 1
+    assert pool.retire("COIN", "a1") is False  # an ordinary second retire: already done
     check_invariants(redis_client, "wp", "COIN")
 
 
@@ -232,3 +257,21 @@ def test_a_client_killed_mid_lease_loses_it_and_its_late_release_is_refused(
     with pytest.raises(LeaseLost):
         btc.release(lease)
     check_invariants(redis_client, "wp", "COIN")
+
+
+# -- connections the server closed while they were idle --------------------------------
+
+def test_connections_the_server_closed_while_idle_heal_without_an_error(
+        pool: WalletPool, redis_client: redis.Redis) -> None:
+    """A server `timeout`, a proxy or CLIENT KILL closes the client's idle connections
+    between two calls: the next call, even a release_many (sent once, whatever
+    happens), succeeds, on both clients."""
+    pool.configure("COIN", lease_ttl=60)
+    pool.add("COIN", ["a0", "a1"])
+    lease = pool.allocate("COIN", "o1")
+    killed = redis_client.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+    time.sleep(0.1)  # the client's event loop (or socket) sees the close
+    assert pool.release_many([lease]) == [True]
+    redis_client.client_kill_filter(_type="normal", skipme=True)
+    assert pool.allocate("COIN", "o2").fresh

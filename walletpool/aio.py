@@ -179,27 +179,36 @@ class AsyncWalletPool(base.ClientBase):
         """As WalletPool._call: send, decode, and see that a durable write reached the
         replicas, else take it back and raise NotReplicated."""
         if not self._durability.applies(call):
-            return call.decode(await self._send(call))
+            return await self._send(call)
         acknowledged: list[int] = []
-        value = call.decode(await self._send(call, acknowledged))
+        value = await self._send(call, acknowledged)
         if self._durability.confirmed(acknowledged[-1]):
             return value
         undo, undone = self._undo_of(call, value), False
         if undo is not None:
             try:
-                undo.decode(await self._send(undo))
+                await self._send(undo)
                 undone = True
             except WalletPoolError as exc:
                 log.warning("could not take back an unreplicated write: %s", exc)
         raise self._durability.refusal(call, acknowledged[-1], undone)
 
-    async def _send(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
-        for attempt in wire.attempts(call):
+    async def _send(self, call: Call[T], acknowledged: list[int] | None = None) -> T:
+        """The call's decoded reply, after the attempts wire.attempts allows; with
+        `acknowledged`, the wait's count is appended to it."""
+        if not call.idempotent:
+            # let the loop take in a close the server sent meanwhile, so that the pool
+            # replaces that connection instead of sending a call it cannot resend on it
+            await asyncio.sleep(0)
+        for attempt, sent in wire.attempts(call):
             try:
-                return await self._send_once(call, acknowledged)
+                reply = await self._send_once(sent, acknowledged)
             except Exception as exc:
                 if not attempt.again(exc):
-                    raise wire.translate(exc, self._where, call) from exc
+                    raise wire.translate(exc, self._where, sent) from exc
+                continue
+            decoded: T = sent.decode(reply)
+            return decoded
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_once(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:

@@ -214,28 +214,32 @@ class WalletPool(base.ClientBase):
         for the replicas in the same round trip, and one they did not confirm is taken
         back and raised as NotReplicated."""
         if not self._durability.applies(call):
-            return call.decode(self._send(call))
+            return self._send(call)
         acknowledged: list[int] = []
-        value = call.decode(self._send(call, acknowledged))
+        value = self._send(call, acknowledged)
         if self._durability.confirmed(acknowledged[-1]):
             return value
         undo, undone = self._undo_of(call, value), False
         if undo is not None:
             try:
-                undo.decode(self._send(undo))
+                self._send(undo)
                 undone = True
             except WalletPoolError as exc:
                 log.warning("could not take back an unreplicated write: %s", exc)
         raise self._durability.refusal(call, acknowledged[-1], undone)
 
-    def _send(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
-        """The call's raw reply; with `acknowledged`, the wait's count is appended to it."""
-        for attempt in wire.attempts(call):
+    def _send(self, call: Call[T], acknowledged: list[int] | None = None) -> T:
+        """The call's decoded reply, after the attempts wire.attempts allows; with
+        `acknowledged`, the wait's count is appended to it."""
+        for attempt, sent in wire.attempts(call):
             try:
-                return self._send_once(call, acknowledged)
+                reply = self._send_once(sent, acknowledged)
             except Exception as exc:
                 if not attempt.again(exc):
-                    raise wire.translate(exc, self._where, call) from exc
+                    raise wire.translate(exc, self._where, sent) from exc
+                continue
+            decoded: T = sent.decode(reply)
+            return decoded
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:

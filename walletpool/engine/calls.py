@@ -34,6 +34,10 @@ class Call(Generic[T]):
     idempotent: bool
     """Safe to send again after a connection broke mid-call (the reply may have been lost
     after the script ran): allocate is idempotent per owner, release is not."""
+    resend: Call[T] | None = None
+    """For a call that is not idempotent: what to send instead when its reply was lost
+    (a broken connection), a call that tells from the state it finds whether the first
+    one applied (a release: whether the token still holds the wallet)."""
     durable: bool = False
     """A write that a failover must not lose (it would let a wallet be held twice): with
     `replicas` set, it counts only once the replicas acknowledged it (engine/wire.py)."""

@@ -9,6 +9,7 @@ until done) are a `Program` (engine/calls.py), so both clients run the same logi
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, cast
@@ -149,7 +150,23 @@ class Operations:
             replies.log_change("released", lease, state=state)
             return state
 
-        return Call(script("release"), keys, args, decode, idempotent=False)
+        sent_at = time.time()
+
+        def resolve(reply: Reply) -> ReleasedTo:
+            """The release sent again after the first one's reply was lost. A live lease
+            ends early only by a release (or an operator's retire), so a refusal with
+            the lease's deadline still ahead means the first release applied; the reply
+            says where it left the wallet."""
+            lost = text(reply[0]) != "ok"
+            if lost and text(reply[1]) in ("none", "stale") and sent_at < lease.expires_at - 1:
+                now = text(reply[3])
+                state = cast(ReleasedTo, now if now in ("free", "cooling", "retired") else "free")
+                replies.log_change("released", lease, state=state)
+                return state
+            return decode(reply)
+
+        return Call(script("release"), keys, args, decode, idempotent=False,
+                    resend=Call(script("release"), keys, args, resolve, idempotent=False))
 
     def release_many(self, leases: Sequence[Lease]) -> Call[list[bool]]:
         if isinstance(leases, Lease) or not 1 <= len(leases) <= validation.MAX_BATCH:
@@ -254,7 +271,14 @@ class Operations:
             log.info("wallet retired", extra=_fields(pool=pool, address=address, previous=previous))
             return True
 
-        return Call(script("retire"), keys, (address,), decode, idempotent=False, durable=True)
+        def resolve(reply: Reply) -> bool:
+            """Sent again after the first retire's reply was lost: retired now means
+            the first one did it."""
+            return True if text(reply[1]) == "retired" else decode(reply)
+
+        return Call(script("retire"), keys, (address,), decode, idempotent=False, durable=True,
+                    resend=Call(script("retire"), keys, (address,), resolve, idempotent=False,
+                                durable=True))
 
     @staticmethod
     def settings_pairs(lease_ttl: float | None = None, cooldown: float | None = None,

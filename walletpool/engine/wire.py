@@ -38,10 +38,16 @@ class Attempt:
         return not self.last and isinstance(exc, (rx.ConnectionError, rx.TimeoutError))
 
 
-def attempts(call: Call[Any]) -> list[Attempt]:
-    """Idempotent calls get a second attempt after a broken connection (the first may
-    have run with its reply lost; running again is harmless); the others get one."""
-    return [Attempt(False), Attempt(True)] if call.idempotent else [Attempt(True)]
+def attempts(call: Call[Any]) -> list[tuple[Attempt, Call[Any]]]:
+    """What to send, in turn, while a connection breaks: an idempotent call twice (the
+    first may have run with its reply lost; running again is harmless), a call with a
+    `resend` once and then its resend (which resolves whether the first applied), any
+    other call once."""
+    if call.idempotent:
+        return [(Attempt(False), call), (Attempt(True), call)]
+    if call.resend is not None:
+        return [(Attempt(False), call), (Attempt(True), call.resend)]
+    return [(Attempt(True), call)]
 
 
 class Durability:

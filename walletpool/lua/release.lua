@@ -3,9 +3,11 @@
 -- KEYS: the pool's keys (includes/keys.lua); writes leases, expiry, free or cooling (known
 --       when it retires a worn-out wallet), events.
 -- ARGV: 1 address  2 owner  3 token
--- Reply: {'ok', new_state} | {'lost', reason, expires_at_ms}
+-- Reply: {'ok', new_state} | {'lost', reason, expires_at_ms, state}
 --   reason: 'expired' (the lease ran out; reclaimed now if no reaper had), 'stale'
 --   (the wallet is leased under another token or owner), 'none' (not leased at all).
+--   state: the wallet's state now, which tells a client whose first release lost its
+--   reply where that release had put the wallet.
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
@@ -13,6 +15,7 @@
 --- @include "int_arg"
 --- @include "layout"
 --- @include "release_leases"
+--- @include "state_of"
 --- @include "valid_address"
 --- @include "valid_id"
 
@@ -28,5 +31,5 @@ local outcomes, stored = release_leases(conf, now, {address}, {owner}, {token})
 flush_events(now)
 local outcome = outcomes[1]
 if outcome == 'lost:expired' then return {'lost', 'expired', stored[1].e} end
-if outcome:sub(1, 5) == 'lost:' then return {'lost', outcome:sub(6), ''} end
+if outcome:sub(1, 5) == 'lost:' then return {'lost', outcome:sub(6), '', state_of(address)} end
 return {'ok', outcome}
