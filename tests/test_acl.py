@@ -1,0 +1,77 @@
+"""Least privilege (issue "safe across failover"): a Redis user with only the rules of
+walletpool.acl runs every operation and the syncer, and is refused anything else:
+another command, or a key outside its prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from walletpool import PoolExhausted, WalletPool
+from walletpool.acl import rules
+from walletpool.dev.redis_server import RedisServer, binary_version
+from walletpool.store.engine import create_engine
+from walletpool.store.migrations import upgrade
+from walletpool.syncer import Syncer
+
+PASSWORD = "acl-test-pw"
+
+
+def _features(server: RedisServer) -> dict[str, bool]:
+    major, minor = (int(x) for x in binary_version(server.binary).split(".")[:2])
+    valkey = "valkey" in server.binary.name
+    return {"functions": valkey or major >= 7, "waitaof": valkey or (major, minor) >= (7, 2)}
+
+
+@pytest.fixture
+def limited(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[str]:
+    """URLs' user part for two users: the engine's ('engine') and the syncer's."""
+    for user, syncer in (("wp-engine", False), ("wp-syncer", True)):
+        redis_client.execute_command(  # type: ignore[no-untyped-call]
+            "ACL", "SETUSER", user, "reset", "on", f">{PASSWORD}",
+            *rules("wp", syncer=syncer, **_features(redis_server)).split())
+    yield f"127.0.0.1:{redis_server.port}/0"
+    redis_client.acl_deluser("wp-engine", "wp-syncer")
+
+
+def test_the_engine_user_runs_every_operation_and_nothing_else(
+        limited: str, redis_server: RedisServer, tmp_path: Path) -> None:
+    url = f"redis://wp-engine:{PASSWORD}@{limited}"
+    with WalletPool.from_url(url, replicas=0) as pool:
+        pool.configure("COIN", lease_ttl=60, cooldown=0, min_free=3, max_uses=10)
+        assert pool.add("COIN", [f"a{i}" for i in range(6)]).added == 6
+        lease = pool.extend(pool.allocate("COIN", "o1"), ttl=120)
+        leases = pool.allocate_many("COIN", ["o2", "o3"])
+        assert pool.release(lease) == "free" and pool.release_many(leases) == [True, True]
+        assert pool.get_lease("COIN", "o1") is None and pool.reap("COIN") == 0
+        assert pool.retire("COIN", "a5") and pool.pools() == ["COIN"]
+        assert pool.peek("COIN", 1) and pool.stats("COIN").retired == 1
+        with pool.pipeline() as pipe:
+            pipe.allocate("COIN", "p1").stats("COIN")
+            assert not any(isinstance(r, Exception) for r in pipe.execute())
+        pool.allocate_many("COIN", [f"d{i}" for i in range(9)], partial=True)  # low water
+        with pytest.raises(PoolExhausted):
+            pool.allocate("COIN", "one-too-many")
+        assert pool.stats("COIN").exhaustions == 1
+        engine = create_engine(f"sqlite:///{tmp_path / 'wp.db'}")
+        upgrade(engine)
+        syncer_url = f"redis://wp-syncer:{PASSWORD}@{limited}"
+        with redis.Redis.from_url(syncer_url) as syncer_client:
+            assert Syncer(syncer_client, engine, rebalance_every=None).run_once() > 0
+        engine.dispose()
+    with redis.Redis.from_url(url) as raw:
+        forbidden: list[Callable[[], object]] = [
+            raw.flushall, lambda: raw.config_get("dir"), lambda: raw.set("elsewhere:key", "1"),
+            lambda: raw.keys("*"), lambda: raw.xreadgroup("g", "c", {"wp:{COIN}:events": ">"})]
+        for command in forbidden:
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                command()
+
+
+def test_the_readme_gives_exactly_these_rules() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"ACL SETUSER walletpool on >PASSWORD {rules()}\n" in readme
+    assert f"ACL SETUSER walletpool-syncer on >PASSWORD {rules(syncer=True)}\n" in readme

@@ -1,0 +1,36 @@
+"""Least privilege: the ACL rules of the Redis users walletpool needs, for
+`ACL SETUSER` (README, "Least privilege"). The engine's user runs the scripts (the
+commands they call are checked too) and waits for replicas; the syncer's adds reading
+and trimming the pools' streams. Both reach only keys under their prefix. Operators
+(`restore`, `doctor`, `upgrade`) use an administrator's account."""
+
+from __future__ import annotations
+
+SCRIPTING = ("eval", "evalsha", "ping", "scan", "wait")
+"""Calling the scripts, finding pools, waiting for replicas."""
+
+IN_SCRIPTS = ("time", "get", "set", "del", "exists",
+              "hget", "hmget", "hset", "hdel", "hexists", "hincrby", "hlen", "hscan",
+              "lpop", "rpush", "lrange", "lrem", "llen",
+              "sadd", "srem", "sismember", "scard",
+              "zadd", "zrem", "zscore", "zcard", "zcount", "zrangebyscore",
+              "xadd", "xlen", "xinfo|stream")
+"""What the Lua scripts call (lua/ and lua/includes/)."""
+
+SYNCING = ("xreadgroup", "xack", "xautoclaim", "xgroup|create", "xinfo|groups", "xpending",
+           "xrange", "xtrim", "xlen")
+"""What the syncer adds: its consumer group on each pool's stream."""
+
+
+def rules(prefix: str = "wp", *, syncer: bool = False, functions: bool = True,
+          waitaof: bool = True) -> str:
+    """The rules after `ACL SETUSER name on >password`. `functions`: the server has
+    FUNCTION (Redis 7+, Valkey), so the user may load walletpool's library;
+    `waitaof`: it has WAITAOF (Redis 7.2+, Valkey), for fsync=True."""
+    commands = [*SCRIPTING, *IN_SCRIPTS, *(SYNCING if syncer else ())]
+    if functions:
+        commands += ["fcall", "function|load"]
+    if waitaof:
+        commands.append("waitaof")
+    allowed = " ".join(f"+{c}" for c in dict.fromkeys(commands))
+    return f"resetkeys ~{prefix}:* resetchannels -@all {allowed}"
