@@ -63,6 +63,11 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _maint(options: dict[str, object]) -> dict[str, object]:
+    key = "maint_notifications_config"
+    return {key: options[key]} if key in options else {}
+
+
 def is_sentinel(url: str) -> bool:
     return url.split("://", 1)[0].lower() in SENTINEL_SCHEMES
 
@@ -81,12 +86,16 @@ def client_for(redis_module: Any, settings: Settings) -> tuple[Any, list[Any]]:
     sentinel_auth = {"username": address.sentinel_username or address.username,
                      "password": address.sentinel_password or address.password}
     timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
-    tls = {"ssl": True} if address.tls else {}
+    tls: dict[str, object] = {}
+    if address.tls:
+        tls = {"ssl": True, **{k: v for k, v in options.items() if k.startswith("ssl_")}}
+    # no retries of redis-py's own, for the sentinels either: walletpool decides (wire.py)
     sentinel = sentinel_module.Sentinel(
-        list(address.sentinels), sentinel_kwargs={**timeouts, **sentinel_auth, **tls},
+        list(address.sentinels),
+        sentinel_kwargs={**timeouts, **sentinel_auth, **tls, "retry": options["retry"]},
         **timeouts, **tls)
     db = settings.redis_db if settings.redis_db is not None else address.db
     client = sentinel.master_for(address.service, db=db,
                                  max_connections=options["max_connections"],
-                                 retry=options["retry"], **auth)
+                                 retry=options["retry"], **auth, **_maint(options))
     return client, list(sentinel.sentinels)

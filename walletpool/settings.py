@@ -19,6 +19,10 @@ Environment names (all documented in the README):
   WALLETPOOL_REPLICA_TIMEOUT seconds to wait for them before NotReplicated (default 1)
   WALLETPOOL_FSYNC           true: also wait for the AOF fsync on the primary and on each
                              replica counted (WAITAOF: Redis 7.2+, Valkey; default false)
+  WALLETPOOL_TLS_CA          for rediss:// URLs: the CA file that signed the server's
+                             certificate (default: the system's CAs)
+  WALLETPOOL_TLS_CERT        for rediss:// URLs: a client certificate (with _TLS_KEY)
+  WALLETPOOL_TLS_KEY         its private key
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class Settings:
     replicas: int = 0
     replica_timeout: float = 1.0
     fsync: bool = False
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def __post_init__(self) -> None:
         if PREFIX_RE.fullmatch(self.prefix) is None:
@@ -65,6 +72,9 @@ class Settings:
         validation.seconds("breaker_probe", self.breaker_probe, maximum=3600)
         validation.count("replicas", self.replicas, low=0, high=100)
         validation.seconds("replica_timeout", self.replica_timeout, maximum=3600)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise InvalidInput("a client certificate needs its key: set both tls_cert and "
+                               "tls_key (WALLETPOOL_TLS_CERT, WALLETPOOL_TLS_KEY)")
         if not isinstance(self.fsync, bool):
             raise InvalidInput(f"fsync must be true or false, not {self.fsync!r}")
         if not self.redis_queues and not self.database_url:
@@ -132,6 +142,9 @@ class Settings:
             values["replica_timeout"] = _number(env, "WALLETPOOL_REPLICA_TIMEOUT", float)
         if "WALLETPOOL_FSYNC" in env:
             values["fsync"] = _flag(env, "WALLETPOOL_FSYNC")
+        for name in ("tls_ca", "tls_cert", "tls_key"):
+            if env.get(f"WALLETPOOL_{name.upper()}"):
+                values[name] = env[f"WALLETPOOL_{name.upper()}"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -150,6 +163,16 @@ def connection_options(settings: Settings) -> dict[str, object]:
         "timeout": settings.socket_timeout,
         "retry": Retry(NoBackoff(), 0),
     }
+    if settings.redis_url.lower().startswith("rediss"):  # rediss:// and rediss+sentinel://
+        tls = {"ssl_ca_certs": settings.tls_ca, "ssl_certfile": settings.tls_cert,
+               "ssl_keyfile": settings.tls_key}
+        options.update({k: v for k, v in tls.items() if v is not None})
+    try:  # redis-py 6.4+: with maintenance notifications left on "auto", its pools hand
+        # out a connection the server closed while idle, unchecked (asyncio above all)
+        from redis.maint_notifications import MaintNotificationsConfig
+    except ImportError:
+        return options
+    options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     return options
 
 
