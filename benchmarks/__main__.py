@@ -33,7 +33,16 @@ from walletpool.dev.redis_server import RedisServer, binary_version
 from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
 
-from . import alternatives, ceiling, contention, floors, growth, processes, walletpool_rows
+from . import (
+    alternatives,
+    ceiling,
+    contention,
+    durability,
+    floors,
+    growth,
+    processes,
+    walletpool_rows,
+)
 from .designs import allocator_version, make
 from .measure import machine, measure
 from .postgres import dsn_of
@@ -175,6 +184,8 @@ def run(p: Plan, folder: Path) -> Results:
             r.fifo_misplaced[kind] = contention.fifo_misplaced(kind, url, "FIFO")
         pool.close()
         client.close()
+    r.rows += durability.rows(folder, p.rounds, p.cycles, progress)
+    r.notes.append(durability.cost(r))
     progress("Redis's own time per call, on every server found")
     r.server_us_per_call = floors.every_server(folder / "servers", p.server_calls, p.rounds)
     return r

@@ -1,0 +1,188 @@
+"""Durable writes (`replicas=N`): an allocation, extension or retirement counts only
+once N replicas acknowledged it. A replica that stalls turns each into NotReplicated,
+and the lease the call made is given back, so that no unconfirmed lease is left to be
+lost by a failover while its holder uses it (issue "safe across failover")."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import redis
+
+from tests.blocking import Blocking
+from tests.conftest import CLIENTS, SERVERS
+from tests.replication import Replicated
+from walletpool import (
+    AsyncWalletPool,
+    BackendUnavailable,
+    InvalidInput,
+    NotReplicated,
+    WalletPool,
+)
+from walletpool.dev.redis_server import binary_version, server_name
+from walletpool.keys import key
+
+POOL = "COIN"
+
+
+@pytest.fixture(scope="module", params=SERVERS, ids=lambda b: server_name(b) if b else "no-redis")
+def replicated(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicated]:
+    if request.param is None:
+        pytest.fail("no redis-server found")
+    pair = Replicated(tmp_path_factory.mktemp("replicated"), request.param).start()
+    yield pair
+    pair.stop()
+
+
+@pytest.fixture(params=CLIENTS)
+def durable(request: pytest.FixtureRequest, replicated: Replicated) -> Iterator[WalletPool]:
+    """A client with replicas=1 of a flushed primary whose replica is in sync, with a
+    pool of five wallets."""
+    with redis.Redis(port=replicated.primary.port) as primary:
+        primary.flushall()
+    replicated.wait_in_sync()
+    url = replicated.primary.url
+    options: dict[str, Any] = {"replicas": 1, "replica_timeout": 0.2}
+    if request.param == "WalletPool":
+        client: WalletPool = WalletPool.from_url(url, **options)
+        yield from _configured(client)
+        client.close()
+        return
+    loop = asyncio.new_event_loop()
+    aclient = AsyncWalletPool.from_url(url, **options)
+    try:
+        yield from _configured(cast(WalletPool, Blocking(aclient, loop)))
+    finally:
+        loop.run_until_complete(aclient.close())
+        loop.close()
+
+
+def _configured(client: WalletPool) -> Iterator[WalletPool]:
+    client.configure(POOL, lease_ttl=60, cooldown=0)
+    client.add(POOL, [f"a{i}" for i in range(5)])
+    yield client
+
+
+def _on_replica(replicated: Replicated, owner: str) -> str | None:
+    """The wallet the replica records as leased to `owner`."""
+    replicated.wait_in_sync()
+    with redis.Redis(port=replicated.replica.port, decode_responses=True) as replica:
+        found = replica.hget(key("wp", POOL, "leases"), ">" + owner)
+        return cast(str | None, found)
+
+
+def test_a_durable_allocation_is_on_the_replica_when_it_returns(
+        durable: WalletPool, replicated: Replicated) -> None:
+    lease = durable.allocate(POOL, "o1")
+    assert _on_replica(replicated, "o1") == lease.address
+    extended = durable.extend(lease, ttl=120)
+    assert extended.expires_at > lease.expires_at
+
+
+def test_a_stalled_replica_refuses_the_allocation_and_takes_the_lease_back(
+        durable: WalletPool, replicated: Replicated) -> None:
+    head = durable.peek(POOL, 1)
+    replicated.stall()
+    try:
+        with pytest.raises(NotReplicated) as refused:
+            durable.allocate(POOL, "o1")
+        assert isinstance(refused.value, BackendUnavailable)
+        assert refused.value.acknowledged == 0 and refused.value.wanted == 1
+        assert "given back" in str(refused.value) and "safe to retry" in str(refused.value)
+        # the lease is gone on the primary: no holder of it, the wallet free again
+        assert durable.get_lease(POOL, "o1") is None
+        stats = durable.stats(POOL)
+        assert (stats.leased, stats.free) == (0, 5)
+        assert head[0] in durable.peek(POOL, 5)
+    finally:
+        replicated.resume()
+    again = durable.allocate(POOL, "o1")  # the retry, once the replica is back
+    assert again.fresh and _on_replica(replicated, "o1") == again.address
+
+
+def test_an_unconfirmed_extension_raises_and_keeps_the_lease(
+        durable: WalletPool, replicated: Replicated) -> None:
+    lease = durable.allocate(POOL, "o1")
+    replicated.stall()
+    try:
+        with pytest.raises(NotReplicated, match="extend"):
+            durable.extend(lease, ttl=120)
+    finally:
+        replicated.resume()
+    assert durable.get_lease(POOL, "o1") is not None  # the holder still holds it
+
+
+def test_allocate_many_and_pipelines_take_back_what_was_not_confirmed(
+        durable: WalletPool, replicated: Replicated) -> None:
+    replicated.stall()
+    try:
+        with pytest.raises(NotReplicated):
+            durable.allocate_many(POOL, ["m1", "m2", "m3"])
+        pipe = durable.pipeline()
+        pipe.allocate(POOL, "p1")
+        pipe.stats(POOL)
+        allocated, stats = pipe.execute()
+        assert isinstance(allocated, NotReplicated)
+        assert not isinstance(stats, BaseException)
+    finally:
+        replicated.resume()
+    assert durable.stats(POOL).leased == 0
+    assert [durable.get_lease(POOL, o) for o in ("m1", "m2", "m3", "p1")] == [None] * 4
+    pipe = durable.pipeline()
+    pipe.allocate(POOL, "p1")
+    (lease,) = pipe.execute()
+    assert _on_replica(replicated, "p1") == lease.address  # type: ignore[attr-defined]
+
+
+def test_a_retry_of_a_held_lease_is_never_taken_back(
+        durable: WalletPool, replicated: Replicated) -> None:
+    """An owner that asks again for the lease it holds gets it (fresh False). The lease
+    predates the call, so whatever the replicas say then, it stays: the call returns
+    it (the server had nothing new to wait for) or raises NotReplicated."""
+    lease = durable.allocate(POOL, "o1")
+    replicated.stall()
+    try:
+        try:
+            assert durable.allocate(POOL, "o1").fresh is False
+        except NotReplicated as refused:
+            assert "given back" not in str(refused)
+    finally:
+        replicated.resume()
+    assert durable.get_lease(POOL, "o1") == replace(lease, fresh=False)
+
+
+def _has_waitaof(replicated: Replicated) -> bool:
+    binary = replicated.primary.binary
+    major, minor = (int(x) for x in binary_version(binary).split(".")[:2])
+    return "valkey" in binary.name or (major, minor) >= (7, 2)
+
+
+def test_fsync_waits_for_the_aof_where_the_server_has_waitaof(replicated: Replicated) -> None:
+    with redis.Redis(port=replicated.primary.port) as primary:
+        primary.flushall()
+    with WalletPool.from_url(replicated.primary.url, fsync=True, replicas=1) as pool:
+        pool.configure(POOL, lease_ttl=60)
+        pool.add(POOL, ["a0"])
+        if _has_waitaof(replicated):
+            assert pool.allocate(POOL, "o1").address == "a0"
+        else:
+            with pytest.raises(InvalidInput, match="WAITAOF"):
+                pool.allocate(POOL, "o1")
+
+
+def test_settings_come_from_the_environment_and_are_checked(tmp_path: Path) -> None:
+    from walletpool import Settings
+
+    settings = Settings.from_env({"WALLETPOOL_REPLICAS": "2", "WALLETPOOL_REPLICA_TIMEOUT": "0.5",
+                                  "WALLETPOOL_FSYNC": "true"})
+    assert (settings.replicas, settings.replica_timeout, settings.fsync) == (2, 0.5, True)
+    with pytest.raises(InvalidInput, match="replicas"):
+        Settings(replicas=-1)
+    with pytest.raises(InvalidInput, match="replica_timeout"):
+        Settings(replica_timeout=0)
