@@ -17,23 +17,30 @@ from redis.cluster import RedisCluster
 from tests.conftest import SERVERS
 from walletpool import PoolExhausted, WalletPool
 from walletpool.dev.redis_server import RedisServer, server_name
+from walletpool.engine.calls import text
 
 SLOTS = 16384
 POOLS = ["COIN", "TOKEN", "CASH", "TOKEN-NET1", "TOKEN-NET2", "BEAD"]
 
 
 class Cluster:
-    def __init__(self, binary: Path, folder: Path, masters: int = 3) -> None:
-        self.nodes = []
-        for i in range(masters):
-            data = folder / f"node{i}"
-            self.nodes.append(RedisServer(data, binary=binary, port=cluster_port(),
-                                          appendfsync=None, extra_args=[
-                "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
-                "--cluster-config-file", str(data / "nodes.conf")]))
+    """`masters` primaries sharing the slots, and with `replicas` one replica each
+    (`self.replicas[i]` of `self.nodes[i]`)."""
+
+    def __init__(self, binary: Path, folder: Path, masters: int = 3, replicas: bool = False,
+                 node_timeout_ms: int = 2000) -> None:
+        def node(name: str) -> RedisServer:
+            data = folder / name
+            return RedisServer(data, binary=binary, port=cluster_port(),
+                               appendfsync="everysec" if replicas else None, extra_args=[
+                "--cluster-enabled", "yes", "--cluster-node-timeout", str(node_timeout_ms),
+                "--cluster-config-file", str(data / "nodes.conf")])
+
+        self.nodes = [node(f"node{i}") for i in range(masters)]
+        self.replicas = [node(f"replica{i}") for i in range(masters)] if replicas else []
 
     def start(self) -> Cluster:
-        for node in self.nodes:
+        for node in [*self.nodes, *self.replicas]:
             node.start()
         clients = [redis.Redis(port=n.port) for n in self.nodes]
         share = SLOTS // len(clients)
@@ -49,12 +56,28 @@ class Cluster:
                       for c in clients):
             assert time.monotonic() < deadline, "the test cluster did not come up"
             time.sleep(0.1)
+        for primary, replica in zip(clients, self.replicas, strict=False):
+            # the replicas sync at once, not after the default 5 s wait for more of them
+            primary.config_set("repl-diskless-sync-delay", 0)
+            primary_id = text(primary.execute_command("CLUSTER MYID"))  # type: ignore[no-untyped-call]
+            with redis.Redis(port=replica.port) as r:
+                r.execute_command(
+                    "CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
+                while primary_id not in str(r.execute_command("CLUSTER NODES")):
+                    assert time.monotonic() < deadline + 20, "a replica did not meet the cluster"
+                    time.sleep(0.05)
+                r.execute_command("CLUSTER REPLICATE", primary_id)
+        for replica in self.replicas:  # synced, not just connected
+            with redis.Redis(port=replica.port) as r:
+                while r.info("replication").get("master_link_status") != "up":
+                    assert time.monotonic() < deadline + 40, "a replica did not sync"
+                    time.sleep(0.05)
         for c in clients:
             c.close()
         return self
 
     def stop(self) -> None:
-        for node in self.nodes:
+        for node in [*self.nodes, *self.replicas]:
             node.stop()
 
 
