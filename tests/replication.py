@@ -18,9 +18,11 @@ from walletpool.dev.redis_server import RedisServer, free_port
 
 class Replicated:
     def __init__(self, data_dir: Path, binary: Path) -> None:
-        self.primary = RedisServer(data_dir / "primary", binary=binary)
-        self.replica = RedisServer(data_dir / "replica", binary=binary)
-        self.replica.extra_args = ["--replicaof", "127.0.0.1", str(self.primary.port)]
+        # replicas sync at once, not after the default 5 s wait for more of them
+        quick = ["--repl-diskless-sync-delay", "0"]
+        self.primary = RedisServer(data_dir / "primary", binary=binary, extra_args=quick)
+        self.replica = RedisServer(data_dir / "replica", binary=binary, extra_args=[
+            *quick, "--replicaof", "127.0.0.1", str(self.primary.port)])
 
     def start(self) -> Replicated:
         self.primary.start()

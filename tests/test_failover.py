@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -101,58 +101,59 @@ def _assert_safe(acknowledged: list[Lease], promoted: WalletPool) -> None:
     assert min(t for _, t in handed) > max(t for _, _, t, _ in acknowledged)
 
 
-@on_first_server
-@pytest.mark.slow
-def test_with_replicas_1_no_acknowledged_lease_is_lost_to_a_failover(
-        tmp_path: Path, redis_server: RedisServer) -> None:
-    pair = Replicated(tmp_path, redis_server.binary).start()
-    try:
-        acknowledged = _under_load(pair, pair.primary.url, 1, pair.fail_over)
-        assert len(acknowledged) > 100
-        with WalletPool.from_url(pair.replica.url) as promoted:
-            _assert_safe(acknowledged, promoted)
-    finally:
-        pair.stop()
+@pytest.fixture
+def pair(tmp_path: Path, redis_server: RedisServer) -> Iterator[Replicated]:
+    started = Replicated(tmp_path, redis_server.binary).start()
+    yield started
+    started.stop()
 
 
 @on_first_server
 @pytest.mark.slow
-def test_with_replicas_0_tokens_still_never_repeat_or_go_back(
-        tmp_path: Path, redis_server: RedisServer) -> None:
-    pair = Replicated(tmp_path, redis_server.binary).start()
-    try:
-        acknowledged = _under_load(pair, pair.primary.url, 0, pair.fail_over)
-        with redis.Redis(port=pair.replica.port) as r:
-            kept = r.hlen(f"wp:{{{POOL}}}:leases") // 2
-        assert len(acknowledged) - kept > 0  # the replica did miss acknowledged writes
-        with WalletPool.from_url(pair.replica.url) as promoted:
-            handed = _drain(promoted)
-        # invariant 4 across the failover: every new token is above every old one
-        assert min(t for _, t in handed) > max(t for _, _, t, _ in acknowledged)
-    finally:
-        pair.stop()
+def test_with_replicas_1_no_acknowledged_lease_is_lost_to_a_failover(pair: Replicated) -> None:
+    acknowledged = _under_load(pair, pair.primary.url, 1, pair.fail_over)
+    assert len(acknowledged) > 100
+    with WalletPool.from_url(pair.replica.url) as promoted:
+        _assert_safe(acknowledged, promoted)
+
+
+@on_first_server
+@pytest.mark.slow
+def test_with_replicas_0_tokens_still_never_repeat_or_go_back(pair: Replicated) -> None:
+    acknowledged = _under_load(pair, pair.primary.url, 0, pair.fail_over)
+    with redis.Redis(port=pair.replica.port) as r:
+        kept = r.hlen(f"wp:{{{POOL}}}:leases") // 2
+    print(f"  {len(acknowledged) - kept} of them lost to the failover")
+    assert len(acknowledged) - kept > 0  # the replica did miss acknowledged writes
+    with WalletPool.from_url(pair.replica.url) as promoted:
+        handed = _drain(promoted)
+    # invariant 4 across the failover: every new token is above every old one
+    assert min(t for _, t in handed) > max(t for _, _, t, _ in acknowledged)
 
 
 @on_first_server
 @pytest.mark.slow
 @pytest.mark.parametrize("replicas", [1, 0])
 def test_through_sentinel_the_workers_follow_the_promoted_replica(
-        tmp_path: Path, redis_server: RedisServer, replicas: int) -> None:
+        tmp_path: Path, redis_server: RedisServer, pair: Replicated, replicas: int) -> None:
     """Sentinel promotes the replica that missed writes; the workers, on a
-    redis+sentinel:// URL, go on with it. With replicas=1 the old primary comes back
+    redis+sentinel:// URL, go on with it. With replicas=1 the old primary is restarted
     as its replica, so that allocations are acknowledged again."""
-    pair = Replicated(tmp_path, redis_server.binary).start()
     sentinels = Sentinels(tmp_path, redis_server.binary, pair.primary.port).start()
     promoted_at: list[float] = []
 
     def failover() -> None:
+        killed = time.time()
         pair.fail_over(promote=False)
         sentinels.wait_promoted(pair.primary.port)
         promoted_at.append(time.time())
-        if replicas:
-            pair.primary.start()  # Sentinel makes it a replica of the new primary
+        if replicas:  # the old primary comes back as the new one's replica
+            pair.primary.extra_args += ["--replicaof", "127.0.0.1", str(pair.replica.port)]
+            pair.primary.start()
             _wait_for_a_replica(pair.replica.port)
-        time.sleep(2.0)  # traffic on the promoted server
+        print(f"\n  promoted after {promoted_at[0] - killed:.1f} s, a replica again after "
+              f"{time.time() - promoted_at[0]:.1f} s")
+        time.sleep(1.0)  # traffic on the promoted server
 
     try:
         acknowledged = _under_load(pair, sentinels.url, replicas, failover)
@@ -169,4 +170,3 @@ def test_through_sentinel_the_workers_follow_the_promoted_replica(
                 _assert_safe(acknowledged, promoted)
     finally:
         sentinels.stop()
-        pair.stop()
