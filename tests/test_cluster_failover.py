@@ -21,7 +21,8 @@ from redis.cluster import RedisCluster
 
 from tests.conftest import on_first_server
 from tests.test_cluster import Cluster
-from walletpool import BackendUnavailable, NotReplicated, WalletPool
+from tests.test_failover import _leases_of
+from walletpool import BackendUnavailable, Lease, NotReplicated, WalletPool
 from walletpool.dev.redis_server import RedisServer
 
 POOL = "COIN"
@@ -119,9 +120,17 @@ def test_a_killed_primary_of_the_pool_fails_over_and_the_guarantees_hold(
         tokens = [t for _, _, t, _ in load.leases]
         assert len(tokens) == len(set(tokens))
         assert min(t for _, _, t, _ in after) > max(t for _, _, t, _ in before)
-        missing = [(o, a) for o, a, t, _ in load.leases
-                   if (lease := pool.get_lease(POOL, o)) is None or lease.token != t]
+        found = _leases_of(pool, [o for o, _, _, _ in load.leases])
+        missing = [(o, a) for (o, a, t, _), lease in zip(load.leases, found, strict=True)
+                   if not isinstance(lease, Lease) or lease.token != t]
         assert missing == []  # every acknowledged lease is on the promoted node
+        # a pipeline with replicas=1 waits on the node of the slot, which has a replica again
+        durable = WalletPool(setup, replicas=1, replica_timeout=2)
+        with durable.pipeline() as pipe:
+            pipe.allocate(POOL, "piped-1").allocate(POOL, "piped-2")
+            piped = pipe.execute()
+        assert all(isinstance(x, Lease) for x in piped), piped
+        addresses += [x.address for x in piped if isinstance(x, Lease)]
         handed: set[str] = set()
         while got := pool.allocate_many(POOL, [f"d{len(handed) + i}" for i in range(500)],
                                         partial=True):

@@ -22,18 +22,19 @@ import redis
 from tests.conftest import on_first_server
 from tests.failover import Acknowledged, worker
 from tests.replication import Replicated, Sentinels
-from walletpool import PoolExhausted, WalletPool
+from walletpool import Lease, PoolExhausted, WalletPool
 from walletpool.dev.redis_server import RedisServer
 
 POOL = "COIN"
 WORKERS = 3
 WALLETS = 30_000
 STALL_AT, KILL_AT = 0.6, 1.2
-Lease = tuple[str, str, int, float]
+Acked = tuple[str, str, int, float]
+"""(owner, address, token, when) of an acknowledged allocation."""
 
 
 def _under_load(pair: Replicated, url: str, replicas: int,
-                failover: Callable[[], None]) -> list[Lease]:
+                failover: Callable[[], None]) -> list[Acked]:
     """Three worker processes allocate through `url`; the replica is frozen at STALL_AT,
     `failover()` runs at KILL_AT; returns the acknowledged leases."""
     with WalletPool.from_url(pair.primary.url) as setup:
@@ -71,6 +72,17 @@ def _wait_for_a_replica(port: int, timeout: float = 30.0) -> None:
             assert time.monotonic() < deadline, "the old primary did not come back as a replica"
 
 
+def _leases_of(pool: WalletPool, owners: list[str]) -> list[object]:
+    """get_lease of each owner, 500 to a pipeline."""
+    found: list[object] = []
+    for i in range(0, len(owners), 500):
+        with pool.pipeline() as pipe:
+            for owner in owners[i : i + 500]:
+                pipe.get_lease(POOL, owner)
+            found += pipe.execute()
+    return found
+
+
 def _drain(pool: WalletPool) -> list[tuple[str, int]]:
     """Every wallet the promoted server still hands out: (address, token)."""
     handed: list[tuple[str, int]] = []
@@ -85,14 +97,14 @@ def _drain(pool: WalletPool) -> list[tuple[str, int]]:
         handed += [(lease.address, lease.token) for lease in leases]
 
 
-def _assert_safe(acknowledged: list[Lease], promoted: WalletPool) -> None:
+def _assert_safe(acknowledged: list[Acked], promoted: WalletPool) -> None:
     """replicas=1: every acknowledged lease is on the promoted server as it was, no
     wallet is handed out twice, no token repeats, new tokens are above the old."""
     addresses = [a for _, a, _, _ in acknowledged]
     assert len(addresses) == len(set(addresses))  # no wallet acknowledged to two owners
-    missing = [(o, a, t) for o, a, t, _ in acknowledged
-               if (lease := promoted.get_lease(POOL, o)) is None
-               or (lease.address, lease.token) != (a, t)]
+    found = _leases_of(promoted, [o for o, _, _, _ in acknowledged])
+    missing = [(o, a, t) for (o, a, t, _), lease in zip(acknowledged, found, strict=True)
+               if not isinstance(lease, Lease) or (lease.address, lease.token) != (a, t)]
     assert missing == []
     handed = _drain(promoted)
     assert [a for a, _ in handed if a in set(addresses)] == []  # 0 wallets held twice
