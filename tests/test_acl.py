@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from click.testing import CliRunner
 
 from walletpool import PoolExhausted, WalletPool
 from walletpool.acl import rules
+from walletpool.cli import main
 from walletpool.dev.redis_server import RedisServer, binary_version
 from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
@@ -75,3 +77,24 @@ def test_the_readme_gives_exactly_these_rules() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert f"ACL SETUSER walletpool on >PASSWORD {rules()}\n" in readme
     assert f"ACL SETUSER walletpool-syncer on >PASSWORD {rules(syncer=True)}\n" in readme
+
+
+def test_walletpool_acl_prints_the_rules_for_the_server_at_hand(
+        redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    """`walletpool acl` asks the server its version, so the line it prints is one this
+    server takes; applied (with a password), it gives a user that can allocate."""
+    result = CliRunner().invoke(main, ["--redis-url", redis_server.url, "--prefix", "shop",
+                                       "acl", "--syncer", "--user", "wp-printed"])
+    assert result.exit_code == 0, result.output
+    line = result.output.strip()
+    assert line == (f"ACL SETUSER wp-printed on >PASSWORD "
+                    f"{rules('shop', syncer=True, **_features(redis_server))}")
+    words = line.replace(">PASSWORD", f">{PASSWORD}").split()
+    redis_client.execute_command(*words[:2], *words[2:])  # type: ignore[no-untyped-call]
+    try:
+        url = f"redis://wp-printed:{PASSWORD}@127.0.0.1:{redis_server.port}/0"
+        with WalletPool.from_url(url, prefix="shop") as pool:
+            pool.add("COIN", ["a0"])
+            assert pool.allocate("COIN", "o1").address == "a0"
+    finally:
+        redis_client.acl_deluser("wp-printed")

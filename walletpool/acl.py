@@ -34,3 +34,12 @@ def rules(prefix: str = "wp", *, syncer: bool = False, functions: bool = True,
         commands.append("waitaof")
     allowed = " ".join(f"+{c}" for c in dict.fromkeys(commands))
     return f"resetkeys ~{prefix}:* resetchannels -@all {allowed}"
+
+
+def features(info: dict[str, object]) -> dict[str, bool]:
+    """What `rules` needs to know of a server, from its INFO: Redis 7.0 brought
+    FUNCTION, 7.2 WAITAOF (Valkey reports a redis_version of 7.2 or later)."""
+    raw = info.get("redis_version", "0")
+    version = raw.decode() if isinstance(raw, bytes) else str(raw)
+    major_minor = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    return {"functions": major_minor >= (7, 0), "waitaof": major_minor >= (7, 2)}

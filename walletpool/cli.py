@@ -552,6 +552,28 @@ def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[st
     sys.exit(EXIT_REFUSED if differences else 0)
 
 
+@main.command("acl")
+@click.option("--syncer", is_flag=True, help="The syncer's user (it also reads the streams).")
+@click.option("--user", default=None,
+              help="The user's name [default: walletpool, or walletpool-syncer].")
+@click.pass_context
+def acl(ctx: click.Context, syncer: bool, user: str | None) -> None:
+    """Print the ACL SETUSER line of a least-privilege user for this Redis: only the
+    commands walletpool runs (its version decides FCALL and WAITAOF), only keys under
+    the prefix. Put the password where it says PASSWORD."""
+    from .acl import features, rules
+
+    pool = _pool(ctx)
+    with _reported():
+        try:
+            info = pool.redis.info("server")
+        except Exception as exc:
+            raise wire.translate(exc, pool._where) from exc
+    name = user or ("walletpool-syncer" if syncer else "walletpool")
+    allowed = rules(pool.settings.prefix, syncer=syncer, **features(info))
+    click.echo(f"ACL SETUSER {name} on >PASSWORD {allowed}")
+
+
 @main.command()
 @click.option("--database-url", envvar="WALLETPOOL_DATABASE_URL", default=None,
               help="Also check this database (reachable, schema current).")
