@@ -11,7 +11,7 @@ from pathlib import Path
 import redis
 
 from walletpool import WalletPool
-from walletpool.dev.redis_server import RedisServer, binary_version
+from walletpool.dev.redis_server import RedisServer, binary_features
 
 from . import growth
 from .measure import Row, measure
@@ -21,11 +21,6 @@ from .walletpool_rows import sequential
 ROWS = {0: "walletpool sequential, replica attached, replicas=0",
         1: "walletpool sequential, replica attached, replicas=1"}
 FSYNC_ROW = "walletpool sequential, replica attached, replicas=1, fsync"
-
-
-def has_waitaof(binary: Path) -> bool:
-    major, minor = (int(x) for x in binary_version(binary).split(".")[:2])
-    return "valkey" in binary.name or (major, minor) >= (7, 2)
 
 
 def rows(folder: Path, rounds: int, cycles: int, progress: Callable[[str], None]) -> list[Row]:
@@ -38,7 +33,7 @@ def rows(folder: Path, rounds: int, cycles: int, progress: Callable[[str], None]
             while client.execute_command("WAIT", 1, 1000) < 1:
                 pass  # the replica is in sync
         settings = [(ROWS[0], {"replicas": 0}), (ROWS[1], {"replicas": 1})]
-        if has_waitaof(primary.binary):
+        if binary_features(primary.binary)["waitaof"]:
             settings.append((FSYNC_ROW, {"replicas": 1, "fsync": True}))
         for name, options in settings:
             with WalletPool.from_url(primary.url, **options) as pool:  # type: ignore[arg-type]

@@ -14,18 +14,12 @@ from click.testing import CliRunner
 from walletpool import PoolExhausted, WalletPool
 from walletpool.acl import rules
 from walletpool.cli import main
-from walletpool.dev.redis_server import RedisServer, binary_version
+from walletpool.dev.redis_server import RedisServer, binary_features
 from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
 from walletpool.syncer import Syncer
 
 PASSWORD = "acl-test-pw"
-
-
-def _features(server: RedisServer) -> dict[str, bool]:
-    major, minor = (int(x) for x in binary_version(server.binary).split(".")[:2])
-    valkey = "valkey" in server.binary.name
-    return {"functions": valkey or major >= 7, "waitaof": valkey or (major, minor) >= (7, 2)}
 
 
 @pytest.fixture
@@ -34,7 +28,7 @@ def limited(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[st
     for user, syncer in (("wp-engine", False), ("wp-syncer", True)):
         redis_client.execute_command(  # type: ignore[no-untyped-call]
             "ACL", "SETUSER", user, "reset", "on", f">{PASSWORD}",
-            *rules("wp", syncer=syncer, **_features(redis_server)).split())
+            *rules("wp", syncer=syncer, **binary_features(redis_server.binary)).split())
     yield f"127.0.0.1:{redis_server.port}/0"
     redis_client.acl_deluser("wp-engine", "wp-syncer")
 
@@ -88,7 +82,7 @@ def test_walletpool_acl_prints_the_rules_for_the_server_at_hand(
     assert result.exit_code == 0, result.output
     line = result.output.strip()
     assert line == (f"ACL SETUSER wp-printed on >PASSWORD "
-                    f"{rules('shop', syncer=True, **_features(redis_server))}")
+                    f"{rules('shop', syncer=True, **binary_features(redis_server.binary))}")
     words = line.replace(">PASSWORD", f">{PASSWORD}").split()
     redis_client.execute_command(*words[:2], *words[2:])  # type: ignore[no-untyped-call]
     try:

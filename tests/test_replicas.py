@@ -24,7 +24,7 @@ from walletpool import (
     NotReplicated,
     WalletPool,
 )
-from walletpool.dev.redis_server import binary_version, server_name
+from walletpool.dev.redis_server import binary_features, server_name
 from walletpool.keys import key
 
 POOL = "COIN"
@@ -157,19 +157,13 @@ def test_a_retry_of_a_held_lease_is_never_taken_back(
     assert durable.get_lease(POOL, "o1") == replace(lease, fresh=False)
 
 
-def _has_waitaof(replicated: Replicated) -> bool:
-    binary = replicated.primary.binary
-    major, minor = (int(x) for x in binary_version(binary).split(".")[:2])
-    return "valkey" in binary.name or (major, minor) >= (7, 2)
-
-
 def test_fsync_waits_for_the_aof_where_the_server_has_waitaof(replicated: Replicated) -> None:
     with redis.Redis(port=replicated.primary.port) as primary:
         primary.flushall()
     with WalletPool.from_url(replicated.primary.url, fsync=True, replicas=1) as pool:
         pool.configure(POOL, lease_ttl=60)
         pool.add(POOL, ["a0"])
-        if _has_waitaof(replicated):
+        if binary_features(replicated.primary.binary)["waitaof"]:
             assert pool.allocate(POOL, "o1").address == "a0"
         else:
             with pytest.raises(InvalidInput, match="WAITAOF"):

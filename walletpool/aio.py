@@ -184,7 +184,7 @@ class AsyncWalletPool(base.ClientBase):
         value = await self._send(call, acknowledged)
         if self._durability.confirmed(acknowledged[-1]):
             return value
-        undo, undone = self._undo_of(call, value), False
+        undo, undone = call.taking_back(value), False
         if undo is not None:
             try:
                 await self._send(undo)
@@ -320,7 +320,7 @@ class AsyncPipeline(base.PipelineOps):
         nodes = {node.name: node for node in located if node is not None}
         waited = [await client.execute_command(*wait, target_nodes=node)
                   for node in nodes.values()]
-        return replies, min(waited, key=lambda w: w if isinstance(w, int) else min(w))
+        return replies, wire.Durability.fewest(waited)
 
     async def __aenter__(self) -> AsyncPipeline:
         return self

@@ -56,10 +56,6 @@ class ClientBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where}, prefix={self.settings.prefix!r})"
 
-    def _undo_of(self, call: Call[Any], value: Any) -> Call[Any] | None:
-        """What takes back a durable call's result that the replicas did not confirm."""
-        return call.undo(value) if call.undo is not None else None
-
     def _close_lane(self) -> None:
         if self._lane is not None:
             self._lane.close()
@@ -102,7 +98,7 @@ class PipelineOps:
         undo: list[Call[Any]] = []
         for i, call in enumerate(calls):
             if self._durability.applies(call) and not isinstance(results[i], WalletPoolError):
-                taking_back = call.undo(results[i]) if call.undo is not None else None
+                taking_back = call.taking_back(results[i])
                 if taking_back is not None:
                     undo.append(taking_back)
                 results[i] = self._durability.refusal(call, acknowledged,

@@ -219,7 +219,7 @@ class WalletPool(base.ClientBase):
         value = self._send(call, acknowledged)
         if self._durability.confirmed(acknowledged[-1]):
             return value
-        undo, undone = self._undo_of(call, value), False
+        undo, undone = call.taking_back(value), False
         if undo is not None:
             try:
                 self._send(undo)
@@ -355,7 +355,7 @@ class Pipeline(base.PipelineOps):
         nodes = {node.name: node for node in located if node is not None}
         waited = [client.execute_command(*wait, target_nodes=node)  # type: ignore[no-untyped-call]
                   for node in nodes.values()]
-        return replies, min(waited, key=lambda w: w if isinstance(w, int) else min(w))
+        return replies, wire.Durability.fewest(waited)
 
     def __enter__(self) -> Pipeline:
         return self

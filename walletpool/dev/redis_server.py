@@ -75,6 +75,15 @@ def server_name(binary: Path) -> str:
     return f"{kind}-{binary_version(binary)}"
 
 
+def binary_features(binary: Path) -> dict[str, bool]:
+    """What a server binary can do that walletpool uses when it is there: FUNCTION
+    (Redis 7.0+, Valkey) and WAITAOF (Redis 7.2+, Valkey)."""
+    major_minor = tuple(int(p) for p in binary_version(binary).split(".")[:2] if p.isdigit())
+    valkey = "valkey" in binary.name
+    return {"functions": valkey or major_minor >= (7, 0),
+            "waitaof": valkey or major_minor >= (7, 2)}
+
+
 def binary_version(binary: Path) -> str:
     out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True)
     for word in out.stdout.split():

@@ -45,6 +45,11 @@ class Call(Generic[T]):
     """For a durable call whose write the replicas did not acknowledge: the call that
     takes back what it handed out (a fresh lease is released), or None."""
 
+    def taking_back(self, result: T) -> Call[Any] | None:
+        """What takes back this durable call's result when the replicas did not
+        confirm it (see `undo`), or None."""
+        return self.undo(result) if self.undo is not None else None
+
     def then(self, after: Callable[[T], U]) -> Call[U]:
         """The same call, its decoded result passed through `after` (not for a call
         with an undo, which takes the result as decoded)."""

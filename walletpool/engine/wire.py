@@ -84,6 +84,12 @@ class Durability:
             return int(replicas) if local >= 1 else -1
         return int(reply)
 
+    @staticmethod
+    def fewest(replies: list[Any]) -> Any:
+        """Of the wait's replies from several Cluster nodes, the one that counts the
+        fewest acknowledgements (a WAITAOF reply: the smaller of its two counts)."""
+        return min(replies, key=lambda r: r if isinstance(r, int) else min(r))
+
     def confirmed(self, acknowledged: int) -> bool:
         return acknowledged >= self.replicas
 
