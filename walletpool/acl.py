@@ -14,8 +14,9 @@ IN_SCRIPTS = ("time", "get", "set", "del", "exists",
               "lpop", "rpush", "lrange", "lrem", "llen",
               "sadd", "srem", "sismember", "scard",
               "zadd", "zrem", "zscore", "zcard", "zcount", "zrangebyscore",
-              "xadd", "xlen", "xinfo|stream")
-"""What the Lua scripts call (lua/ and lua/includes/)."""
+              "xadd", "xlen", "xinfo|stream", "info")
+"""What the Lua scripts call (lua/ and lua/includes/); INFO for the run id that tells a
+pool armed for healing whether Redis is still the process the database vouched for."""
 
 SYNCING = ("xreadgroup", "xack", "xautoclaim", "xgroup|create", "xinfo|groups", "xpending",
            "xrange", "xtrim", "xlen")

@@ -509,6 +509,38 @@ def rebalance(ctx: click.Context, pool_names: tuple[str, ...], database_url: str
 
 
 @main.command()
+@click.argument("pool_names", nargs=-1, metavar="[POOL]...")
+@database_option
+@click.option("--arm", is_flag=True,
+              help="Also arm pools no syncer armed yet (the syncer arms every pool it syncs).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def heal(ctx: click.Context, pool_names: tuple[str, ...], database_url: str | None, arm: bool,
+         as_json: bool) -> None:
+    """Heal each fenced pool from the database (all pools when none is named): put back
+    what its Redis lost in a failover or restart, then lift the fence. The syncer does
+    this by itself within its loop."""
+    from .store.heal import heal as run
+    from .store.migrations import check
+
+    pool = _pool(ctx)
+    engine = _engine(ctx, database_url)
+    with _reported():
+        check(engine)
+        done = [pool._do(run(pool._ops, engine, name, arm=arm))
+                for name in (pool_names or pool.pools())]
+    if as_json:
+        _emit([asdict(d) for d in done], True, "")
+        return
+    for d in done:
+        if d.fenced:
+            click.echo(f"{d.pool}: healed {d.wallets} wallet(s) from {d.rows} database row(s) "
+                       f"above {d.heal_from}")
+        else:
+            click.echo(f"{d.pool}: not fenced, nothing to heal")
+
+
+@main.command()
 @database_option
 @click.option("--pool", "pool_names", multiple=True, metavar="POOL",
               help="Pool to restore (repeat; default: every pool in the database).")

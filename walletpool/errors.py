@@ -123,6 +123,24 @@ class BackendUnavailable(WalletPoolError):
     """Redis could not be reached or answered that it cannot serve (loading, read-only)."""
 
 
+class PoolFenced(BackendUnavailable):
+    """The pool's Redis is not the process the database last vouched for (a replica
+    promoted after it missed writes, a restart that lost some): every change is refused
+    until the pool is healed from the database. A client with a database heals it and
+    retries by itself; so does the syncer within its loop (`walletpool heal` by hand)."""
+
+    def __init__(self, message: str, *, pool: str) -> None:
+        super().__init__(message)
+        self.pool = pool
+
+    @classmethod
+    def of(cls, pool: str, command: str) -> PoolFenced:
+        return cls(f"pool {pool} is fenced: its Redis may have lost writes that the database "
+                   f"has (a failover or restart), so {command} changed nothing. The syncer "
+                   f"heals it within its loop, or run `walletpool heal {pool}`; then retry",
+                   pool=pool)
+
+
 class NotReplicated(BackendUnavailable):
     """The write reached the primary, but not the replicas it was to wait for
     (`replicas`, `replica_timeout`): a failover now could lose it. A lease the call made

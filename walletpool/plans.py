@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 from .engine.calls import Call, Plan, Program, as_program, ask
 from .engine.intake import ImportProgress, Row
 from .engine.operations import KEEP, Keep, Operations, ttl_ms
-from .errors import BackendUnavailable, InvalidInput, LeaseLost
+from .errors import BackendUnavailable, InvalidInput, LeaseLost, PoolFenced
 from .models import AddResult, ImportReport, Lease, PoolStats, Rejected, ReleasedTo
 from .reserve.lane import ReserveLane
 
@@ -42,20 +42,35 @@ class Plans:
 
     # -- the two ways of choosing a lane --------------------------------------------------
 
-    def _either(self, redis: Plan[T], database: Callable[[], Program[T]]) -> Program[T]:
+    def _either(self, pool: str, redis: Plan[T], database: Callable[[], Program[T]]
+                ) -> Program[T]:
         """Redis while it answers (and the breaker lets the call through); the database
         when it is unreachable. Every outcome is fed to the breaker."""
         lane = self.lane
         assert lane is not None
         if lane.use_redis():
             try:
-                result = yield from as_program(redis)
+                result = yield from self._healing(pool, redis)
             except BackendUnavailable as exc:
                 lane.breaker.failed(exc)
             else:
                 lane.breaker.succeeded()
                 return result
         return (yield from database())
+
+    def _healing(self, pool: str, plan: Plan[T]) -> Program[T]:
+        """A plan on Redis; when the pool is fenced (its Redis lost writes the database
+        has) and a database is configured, the pool is healed from it (store/heal.py)
+        and the call sent once more."""
+        try:
+            return (yield from as_program(plan))
+        except PoolFenced:
+            if self.lane is None or not isinstance(plan, Call):
+                raise
+        from .store.heal import heal  # SQLAlchemy loads only when needed
+
+        yield from heal(self.ops, self.lane.engine, pool)
+        return (yield from as_program(plan))
 
     def _database_only(self) -> bool:
         """ENABLE_REDIS_WALLET_QUEUES=false: the pool lives in the database alone."""
@@ -70,7 +85,7 @@ class Plans:
         if lane is None:
             return call
         checked = str(call.args[0])
-        return self._either(call, lambda: ask(lambda: lane.allocate(
+        return self._either(pool, call, lambda: ask(lambda: lane.allocate(
             pool, checked, ttl_ms(ttl), correlation_id, user_id)))
 
     def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
@@ -80,7 +95,7 @@ class Plans:
         lane = self.lane
         if lane is None:
             return call
-        return self._either(call, lambda: ask(lambda: lane.allocate_many(
+        return self._either(pool, call, lambda: ask(lambda: lane.allocate_many(
             pool, list(owners), ttl_ms(ttl), correlation_id, user_id, partial)))
 
     def release(self, lease: Lease) -> Plan[ReleasedTo]:
@@ -90,7 +105,7 @@ class Plans:
             return call
         if lease.from_reserve:
             return ask(lambda: lane.release(lease))
-        return self._either(call, lambda: ask(lambda: lane.release(lease)))
+        return self._either(lease.pool, call, lambda: ask(lambda: lane.release(lease)))
 
     def release_many(self, leases: Sequence[Lease]) -> Plan[list[bool]]:
         call = self.ops.release_many(leases)
@@ -98,7 +113,8 @@ class Plans:
             return call
         if any(lease.from_reserve for lease in leases):
             return self._one_by_one(leases)
-        return self._either(call, lambda: self._one_by_one(leases))
+        return self._either(leases[0].pool if leases else "", call,
+                            lambda: self._one_by_one(leases))
 
     def _one_by_one(self, leases: Sequence[Lease]) -> Program[list[bool]]:
         """Each lease through its own plan: a reserve lease to the database, a Redis
@@ -118,7 +134,7 @@ class Plans:
         lane = self.lane
         if lane is not None and lease.from_reserve:
             return ask(lambda: lane.extend(lease, ttl_ms(ttl)))
-        return call
+        return call if lane is None else self._healing(lease.pool, call)
 
     def get_lease(self, pool: str, owner: str) -> Plan[Lease | None]:
         call = self.ops.get_lease(pool, owner)
@@ -130,7 +146,7 @@ class Plans:
                    ) -> Program[Lease | None]:
         lane = self.lane
         assert lane is not None
-        found = yield from self._either(call, lambda: ask(lambda: None))
+        found = yield from self._either(pool, call, lambda: ask(lambda: None))
         if found is None:  # a lease from the reserve is only in the database
             found = yield from ask(lambda: lane.get_lease(pool, owner))
         return found
@@ -175,7 +191,8 @@ class Plans:
         return self.ops.reap(pool)
 
     def retire(self, pool: str, address: str, tag: str | None = None) -> Plan[bool]:
-        return self.ops.retire(pool, address, tag)
+        call = self.ops.retire(pool, address, tag)
+        return call if self.lane is None else self._healing(pool, call)
 
     def rebalance(self, pool: str) -> Plan[Rebalanced]:
         lane = self.lane
@@ -194,7 +211,7 @@ class Plans:
         if lane is None:
             return call
         return self._either(
-            call.then(lambda stats: replace(stats, mode=lane.mode,
+            pool, call.then(lambda stats: replace(stats, mode=lane.mode,
                                             fallback_switches=lane.breaker.switches)),
             lambda: ask(lambda: lane.stats(pool)))
 

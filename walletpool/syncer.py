@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from redis import exceptions as rx
@@ -25,6 +25,9 @@ from .engine.wire import SyncRedis
 from .keys import key, pool_names
 from .store.apply import Event, apply_batch
 from .store.migrations import check
+
+if TYPE_CHECKING:
+    from .store.heal import Healed
 
 log = logging.getLogger("walletpool.sync")
 GROUP = "walletpool-sync"
@@ -88,9 +91,12 @@ class Syncer:
     def __init__(self, client: SyncRedis, engine: sa.Engine, *, prefix: str = "wp",
                  consumer: str | None = None, batch_size: int = 1000, block: float = 1.0,
                  claim_idle: float = 30.0, report_every: float = 10.0,
-                 rebalance_every: float | None = 30.0) -> None:
+                 rebalance_every: float | None = 30.0, heal_every: float = 0.25) -> None:
         """`rebalance_every`: seconds between rebalances of every pool's reserve
-        (walletpool.reserve.rebalance), the first right at start; None: never."""
+        (walletpool.reserve.rebalance), the first right at start; None: never.
+        `heal_every`: seconds between checks that every pool is armed and runs on the
+        Redis process the database vouched for; a fenced pool is healed then
+        (walletpool.store.heal)."""
         self.redis = client
         self.engine = engine
         self.prefix = prefix
@@ -107,6 +113,9 @@ class Syncer:
         self._own_pending_read: set[str] = set()
         self.rebalance_every = rebalance_every
         self._rebalance_at = 0.0
+        self.heal_every = heal_every
+        self._heal_at = 0.0
+        self._client: Any = None
 
     def stop(self) -> None:
         self._stopping.set()
@@ -120,6 +129,9 @@ class Syncer:
     def run_once(self) -> int:
         """Read and commit one batch per pool that has events; returns events committed."""
         done = 0
+        if time.monotonic() >= self._heal_at:
+            self._heal_at = time.monotonic() + self.heal_every
+            self.heal()
         claim = time.monotonic() >= self._claim_at
         if claim:
             self._claim_at = time.monotonic() + self.claim_idle_ms / 2000
@@ -238,13 +250,37 @@ class Syncer:
                                           "committed": self.committed})
         return self.committed
 
+    def _pool_client(self) -> Any:
+        """A WalletPool on the syncer's Redis, to run programs (heal, rebalance) with."""
+        if self._client is None:
+            from .client import WalletPool
+            from .settings import Settings
+
+            self._client = WalletPool(self.redis, settings=Settings(prefix=self.prefix))
+        return self._client
+
+    def heal(self) -> list[Healed]:
+        """Arm every pool (from now on its scripts fence it when Redis turns out to have
+        lost writes), and heal each one that is fenced. Returns the pools healed."""
+        from .errors import PoolNotFound
+        from .store.heal import heal
+
+        client = self._pool_client()
+        healed = []
+        for name in pool_names(self.redis, self.prefix):
+            try:
+                done = client._do(heal(client._ops, self.engine, name, arm=True))
+            except PoolNotFound:  # deleted meanwhile
+                continue
+            if done.fenced:
+                healed.append(done)
+        return healed
+
     def rebalance(self) -> None:
         """Rebalance every pool's reserve; a failure is logged and tried next time."""
-        from .client import WalletPool
         from .reserve.rebalance import rebalance
-        from .settings import Settings
 
-        pool = WalletPool(self.redis, settings=Settings(prefix=self.prefix))
+        pool = self._pool_client()
         for name in pool_names(self.redis, self.prefix):
             try:
                 pool._do(rebalance(pool._ops, self.engine, name))

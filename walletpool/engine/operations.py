@@ -386,6 +386,36 @@ class Operations:
         return Call(script("reserve_return"), self.keys(pool), tuple(wallets_),
                     lambda reply: [text(r) or None for r in reply[1:]], idempotent=True)
 
+    # -- healing (store/heal.py) ----------------------------------------------------------
+
+    def heal_begin(self, pool: str, arm: bool) -> Call[tuple[str, str]]:
+        """Check now whether the pool runs on the process the database vouched for (arming
+        it first when `arm` and it is not armed yet); decodes to ('ok', run id),
+        ('unarmed', '') or ('fenced', heal_from: the stream id healing starts above)."""
+        def decode(reply: Reply) -> tuple[str, str]:
+            status = text(reply[0])
+            if status == "nopool":
+                raise replies.pool_not_found(pool)
+            return status, text(reply[1]) if len(reply) > 1 else ""
+
+        return Call(script("heal_begin"), self.keys(pool), (1 if arm else 0,), decode,
+                    idempotent=True)
+
+    def heal(self, pool: str, heal_from: str, wallets_: Sequence[Sequence[str | int]], *,
+             final: bool, entry_floor: str = "", token_floor: int = 0) -> Call[int | None]:
+        """Put one chunk of the database's wallet states back into a fenced pool
+        (10 fields a wallet, lua/heal.lua); `final` lifts the fence. Decodes to the
+        wallets changed, or None when the pool is no longer fenced under `heal_from`."""
+        def decode(reply: Reply) -> int | None:
+            status = text(reply[0])
+            if status == "nopool":
+                raise replies.pool_not_found(pool)
+            return int(reply[1]) if status == "ok" else None
+
+        args = (heal_from, 1 if final else 0, entry_floor, token_floor,
+                *(field for wallet in wallets_ for field in wallet))
+        return Call(script("heal"), self.keys(pool), args, decode, idempotent=True)
+
     # -- reading ----------------------------------------------------------------------------
 
     def stats(self, pool: str) -> Call[PoolStats]:

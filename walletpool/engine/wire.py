@@ -15,6 +15,7 @@ from ..errors import (
     InvalidInput,
     LayoutOutdated,
     NotReplicated,
+    PoolFenced,
     WalletPoolError,
 )
 from .calls import Call
@@ -174,6 +175,9 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
         return BackendUnavailable(f"Redis at {where} is unavailable: {exc}.{doubt}")
     if isinstance(exc, rx.ResponseError) and "walletpool-layout:" in str(exc):
         return _outdated(str(exc), call)
+    if isinstance(exc, rx.ResponseError) and "walletpool-fenced:" in str(exc):
+        return PoolFenced.of(pool_of_keys(call.keys) if call else "?",
+                             call.script.name if call else "?")
     if isinstance(exc, rx.ResponseError) and "walletpool:" in str(exc):
         return InvalidInput(f"refused by the {call.script.name if call else ''} script: "
                             f"{str(exc).split('walletpool:', 1)[1].strip()}")

@@ -9,12 +9,15 @@
 --       (1, 2 and 4 used only to create the pool)  5.. wallets
 -- Reply: {'ok', added, duplicates} | {'full', in_service, max_size, would_add}
 --      | {'network', the pool's network}
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "bulk"
 --- @include "clock"
 --- @include "conf"
 --- @include "defaults"
 --- @include "emit"
 --- @include "fail"
+--- @include "fence"
 --- @include "in_service"
 --- @include "keys"
 --- @include "layout"
@@ -47,6 +50,7 @@ local serving = in_service()
 if serving + #fresh > max_size then return {'full', serving, max_size, #fresh} end
 
 local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 if not conf.exists then
   create_pool(defaults)
   emit_configured(read_conf())

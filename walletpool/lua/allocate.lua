@@ -11,11 +11,14 @@
 -- It settles expired leases and cooled wallets when due, and always before it reports
 -- the pool exhausted (see SETTLE_EVERY_MS in includes/settle.lua). One stream entry records
 -- every change the call made.
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
 --- @include "exhausted"
 --- @include "fail"
+--- @include "fence"
 --- @include "int_arg"
 --- @include "lease_heads"
 --- @include "layout"
@@ -36,6 +39,7 @@ if not conf.exists then return {'nopool'} end
 if outdated(conf) then return layout_error(conf) end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 settle(conf, now, false)
 
 local address, lease = live_lease_of(conf, now, owner)

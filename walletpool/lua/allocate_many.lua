@@ -9,11 +9,14 @@
 --      | {'nopool'}
 -- An owner named twice, or already holding a live lease, gets that one lease. One stream
 -- entry records every change the call made.
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
 --- @include "exhausted"
 --- @include "fail"
+--- @include "fence"
 --- @include "int_arg"
 --- @include "keys"
 --- @include "layout"
@@ -39,6 +42,7 @@ if not conf.exists then return {'nopool'} end
 if outdated(conf) then return layout_error(conf) end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 settle(conf, now, false)
 
 -- Each owner once, in order of first mention; settle their own leases and find who

@@ -9,11 +9,14 @@
 --       one); tests only: clock_offset_ms (moves the pool's clock forward), clock_ms
 --       (freezes it at that epoch ms; 0 = Redis TIME)
 -- Reply: {'ok', created (1|0)}; one 'configured' change unless only the test clock moved
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "clock"
 --- @include "conf"
 --- @include "defaults"
 --- @include "emit"
 --- @include "fail"
+--- @include "fence"
 --- @include "int_arg"
 --- @include "keys"
 --- @include "layout"
@@ -44,6 +47,13 @@ for i = 5, #ARGV, 2 do
     if int_arg(value, range[1], range[2]) == nil then return fail('bad value for ' .. field) end
   end
 end
+
+-- A fenced pool takes no setting (the test clock moves still: it is no setting).
+local settings_change = false
+for i = 5, #ARGV, 2 do
+  settings_change = settings_change or ARGV[i]:sub(1, 6) ~= 'clock_'
+end
+if settings_change and fenced(conf, now_ms(conf)) then return fenced_error() end
 
 local created = 0
 if not conf.exists then

@@ -3,11 +3,14 @@
 -- KEYS: the pool's keys (includes/keys.lua); writes leases, expiry, events (or settles an expired lease).
 -- ARGV: 1 address  2 owner  3 token  4 ttl_ms (0 = the pool's lease_ttl)
 -- Reply: {'ok', expires_at_ms} | {'lost', reason, expires_at_ms} (reasons as in release)
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
 --- @include "expire_leases"
 --- @include "fail"
+--- @include "fence"
 --- @include "fmt"
 --- @include "int_arg"
 --- @include "keys"
@@ -28,6 +31,7 @@ local conf = read_conf()
 if outdated(conf) then return layout_error(conf) end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 local lease = load_lease(address)
 if not lease then return {'lost', 'none', ''} end
 if lease.t ~= token or lease.o ~= owner then return {'lost', 'stale', ''} end

@@ -4,14 +4,9 @@
 -- ARGV: none
 -- Reply: the stream's last-generated-id ('0-0' when it has none)
 --- @include "conf"
---- @include "keys"
 --- @include "layout"
+--- @include "stream_top"
 
 local conf = read_conf()
 if outdated(conf) then return layout_error(conf) end
-if redis.call('EXISTS', K.events) == 0 then return '0-0' end
-local info = redis.call('XINFO', 'STREAM', K.events)
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then return info[i + 1] end
-end
-return '0-0'
+return stream_top()

@@ -4,10 +4,13 @@
 --       (wallets worn out), events.
 -- ARGV: 1 limit (at most this many of each kind per call)
 -- Reply: {'ok', expired_reclaimed, cooled_returned}
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
 --- @include "fail"
+--- @include "fence"
 --- @include "int_arg"
 --- @include "layout"
 --- @include "promote_cooled"
@@ -18,6 +21,7 @@ if limit == nil then return fail('bad limit') end
 local conf = read_conf()
 if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 local expired = reap_expired(conf, now, limit)
 local cooled = promote_cooled(conf, now, limit)
 flush_events(now)

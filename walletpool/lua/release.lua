@@ -8,10 +8,13 @@
 --   (the wallet is leased under another token or owner), 'none' (not leased at all).
 --   state: the wallet's state now, which tells a client whose first release lost its
 --   reply where that release had put the wallet.
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
 --- @include "fail"
+--- @include "fence"
 --- @include "int_arg"
 --- @include "layout"
 --- @include "release_leases"
@@ -27,6 +30,7 @@ if int_arg(token, 1, 2^53) == nil then return fail('bad token') end
 local conf = read_conf()
 if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 local outcomes, stored = release_leases(conf, now, {address}, {owner}, {token})
 flush_events(now)
 local outcome = outcomes[1]

@@ -4,10 +4,13 @@
 -- KEYS: the pool's keys (includes/keys.lua); writes as release.
 -- ARGV: triples 1 address  2 owner  3 token, repeated
 -- Reply: {'ok', then per lease: new_state | 'lost:expired' | 'lost:stale' | 'lost:none'}
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
 --- @include "fail"
+--- @include "fence"
 --- @include "int_arg"
 --- @include "layout"
 --- @include "release_leases"
@@ -26,6 +29,7 @@ end
 local conf = read_conf()
 if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 local reply = {'ok'}
 for _, outcome in ipairs(release_leases(conf, now, addresses, owners, tokens)) do
   reply[#reply + 1] = outcome

@@ -5,10 +5,13 @@
 -- ARGV: 1.. wallets
 -- Reply: {'ok', event_id1, event_id2, ...}: the stream entry holding each wallet's
 --        'unreserved' change, or '' for one that was not in the reserve (nothing written)
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
 --- @include "fail"
+--- @include "fence"
 --- @include "keys"
 --- @include "layout"
 --- @include "valid_address"
@@ -19,6 +22,7 @@ end
 local conf = read_conf()
 if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 local moved = {}
 for i, address in ipairs(ARGV) do
   if redis.call('SREM', K.reserve, address) == 1 then

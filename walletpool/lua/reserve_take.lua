@@ -7,11 +7,14 @@
 --      | {'nopool'}
 -- One 'reserved' change each (state 'reserve'), all in one stream entry; its id, given
 -- with each wallet, tells the database which of the wallet's events came before the move.
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "bulk"
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
 --- @include "fail"
+--- @include "fence"
 --- @include "int_arg"
 --- @include "keys"
 --- @include "layout"
@@ -22,11 +25,12 @@ if count == nil or keep == nil then return fail('bad count or keep') end
 local conf = read_conf()
 if not conf.exists then return {'nopool'} end
 if outdated(conf) then return layout_error(conf) end
+local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 
 local take = math.min(count, redis.call('LLEN', K.free) - keep)
 local reply = {'ok'}
 if take <= 0 then return reply end
-local now = now_ms(conf)
 local taken = redis.call('LPOP', K.free, take) or {}
 bulk('SADD', K.reserve, taken)
 for _, address in ipairs(taken) do emit('reserved', address, 'reserve', nil) end

@@ -6,11 +6,14 @@
 -- Reply: {'ok', previous_state} with previous_state '' for an unknown address
 --        (nothing written), 'retired' (already retired, nothing written) or 'reserve'
 --        (the database holds it: nothing written here, the database retires it)
+-- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
+-- error before anything but the fence is written.
 --- @include "clock"
 --- @include "conf"
 --- @include "drop_leases"
 --- @include "emit"
 --- @include "fail"
+--- @include "fence"
 --- @include "keys"
 --- @include "layout"
 --- @include "lease_store"
@@ -21,10 +24,11 @@ local address = ARGV[1]
 if not valid_address(address) then return fail('bad address') end
 local conf = read_conf()
 if outdated(conf) then return layout_error(conf) end
+local now = now_ms(conf)
+if fenced(conf, now) then return fenced_error() end
 local state = state_of(address)
 if state == '' or state == 'retired' or state == 'reserve' then return {'ok', state} end
 
-local now = now_ms(conf)
 local lease = nil
 if state == 'free' then
   redis.call('LREM', K.free, 1, address)

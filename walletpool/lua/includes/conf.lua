@@ -4,7 +4,7 @@
 local function read_conf()
   local v = redis.call('HMGET', K.conf, 'lease_ttl_ms', 'cooldown_ms', 'max_size', 'max_uses',
                        'clock_offset_ms', 'settle_at_ms', 'clock_ms', 'min_free', 'network',
-                       'reserve', 'layout')
+                       'reserve', 'layout', 'run_id', 'run_checked_ms', 'heal_from')
   return {
     exists = v[1] ~= false,
     lease_ttl_ms = tonumber(v[1]) or 0,
@@ -18,5 +18,8 @@ local function read_conf()
     network = v[9] or '',
     reserve = tonumber(v[10]),  -- nil: the default, min_free
     layout = tonumber(v[11]) or 1,  -- 0.1 wrote no layout field
+    run_id = v[12] or nil,  -- nil: no database watches the pool (includes/fence.lua)
+    run_checked_ms = tonumber(v[13]) or 0,
+    heal_from = v[14] or nil,
   }
 end

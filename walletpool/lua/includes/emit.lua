@@ -31,6 +31,11 @@ local function emit_configured(conf)
   CHANGES[#CHANGES + 1] = table.concat(line, ' ')
 end
 
+-- A change of the pool itself ('fenced', 'healed'), its facts as name=value words.
+local function emit_note(kind, words)
+  CHANGES[#CHANGES + 1] = kind .. '          ' .. table.concat(words, ' ')
+end
+
 -- Drop changes a call that failed half-way left behind (the Functions library keeps
 -- this file's state from one call to the next; an EVALSHA starts afresh).
 local function forget_changes()
@@ -39,12 +44,13 @@ end
 
 -- Append the changes recorded so far as one entry (fields 'at' and 'c', the lines);
 -- every script that changes the pool calls it before it replies. `now` is the time in
--- ms, a number or already its integer string. Returns the entry's id, or nil when
--- nothing changed.
-local function flush_events(now)
+-- ms, a number or already its integer string; `id`, when given, the entry's id (heal.lua
+-- sets one above the database's newest). Returns the entry's id, or nil when nothing
+-- changed.
+local function flush_events(now, id)
   if #CHANGES == 0 then return nil end
   local lines = #CHANGES == 1 and CHANGES[1] or table.concat(CHANGES, '\n')
-  local id = redis.call('XADD', K.events, '*', 'at', type(now) == 'string' and now or fmt(now),
+  id = redis.call('XADD', K.events, id or '*', 'at', type(now) == 'string' and now or fmt(now),
                         'c', lines)
   CHANGES = {}
   return id
