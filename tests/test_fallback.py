@@ -364,3 +364,20 @@ def test_the_cli_configures_the_reserve_rebalances_and_shows_it(own_redis: Redis
     assert "reserve=1" in cli("configure", "COIN", "--reserve", "1")
     done = cli("rebalance", "--json")
     assert '"returned": 3' in done
+
+
+def test_an_allocation_no_replica_confirmed_falls_back_to_the_reserve(
+        own_redis: RedisServer, store: sa.Engine) -> None:
+    """replicas=1 with no replica attached: every Redis allocation is unconfirmed, so it
+    is given back (NotReplicated, a BackendUnavailable) and the reserve serves instead,
+    as for any outage: the order gets a wallet no failover can take from it."""
+    setup = ready_pool(own_redis, store)
+    setup.rebalance("COIN")
+    durable = client(own_redis, store, replicas=1, replica_timeout=0.05)
+    lease = durable.allocate("COIN", "order-1")
+    assert lease.from_reserve and lease.token >= RESERVE_TOKEN_BASE
+    assert lease.address in {"w00", "w01", "w02"}  # the reserve's, never Redis's free queue
+    held = setup.get_lease("COIN", "order-1")  # in the database, not in Redis
+    assert held is not None and (held.address, held.token) == (lease.address, lease.token)
+    assert pool_state(setup.redis, "wp", "COIN").lease == {}  # Redis's lease was taken back
+    assert durable.allocate("COIN", "order-2").from_reserve  # and so for each allocation

@@ -160,7 +160,9 @@ def test_a_retry_of_a_held_lease_is_never_taken_back(
 def test_fsync_waits_for_the_aof_where_the_server_has_waitaof(replicated: Replicated) -> None:
     with redis.Redis(port=replicated.primary.port) as primary:
         primary.flushall()
-    with WalletPool.from_url(replicated.primary.url, fsync=True, replicas=1) as pool:
+    # the replica fsyncs its AOF once a second (everysec): give it more than that
+    with WalletPool.from_url(replicated.primary.url, fsync=True, replicas=1,
+                             replica_timeout=5) as pool:
         pool.configure(POOL, lease_ttl=60)
         pool.add(POOL, ["a0"])
         if binary_features(replicated.primary.binary)["waitaof"]:
