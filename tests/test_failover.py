@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from tests.conftest import on_first_server
 from tests.failover import Acknowledged, worker
 from tests.replication import Replicated, Sentinels
-from walletpool import Lease, PoolExhausted, PoolFenced, WalletPool
+from walletpool import Lease, PoolExhausted, PoolFenced, WalletPool, WalletPoolError
 from walletpool.dev.redis_server import RedisServer
 from walletpool.store import schema
 from walletpool.syncer import Syncer
@@ -194,12 +194,19 @@ def test_with_replicas_0_the_database_heals_what_the_promoted_replica_lost(
 @pytest.mark.slow
 @pytest.mark.parametrize("replicas", [1, 0])
 def test_through_sentinel_the_workers_follow_the_promoted_replica(
-        tmp_path: Path, redis_server: RedisServer, pair: Replicated, replicas: int) -> None:
+        tmp_path: Path, redis_server: RedisServer, pair: Replicated, replicas: int,
+        pg: sa.Engine) -> None:
     """Sentinel promotes the replica that missed writes; the workers, on a
     redis+sentinel:// URL, go on with it. With replicas=1 the old primary is restarted
-    as its replica, so that allocations are acknowledged again."""
+    as its replica, so that allocations are acknowledged again. With replicas=0 a
+    syncer on the same URL copies the pool into PostgreSQL throughout: it heals the
+    promoted replica, and no wallet is handed out again under a lease it knew."""
     sentinels = Sentinels(tmp_path, redis_server.binary, pair.primary.port).start()
     promoted_at: list[float] = []
+    stop = threading.Event()
+    syncing = threading.Thread(target=_sync_until, args=(sentinels.url, pg, stop))
+    if not replicas:
+        syncing.start()
 
     def failover() -> None:
         killed = time.time()
@@ -227,5 +234,43 @@ def test_through_sentinel_the_workers_follow_the_promoted_replica(
         if replicas:
             with WalletPool.from_url(sentinels.url) as promoted:
                 _assert_safe(acknowledged, promoted)
+        else:
+            stop.set()
+            syncing.join()
+            _assert_none_known_handed_again(before, after, pg)
     finally:
+        stop.set()
+        if syncing.is_alive():
+            syncing.join()
         sentinels.stop()
+
+
+def _sync_until(url: str, engine: sa.Engine, stop: threading.Event) -> None:
+    """A syncer on `url` until `stop`, riding out the failover (it heals the promoted
+    primary within its loop)."""
+    with WalletPool.from_url(url, socket_timeout=0.5) as client:
+        syncer = Syncer(client.redis, engine, block=0.05, rebalance_every=None,
+                        heal_every=0.1)
+        while not stop.is_set():
+            try:
+                if not syncer.run_once():
+                    time.sleep(0.02)
+            except (redis.RedisError, WalletPoolError):  # no primary yet
+                time.sleep(0.05)
+
+
+def _assert_none_known_handed_again(before: list[Acked], after: list[Acked],
+                                    engine: sa.Engine) -> None:
+    """A wallet leased before the failover and again after it is a lease the promoted
+    replica lost: that may only be one the database never learned of."""
+    again = {a for _, a, _, _ in after} & {a for _, a, _, _ in before}
+    known = set()
+    e = schema.events
+    with engine.connect() as conn:
+        for row in conn.execute(sa.select(e.c.address, e.c.token).where(
+                e.c.type == "allocated")):
+            known.add((row.address, row.token))
+    reissued = [(a, t) for _, a, t, _ in before if a in again]
+    print(f"  {len(reissued)} wallets leased again after the failover, "
+          f"{sum(lease in known for lease in reissued)} of them under a lease the database knew")
+    assert [lease for lease in reissued if lease in known] == []
