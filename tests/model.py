@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import cast
 
-from walletpool import Lease, LeaseLost, PoolExhausted, PoolFull
+from walletpool import Lease, LeaseLost, PoolExhausted, PoolFull, WalletNotFound
 from walletpool.errors import LostReason
 
 SETTLE_LIMIT = 100  # walletpool/lua/includes/settle.lua
@@ -249,7 +249,9 @@ class PoolModel:
 
     def retire(self, address: str) -> bool:
         state = self.state.get(address)
-        if state in (None, "retired"):
+        if state is None:
+            raise WalletNotFound("unknown", pool=self.pool, address=address)
+        if state == "retired":
             return False
         if state == "free":
             self.free.remove(address)

@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 
 from tests.invariants import check_invariants, pool_state
 from tests.model import PoolModel
-from walletpool import KEEP, Lease, LeaseLost, PoolExhausted, PoolFull, WalletPool
+from walletpool import KEEP, Lease, LeaseLost, PoolExhausted, PoolFull, WalletNotFound, WalletPool
 from walletpool.testing import freeze_clock, shift_clock
 
 POOL = "COIN"
@@ -66,7 +66,7 @@ class PoolMachine(RuleBasedStateMachine):
         """Run one operation on both sides; results or refusals must agree."""
         try:
             expected: Any = on_model()
-        except (PoolExhausted, LeaseLost, PoolFull) as exc:
+        except (PoolExhausted, LeaseLost, PoolFull, WalletNotFound) as exc:
             with pytest.raises(type(exc)) as caught:
                 on_redis()
             assert comparable(caught.value) == comparable(exc)

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from tests.invariants import check_invariants
-from walletpool import LeaseLost, WalletPool
+from walletpool import LeaseLost, WalletNotFound, WalletPool
 
 
 def test_retire_a_free_wallet_removes_it_from_the_queue(btc: WalletPool) -> None:
@@ -33,8 +33,10 @@ def test_retire_a_cooling_wallet(btc: WalletPool, redis_client: redis.Redis) -> 
     check_invariants(redis_client, "wp", "COIN")
 
 
-def test_retire_an_unknown_or_retired_address_returns_false(btc: WalletPool) -> None:
-    assert btc.retire("COIN", "nowhere") is False
+def test_retire_refuses_an_unknown_address_and_returns_false_once_retired(
+        btc: WalletPool) -> None:
+    with pytest.raises(WalletNotFound, match="pool COIN has no wallet nowhere"):
+        btc.retire("COIN", "nowhere")
     btc.retire("COIN", "a0")
     assert btc.retire("COIN", "a0") is False
     assert btc.stats("COIN").retired == 1

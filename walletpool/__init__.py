@@ -21,6 +21,7 @@ from .errors import (
     PoolFenced,
     PoolFull,
     PoolNotFound,
+    WalletNotFound,
     WalletPoolError,
 )
 from .models import (
@@ -63,6 +64,7 @@ __all__ = [
     "Rejected",
     "ReleasedTo",
     "Settings",
+    "WalletNotFound",
     "WalletPool",
     "WalletPoolError",
     "WalletState",

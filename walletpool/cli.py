@@ -249,7 +249,8 @@ def release(ctx: click.Context, pool_name: str, owner: str, token: int | None) -
     with _reported():
         lease = _held(pool, pool_name, owner, token)
         state = pool.release(lease)
-    click.echo(f"released {lease.address} (now {state})")
+        network = pool.stats(pool_name).network
+    click.echo(f"released {_shown_address(lease.address, network)} (now {state})")
 
 
 @main.command()
@@ -264,7 +265,8 @@ def extend(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
     pool = _pool(ctx)
     with _reported():
         lease = pool.extend(_held(pool, pool_name, owner, token), ttl=ttl)
-    click.echo(_lease_text(lease))
+        network = pool.stats(pool_name).network
+    click.echo(_lease_text(lease, network))
 
 
 @main.command()
@@ -315,7 +317,9 @@ def peek(ctx: click.Context, pool_name: str, count: int, as_json: bool) -> None:
     pool = _pool(ctx)
     with _reported():
         addresses = pool.peek(pool_name, count)
-    _emit(addresses, as_json, "\n".join(addresses))
+        network = pool.stats(pool_name).network
+    shown = [_shown_address(a, network) for a in addresses]  # the form people copy
+    _emit(shown, as_json, "\n".join(shown))
 
 
 @main.command()
@@ -367,14 +371,30 @@ def _v1_entries(pool: WalletPool, name: str) -> int | None:
 @main.command()
 @click.argument("pool_name", metavar="POOL")
 @click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def retire(ctx: click.Context, pool_name: str, addresses: tuple[str, ...]) -> None:
-    """Take wallets out of service for good (a leased one loses its lease)."""
+def retire(ctx: click.Context, pool_name: str, addresses: tuple[str, ...],
+           as_json: bool) -> None:
+    """Take wallets out of service for good (a leased one loses its lease). An address
+    may be in any form the pool's network accepts; one the pool does not have is
+    reported, and the command then exits 1."""
     pool = _pool(ctx)
+    outcome: dict[str, str] = {}
     with _reported():
         for address in addresses:
-            done = pool.retire(pool_name, address)
-            click.echo(f"{address}: {'retired' if done else 'unknown or already retired'}")
+            try:
+                outcome[address] = "retired" if pool.retire(pool_name, address) else \
+                    "already retired"
+            except errors.WalletNotFound as exc:
+                outcome[address] = "not in the pool"
+                if not as_json:
+                    click.echo(f"error: {exc}", err=True)
+            if not as_json:
+                click.echo(f"{address}: {outcome[address]}")
+    if as_json:
+        _emit(outcome, True, "")
+    if "not in the pool" in outcome.values():
+        sys.exit(EXIT_REFUSED)
 
 
 def _max_uses(value: str | None) -> int | Keep | None:

@@ -154,8 +154,10 @@ class WalletPool(base.ClientBase):
         return self._do(self._plans.reap(pool))
 
     def retire(self, pool: str, address: str, tag: str | None = None) -> bool:
-        """Take a wallet out of service for good (ending its lease, if any); False when the
-        pool does not know it or it was retired already."""
+        """Take a wallet out of service for good (ending its lease, if any). The address
+        may be in any form the pool's network accepts. False when it was retired
+        already; WalletNotFound when the pool has no such wallet, PoolNotFound when
+        there is no such pool."""
         return self._do(self._plans.retire(pool, address, tag))
 
     def upgrade(self, pool: str, progress: Callable[[int], None] | None = None) -> bool:

@@ -84,6 +84,16 @@ class LeaseLost(WalletPoolError):
                    pool=pool, address=address, owner=owner, token=token, reason=reason)
 
 
+class WalletNotFound(WalletPoolError):
+    """The pool has no such wallet (checked in the form the pool stores, after the
+    network's canonicalisation): nothing was changed."""
+
+    def __init__(self, message: str, *, pool: str, address: str) -> None:
+        super().__init__(message)
+        self.pool = pool
+        self.address = address
+
+
 class PoolFull(WalletPoolError):
     """Adding the wallets would take the pool over its max_size; nothing was added."""
 

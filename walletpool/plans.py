@@ -20,9 +20,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from .engine.calls import Call, Plan, Program, as_program, ask
-from .engine.intake import ImportProgress, Row
+from . import validation
+from .engine.intake import ImportProgress, Row, network_of
 from .engine.operations import KEEP, Keep, Operations, ttl_ms
-from .errors import BackendUnavailable, InvalidInput, LeaseLost, PoolFenced
+from .errors import BackendUnavailable, InvalidInput, LayoutOutdated, LeaseLost, PoolFenced
 from .models import AddResult, ImportReport, Lease, PoolStats, Rejected, ReleasedTo
 from .reserve.lane import ReserveLane
 
@@ -190,9 +191,18 @@ class Plans:
             return ask(lambda: lane.reap(pool))
         return self.ops.reap(pool)
 
-    def retire(self, pool: str, address: str, tag: str | None = None) -> Plan[bool]:
-        call = self.ops.retire(pool, address, tag)
-        return call if self.lane is None else self._healing(pool, call)
+    def retire(self, pool: str, address: str, tag: str | None = None) -> Program[bool]:
+        """The address is taken in any form the pool's network accepts (an EIP-55 or
+        lowercase Ethereum address, a bech32 one in either case), as `add` takes it."""
+        validation.pool_name(pool)
+        try:
+            stats = yield self.ops.stats(pool)  # PoolNotFound for a pool that does not exist
+        except LayoutOutdated as exc:
+            raise exc.during("retire") from None
+        call = self.ops.retire(pool, address, tag, network_of(pool, stats))
+        if self.lane is None:
+            return (yield from as_program(call))
+        return (yield from self._healing(pool, call))
 
     def rebalance(self, pool: str) -> Plan[Rebalanced]:
         lane = self.lane

@@ -64,6 +64,16 @@ def network_of(pool: str, stats: PoolStats | None) -> chains.Network:
         raise InvalidInput(f"pool {pool}: {exc}") from None
 
 
+def canonical_wallet(pool: str, network: chains.Network, address: object,
+                     tag: object = None) -> str:
+    """One wallet in the form the pool stores (as `add` stores it), or InvalidAddress."""
+    try:
+        return wallet_form.canonical(network, address, tag)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InvalidAddress(f"invalid address {_text(address, tag)!r} for pool {pool} "
+                             f"({network.name}): it {exc}") from None
+
+
 def check(network: chains.Network, rows: Iterable[Row],
           progress: Callable[[int], None] | None = None) -> Checked:
     out = Checked()

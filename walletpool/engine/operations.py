@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from .. import chains, validation
 from ..chains import wallets
-from ..errors import InvalidInput
+from ..errors import InvalidInput, WalletNotFound
 from ..keys import pool_keys, v1_keys
 from ..models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected, ReleasedTo
 from ..settings import Settings
@@ -249,6 +249,8 @@ class Operations:
         expired = 0
         while True:
             reply = yield Call(script("reap"), keys, (REAP_CHUNK,), identity, idempotent=True)
+            if text(reply[0]) == "nopool":
+                raise replies.pool_not_found(pool)
             expired += int(reply[1])
             if int(reply[1]) < REAP_CHUNK and int(reply[2]) < REAP_CHUNK:
                 break
@@ -256,13 +258,24 @@ class Operations:
             log.info("expired leases reclaimed", extra=_fields(pool=pool, expired=expired))
         return expired
 
-    def retire(self, pool: str, address: str, tag: str | None = None) -> Call[bool]:
+    def retire(self, pool: str, address: str, tag: str | None = None,
+               network: chains.Network | None = None) -> Call[bool]:
+        """Retire a wallet, given as `network` canonicalises it (Plans.retire reads the
+        pool's network first); without `network` (in a pipeline) in its stored form, as
+        Lease.address and peek give it."""
         keys = self.keys(pool)
-        address = validation.address(pool, wallets.join(address, tag))
+        if network is None:
+            address = validation.address(pool, wallets.join(address, tag))
+        else:
+            address = intake.canonical_wallet(pool, network, address, tag)
 
         def decode(reply: Reply) -> bool:
             previous = text(reply[1])
-            if previous in ("", "retired"):
+            if previous == "":
+                raise WalletNotFound(
+                    f"pool {pool} has no wallet {address}: nothing retired. Check the address "
+                    "(`walletpool peek` and `stats` show the pool)", pool=pool, address=address)
+            if previous == "retired":
                 return False
             if previous == "reserve":
                 raise InvalidInput(
@@ -433,8 +446,12 @@ class Operations:
 
     def peek(self, pool: str, count: int = 10) -> Call[list[str]]:
         count = validation.count("count", count, low=1, high=validation.MAX_PEEK)
-        return Call(script("peek"), self.keys(pool), (count,),
-                    lambda reply: [text(a) for a in reply], idempotent=True)
+        def decode(reply: Reply) -> list[str]:
+            if text(reply[0]) == "nopool":
+                raise replies.pool_not_found(pool)
+            return [text(a) for a in reply[1:]]
+
+        return Call(script("peek"), self.keys(pool), (count,), decode, idempotent=True)
 
 
 def ttl_ms(ttl: float | None) -> int | None:

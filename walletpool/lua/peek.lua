@@ -1,7 +1,7 @@
 -- peek: the next addresses allocation would hand out, head first. Read-only.
 -- KEYS: the pool's keys (includes/keys.lua); reads conf, free.
 -- ARGV: 1 count (1..10000)
--- Reply: {address, ...}
+-- Reply: {'ok', address, ...} | {'nopool'}
 --- @include "conf"
 --- @include "fail"
 --- @include "int_arg"
@@ -11,5 +11,8 @@
 local count = int_arg(ARGV[1], 1, 10000)
 if count == nil then return fail('bad count') end
 local conf = read_conf()
+if not conf.exists then return {'nopool'} end
 if outdated(conf) then return layout_error(conf) end
-return redis.call('LRANGE', K.free, 0, count - 1)
+local reply = redis.call('LRANGE', K.free, 0, count - 1)
+table.insert(reply, 1, 'ok')
+return reply

@@ -3,7 +3,7 @@
 -- KEYS: the pool's keys (includes/keys.lua); writes leases, expiry, cooling, free, known
 --       (wallets worn out), events.
 -- ARGV: 1 limit (at most this many of each kind per call)
--- Reply: {'ok', expired_reclaimed, cooled_returned}
+-- Reply: {'ok', expired_reclaimed, cooled_returned} | {'nopool'}
 -- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
 -- error before anything but the fence is written.
 --- @include "clock"
@@ -19,6 +19,7 @@
 local limit = int_arg(ARGV[1], 1, 100000)
 if limit == nil then return fail('bad limit') end
 local conf = read_conf()
+if not conf.exists then return {'nopool'} end
 if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
 if fenced(conf, now) then return fenced_error() end
