@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
-from .engine.calls import Call, Plan, Program, as_program, ask
 from . import validation
+from .engine.calls import Call, Plan, Program, as_program, ask
 from .engine.intake import ImportProgress, Row, network_of
 from .engine.operations import KEEP, Keep, Operations, ttl_ms
 from .errors import BackendUnavailable, InvalidInput, LayoutOutdated, LeaseLost, PoolFenced
