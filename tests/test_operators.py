@@ -13,6 +13,7 @@ from walletpool import PoolNotFound, WalletNotFound, WalletPool
 from walletpool.chains import network, sample_addresses
 from walletpool.cli import main
 from walletpool.dev.redis_server import RedisServer
+from walletpool.testing import freeze_clock, shift_clock
 
 ETH = sample_addresses("eth", 3)  # lowercase, as the pool stores them
 SHOWN = [network("eth").show(a) for a in ETH]  # EIP-55, as people copy them
@@ -75,3 +76,22 @@ def test_every_command_shows_the_checksummed_form_of_an_address(cli: Cli) -> Non
     assert cli("allocate", "ETH", "r1").output.split()[0] == SHOWN[0]
     assert cli("extend", "ETH", "r1", "--ttl", "60").output.split()[0] == SHOWN[0]
     assert cli("release", "ETH", "r1").output.strip() == f"released {SHOWN[0]} (now free)"
+
+
+def test_releasing_an_expired_lease_says_when_it_expired_and_what_that_means(
+        cli: Cli, sync_pool: WalletPool) -> None:
+    """Defect 6: the CLI said only "owner o2 holds no live lease"; deadlines were raw epochs."""
+    cli("import", "CASH", "-", input="l1\nl2\n")
+    freeze_clock(sync_pool, "CASH", 1_800_000_000.0)
+    allocated = cli("allocate", "CASH", "o2", "--ttl", "10").output
+    assert "expires=2027-01-15 08:00:10.000 UTC" in allocated  # no raw epoch
+    shift_clock(sync_pool, "CASH", 11)
+    late = cli("release", "CASH", "o2")
+    assert late.exit_code == 1
+    assert ("lease of l1 in pool CASH for owner o2 (token " in late.output
+            and "is lost: it expired at 2027-01-15 08:00:10.000 UTC and was reclaimed; "
+                "the wallet may already serve another order" in late.output)
+    sync_pool.reap("CASH")
+    settled = cli("release", "CASH", "o2")
+    assert settled.exit_code == 1
+    assert "it was released, or it expired and was reclaimed" in settled.output

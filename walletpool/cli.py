@@ -23,7 +23,7 @@ from .engine import wire
 from .engine.operations import KEEP, Keep
 from .keys import v1_keys
 from .logs import configure_logging
-from .models import ImportReport, Lease, PoolStats
+from .models import ImportReport, Lease, PoolStats, utc
 
 if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that use the database
     import sqlalchemy as sa
@@ -77,7 +77,7 @@ def _lease_text(lease: Lease, network: str | None = None) -> str:
     shown = _shown_address(lease.address, network)
     tag = f" tag={lease.tag}" if lease.tag is not None else ""
     return (f"{shown}{tag}  owner={lease.owner} token={lease.token} "
-            f"expires_at={lease.expires_at:.3f}" + ("" if lease.fresh else " (already held)"))
+            f"expires={utc(lease.expires_at)}" + ("" if lease.fresh else " (already held)"))
 
 
 def _shown_address(address: str, network: str | None) -> str:
@@ -227,10 +227,14 @@ def allocate(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
 
 
 def _held(pool: WalletPool, pool_name: str, owner: str, token: int | None) -> Lease:
+    """The lease OWNER holds (from either lane), or the LeaseLost that says why there is
+    none: when it expired, if Redis still has its record."""
     lease = pool.get_lease(pool_name, owner)
     if lease is None:
-        raise errors.LeaseLost.of(pool=pool_name, address="", owner=owner, token=token or 0,
-                                  reason="none", why="the owner holds no live lease")
+        why = pool._do(pool._ops.held_lease(pool_name, owner))
+        raise why if isinstance(why, errors.LeaseLost) else errors.LeaseLost.of(
+            pool=pool_name, address=why.address, owner=owner, token=why.token,
+            reason="stale", why="its lease changed while it was being read; try again")
     if token is not None and token != lease.token:
         raise errors.LeaseLost.of(
             pool=pool_name, address=lease.address, owner=owner, token=token, reason="stale",

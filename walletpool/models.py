@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Literal
 
 WalletState = Literal["free", "leased", "cooling", "retired", "reserve"]
@@ -139,3 +140,9 @@ class ImportReport:
     """Lines naming a wallet the pool already knows or an earlier line named."""
     rejected: list[Rejected]
     dry_run: bool = False
+
+
+def utc(epoch_seconds: float) -> str:
+    """A time as people read it in a message: '2026-12-01 16:58:12.345 UTC'."""
+    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"

@@ -16,9 +16,18 @@ from typing import Any, cast
 
 from .. import chains, validation
 from ..chains import wallets
-from ..errors import InvalidInput, WalletNotFound
+from ..errors import InvalidInput, LeaseLost, WalletNotFound
 from ..keys import pool_keys, v1_keys
-from ..models import AddResult, ImportReport, Lease, LowWater, PoolStats, Rejected, ReleasedTo
+from ..models import (
+    AddResult,
+    ImportReport,
+    Lease,
+    LowWater,
+    PoolStats,
+    Rejected,
+    ReleasedTo,
+    utc,
+)
 from ..settings import Settings
 from . import intake, replies
 from .calls import Call, Program, Reply, identity, log, text
@@ -212,6 +221,27 @@ class Operations:
             if text(reply[0]) != "ok":
                 return None
             return replies.lease(pool, owner, [*reply, 0], 1)
+
+        return Call(script("get_lease"), keys, (owner,), decode, idempotent=True)
+
+    def held_lease(self, pool: str, owner: str) -> Call[Lease | LeaseLost]:
+        """The owner's live lease, or the LeaseLost that says why there is none (for the
+        command line, which has the owner's name, not the Lease)."""
+        keys = self.keys(pool)
+        owner = validation.identifier("owner", owner)
+
+        def decode(reply: Reply) -> Lease | LeaseLost:
+            status = text(reply[0])
+            if status == "ok":
+                return replies.lease(pool, owner, [*reply, 0], 1)
+            if status == "expired":
+                wallet, token, expires = text(reply[1]), int(text(reply[2])), reply[3]
+                return LeaseLost.of(pool=pool, address=wallet, owner=owner, token=token,
+                                    reason="expired", expired_at=utc(replies.ms(expires)))
+            return LeaseLost.of(
+                pool=pool, address="", owner=owner, token=0, reason="none",
+                why="the owner holds no live lease (it was released, or it expired and was "
+                    "reclaimed: the wallet may already serve another order)")
 
         return Call(script("get_lease"), keys, (owner,), decode, idempotent=True)
 

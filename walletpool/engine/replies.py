@@ -9,7 +9,7 @@ from typing import cast, get_args
 from .. import chains
 from ..chains import wallets
 from ..errors import LeaseLost, LostReason, PoolExhausted, PoolNotFound
-from ..models import Lease, PoolStats
+from ..models import Lease, PoolStats, utc
 from .calls import Reply, fields, log, text
 
 
@@ -72,7 +72,7 @@ def lease_lost(held: Lease, reason: str, expires_ms: Reply) -> LeaseLost:
     log_lost(held, reason)
     return LeaseLost.of(pool=held.pool, address=held.wallet, owner=held.owner,
                         token=held.token, reason=cast(LostReason, reason),
-                        expired_at=f"{ms(expires_ms):.3f}" if text(expires_ms) else None)
+                        expired_at=utc(ms(expires_ms)) if text(expires_ms) else None)
 
 
 def log_change(kind: str, held: Lease, state: str | None = None) -> None:

@@ -2,6 +2,8 @@
 -- KEYS: the pool's keys (includes/keys.lua); reads conf, leases.
 -- ARGV: 1 owner
 -- Reply: {'ok', address, token, expires_at_ms, leased_at_ms, correlation_id, user_id} | {'none'}
+--      | {'expired', address, token, expires_at_ms}: the owner's lease ran out and was
+--        not settled yet (the client reads it as none; the CLI says when it expired)
 --- @include "clock"
 --- @include "conf"
 --- @include "fail"
@@ -19,7 +21,7 @@ local now = now_ms(conf)
 local address = redis.call('HGET', K.leases, owner_field(owner))
 if not address then return {'none'} end
 local lease = load_lease(address)
-if tonumber(lease.e) <= now then return {'none'} end
+if tonumber(lease.e) <= now then return {'expired', address, lease.t, lease.e} end
 local reply = {'ok'}
 for _, v in ipairs(lease_reply(address, lease)) do reply[#reply + 1] = v end
 return reply
