@@ -166,3 +166,11 @@ def pg(postgres_url: str) -> Iterator[sa.Engine]:
     engine = fresh_database(postgres_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def restartable_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, which it may kill and start again."""
+    server = PostgresServer(tmp_path / "postgres").start()
+    yield server
+    server.remove()

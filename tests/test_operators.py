@@ -3,20 +3,33 @@ as a new operator would, reproduced here, so that it stays fixed."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 import pytest
 import redis
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+from tests.conftest import fresh_database, on_first_server
 from walletpool import PoolNotFound, WalletNotFound, WalletPool
 from walletpool.chains import network, sample_addresses
 from walletpool.cli import main
-from walletpool.dev.redis_server import RedisServer
+from walletpool.dev.postgres_server import PostgresServer
+from walletpool.dev.redis_server import RedisServer, free_port
+from walletpool.store import schema
 from walletpool.testing import freeze_clock, shift_clock
 
 ETH = sample_addresses("eth", 3)  # lowercase, as the pool stores them
 SHOWN = [network("eth").show(a) for a in ETH]  # EIP-55, as people copy them
+# The command line is the same on every server: its tests run on the first one.
+pytestmark = on_first_server
 
 
 class Cli(Protocol):
@@ -95,3 +108,127 @@ def test_releasing_an_expired_lease_says_when_it_expired_and_what_that_means(
     settled = cli("release", "CASH", "o2")
     assert settled.exit_code == 1
     assert "it was released, or it expired and was reclaimed" in settled.output
+
+
+RUNNING: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """A command a test started and that did not end (the defect at hand) is killed."""
+    yield
+    while RUNNING:
+        process = RUNNING.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _walletpool(*args: str, stderr: Path) -> subprocess.Popen[str]:
+    """`python -m walletpool ARGS` in the background, its stderr to a file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WALLETPOOL_")}
+    with stderr.open("w") as err:  # the child has its own descriptor
+        process = subprocess.Popen([sys.executable, "-m", "walletpool", *args], text=True,
+                                   stdout=subprocess.PIPE, stderr=err, env=env)
+    RUNNING.append(process)
+    return process
+
+
+def test_sync_once_before_db_upgrade_reports_the_schema_and_exits(
+        redis_server: RedisServer, sync_pool: WalletPool, tmp_path: Path) -> None:
+    """Defect 3: it retried "no such table" every 5 s, forever."""
+    sync_pool.add("CASH", ["l1"])
+    run = _walletpool("--redis-url", redis_server.url, "sync", "--once",
+                      "--database-url", f"sqlite:///{tmp_path / 'empty.db'}",
+                      stderr=tmp_path / "err")
+    run.communicate(timeout=60)
+    err = (tmp_path / "err").read_text()
+    assert run.returncode == 1
+    assert "run `walletpool db upgrade`" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("once", [False, True], ids=["sync", "sync-once"])
+def test_sigterm_stops_sync_while_the_database_is_away(
+        redis_server: RedisServer, sync_pool: WalletPool, tmp_path: Path,
+        restartable_postgres: PostgresServer, once: bool) -> None:
+    """Defect 3: while it waited for the database, only SIGKILL stopped it."""
+    engine = fresh_database(restartable_postgres.url)
+    sync_pool.add("CASH", ["l1"])
+    for i in range(300):  # 600 stream entries, synced one a batch
+        sync_pool.release(sync_pool.allocate("CASH", f"o{i}"))
+    run = _walletpool("--redis-url", redis_server.url, "sync", *(["--once"] if once else []),
+                      "--database-url", restartable_postgres.url, "--batch-size", "1",
+                      stderr=tmp_path / "err")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # it is under way
+        with engine.connect() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar():
+                break
+        time.sleep(0.05)
+    engine.dispose()
+    restartable_postgres.kill()
+    while time.monotonic() < deadline and "retrying" not in (tmp_path / "err").read_text():
+        time.sleep(0.05)
+    assert "database unavailable, retrying the batch" in (tmp_path / "err").read_text()
+    run.send_signal(signal.SIGTERM)
+    out, _ = run.communicate(timeout=15)  # it stops within its backoff, not never
+    assert run.returncode == 0, (tmp_path / "err").read_text()
+    assert "(stopped: the batch in hand stays in the stream)" in out
+    assert "Traceback" not in (tmp_path / "err").read_text()
+
+
+def test_store_failures_are_one_line_and_the_documented_exit_code(
+        cli: Cli, tmp_path: Path) -> None:
+    """Defect 5: tracebacks (and exit 1) for a malformed URL, an unreachable database or
+    Redis, a file that is not UTF-8."""
+    runner = CliRunner()
+    bad_url = runner.invoke(main, ["--redis-url", "localhost:6379", "stats"])
+    assert (bad_url.exit_code == 2 and bad_url.exception is None) or \
+        isinstance(bad_url.exception, SystemExit)
+    assert "bad Redis URL 'localhost:6379'" in bad_url.output
+    nowhere_db = f"postgresql://walletpool:s3cret@127.0.0.1:{free_port()}/walletpool"
+    for args in (["reconcile"], ["db", "upgrade"], ["restore"], ["rebalance"], ["sync"],
+                 ["sync", "--once"], ["heal"]):
+        result = cli(*args, "--database-url", nowhere_db)
+        assert result.exit_code == 3, (args, result.output)
+        assert not isinstance(result.exception, Exception) or \
+            isinstance(result.exception, SystemExit), (args, result.exception)
+        assert "the database at postgresql+psycopg://walletpool:***@127.0.0.1:" in result.output
+        assert "s3cret" not in result.output
+    synced = f"sqlite:///{tmp_path / 'ok.db'}"  # a database that has a pool
+    assert cli("db", "upgrade", "--database-url", synced).exit_code == 0
+    cli("import", "CASH", "-", input="l1\n")
+    assert cli("sync", "--once", "--database-url", synced).exit_code == 0
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    for args in (["restore", "--force"], ["sync", "--once"]):
+        result = runner.invoke(main, ["--redis-url", down, *args, "--database-url", synced])
+        assert result.exit_code == 3, (args, result.output)
+        assert "is unavailable" in result.output and ".." not in result.output
+
+    latin1 = tmp_path / "wallets.csv"
+    latin1.write_bytes("address\nl1\nCaf\xe9\n".encode("latin-1"))
+    result = cli("import", "CASH", str(latin1))
+    assert result.exit_code == 2
+    assert "is not UTF-8 text (it holds the byte 0xe9" in result.output
+
+    doctor = cli("doctor", "--database-url", nowhere_db)
+    assert "database" in doctor.output and "Connection refused" in doctor.output
+
+
+def test_an_excel_export_with_a_byte_order_mark_imports(cli: Cli, tmp_path: Path) -> None:
+    """Defect 8: the BOM made the header line a rejected address."""
+    export = tmp_path / "wallets.csv"
+    export.write_bytes("address\r\nl1\r\nl2\r\n".encode("utf-8-sig"))
+    result = cli("import", "CASH", str(export))
+    assert result.exit_code == 0, result.output
+    assert "added 2" in result.output
+
+
+def test_a_refusal_is_said_once_not_as_a_warning_and_an_error(cli: Cli) -> None:
+    """Defect 9: a log line and an `error:` line said the same."""
+    cli("import", "CASH", "-", input="l1\n")
+    cli("allocate", "CASH", "o1")
+    refused = cli("allocate", "CASH", "o2")
+    assert refused.exit_code == 1
+    assert refused.output.count("\n") == 1, refused.output  # one line
+    assert refused.output.startswith("error: PoolExhausted: pool CASH has no free wallet")

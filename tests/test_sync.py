@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -306,14 +305,6 @@ def test_a_syncer_killed_mid_batch_loses_and_duplicates_nothing(
     assert count(pg, schema.events) == appended
     assert reconcile(redis_client, pg, "wp", "SYNC") == []
     assert redis_client.xpending("wp:{SYNC}:events", GROUP)["pending"] == 0
-
-
-@pytest.fixture
-def restartable_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own, which it may kill and start again."""
-    server = PostgresServer(tmp_path).start()
-    yield server
-    server.remove()
 
 
 def test_postgres_restarted_under_load_loses_nothing(

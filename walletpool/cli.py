@@ -21,6 +21,7 @@ from .chains import network as chain_network
 from .client import WalletPool
 from .engine import wire
 from .engine.operations import KEEP, Keep
+from .importer import read_lines
 from .keys import v1_keys
 from .logs import configure_logging
 from .models import ImportReport, Lease, PoolStats, utc
@@ -41,12 +42,44 @@ def _exit_code(exc: errors.WalletPoolError) -> int:
 
 @contextmanager
 def _reported() -> Iterator[None]:
-    """Turn walletpool errors into one line on stderr and the documented exit code."""
+    """Turn walletpool errors into one line on stderr and the documented exit code; so
+    too a Redis or a database that cannot be reached (from the steps that talk to them
+    directly: restore, sync, reconcile), never a traceback."""
     try:
         yield
     except errors.WalletPoolError as exc:
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(_exit_code(exc))
+        _fail(exc)
+    except Exception as exc:
+        translated = _store_error(exc)
+        if translated is None:
+            raise
+        _fail(translated)
+
+
+def _fail(exc: errors.WalletPoolError) -> None:
+    click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+    sys.exit(_exit_code(exc))
+
+
+def _store_error(exc: Exception) -> errors.WalletPoolError | None:
+    """A raw redis-py or SQLAlchemy error as the walletpool error it means, or None."""
+    from redis import exceptions as rx
+
+    if isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError)):
+        return errors.BackendUnavailable(f"Redis is unavailable: {str(exc).rstrip('.')}.")
+    sa_exc = sys.modules.get("sqlalchemy.exc")  # loaded only by the database's commands
+    if sa_exc is None or not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+    ctx = click.get_current_context(silent=True)
+    engine = ctx.obj.get("engine") if ctx is not None and ctx.obj else None
+    where = f" at {engine.url.render_as_string(hide_password=True)}" if engine else ""
+    if "no such table" in reason or "does not exist" in reason:
+        return errors.WalletPoolError(f"the database{where} has no walletpool schema "
+                                      f"({reason}): run `walletpool db upgrade`")
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return errors.BackendUnavailable(f"the database{where} is unavailable: {reason}")
+    return None
 
 
 def _pool(ctx: click.Context) -> WalletPool:
@@ -66,6 +99,7 @@ def _engine(ctx: click.Context, database_url: str | None) -> sa.Engine:
 
     engine = create_engine(database_url)
     ctx.call_on_close(engine.dispose)
+    ctx.find_root().ensure_object(dict)["engine"] = engine  # named in its errors
     return engine
 
 
@@ -111,7 +145,7 @@ def main(ctx: click.Context, redis_url: str | None, prefix: str | None,
          replicas: int | None, replica_timeout: float | None, fsync: bool | None,
          log_level: str, json_logs: bool) -> None:
     """Fair, atomic pools of deposit wallets on Redis."""
-    configure_logging(log_level.upper(), json_lines=json_logs)
+    configure_logging(log_level.upper(), json_lines=json_logs, errors_shown=True)
     ctx.ensure_object(dict)
     ctx.obj.update(redis_url=redis_url, prefix=prefix, durability={
         "replicas": replicas, "replica_timeout": replica_timeout, "fsync": fsync})
@@ -135,7 +169,7 @@ def pools(ctx: click.Context, as_json: bool) -> None:
 
 @main.command(name="import")
 @click.argument("pool_name", metavar="POOL")
-@click.argument("source", metavar="FILE", type=click.File("r", encoding="utf-8"))
+@click.argument("source", metavar="FILE", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--dry-run", is_flag=True, help="Check and count, write nothing.")
 @click.option("--strict", is_flag=True, help="Write nothing when any line is rejected.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -153,7 +187,7 @@ def import_(ctx: click.Context, pool_name: str, source: TextIO, dry_run: bool, s
     pool = _pool(ctx)
     with _reported():
         validation.pool_name(pool_name)
-    lines = source.readlines()
+        lines = read_lines(source, getattr(source, "name", "the input"))
     with _reported(), _Progress(len(lines) >= 10_000) as progress:
         report = pool.import_wallets(pool_name, lines, dry_run=dry_run or strict,
                                      progress=progress)
@@ -463,7 +497,8 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
     from .store.migrations import upgrade as run_upgrade
 
     engine = _engine(ctx, database_url)
-    applied = run_upgrade(engine)
+    with _reported():
+        applied = run_upgrade(engine)
     click.echo(f"schema at version {LATEST}" + (f" (applied {applied})" if applied else
                                                   " (nothing to do)"))
 
@@ -486,22 +521,26 @@ def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: f
     batch in hand, acknowledge it, exit 0)."""
     import signal
 
+    from .store.migrations import check
     from .syncer import Syncer
 
     pool = _pool(ctx)
-    syncer = Syncer(pool.redis, _engine(ctx, database_url), prefix=pool.settings.prefix,
+    engine = _engine(ctx, database_url)
+    syncer = Syncer(pool.redis, engine, prefix=pool.settings.prefix,
                     consumer=consumer, batch_size=batch_size, block=block,
                     claim_idle=claim_idle, rebalance_every=rebalance_every or None)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: syncer.stop())
     with _reported():
         if once:
-            total = 0
-            while (done := syncer.run_once()):
-                total += done
+            check(engine)  # a missing schema is reported, not retried
+            while not syncer.stopping and syncer.run_once():
+                pass
+            total = syncer.committed
         else:
             total = syncer.run()
-    click.echo(f"committed {total} events")
+    stopped = " (stopped: the batch in hand stays in the stream)" if syncer.abandoned else ""
+    click.echo(f"committed {total} events{stopped}")
 
 
 @main.command()
@@ -592,14 +631,16 @@ def restore(ctx: click.Context, database_url: str | None, pool_names: tuple[str,
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
 @click.pass_context
 def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[str, ...]) -> None:
-    """Compare Redis and the database wallet by wallet; exit 1 on any difference."""
+    """Compare Redis and the database wallet by wallet (every pool either side has when
+    none is named); exit 1 on any difference."""
     from .store.restore import reconcile as run_reconcile
+    from .store.restore import stored_pools
 
     pool = _pool(ctx)
     engine = _engine(ctx, database_url)
     differences = []
     with _reported():
-        for name in pool_names or pool.pools():
+        for name in pool_names or sorted(set(pool.pools()) | set(stored_pools(engine))):
             differences += run_reconcile(pool.redis, engine, pool.settings.prefix,
                                          validation.pool_name(name))
     for difference in differences:

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from .errors import InvalidInput
-from .settings import Settings, connection_options
+from .settings import Settings, connection_options, mask_url
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 
@@ -77,8 +77,14 @@ def client_for(redis_module: Any, settings: Settings) -> tuple[Any, list[Any]]:
     the clients of the sentinels, for the caller to close after it."""
     options = connection_options(settings)
     if not is_sentinel(settings.redis_url):
-        connections = redis_module.BlockingConnectionPool.from_url(
-            settings.connection_url, **options)
+        try:
+            connections = redis_module.BlockingConnectionPool.from_url(
+                settings.connection_url, **options)
+        except ValueError as exc:  # redis-py's word on a URL it cannot read
+            raise InvalidInput(
+                f"bad Redis URL {mask_url(settings.redis_url)!r}: {str(exc).rstrip('.')}; "
+                "e.g. redis://127.0.0.1:6379/0, rediss://..., unix:///path/redis.sock or "
+                "redis+sentinel://host:26379/SERVICE") from None
         return redis_module.Redis.from_pool(connections), []
     address = SentinelAddress.parse(settings.redis_url)
     sentinel_module = redis_module.sentinel

@@ -73,7 +73,9 @@ def check_database(url: str) -> list[Finding]:
             version = current_version(conn)
     except sa.exc.SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
-        return [Finding("FAIL", "database", f"unreachable: {type(cause).__name__}")]
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        where = engine.url.render_as_string(hide_password=True)
+        return [Finding("FAIL", "database", f"{where} unreachable: {reason}")]
     finally:
         engine.dispose()
     if version == LATEST:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from .engine.intake import Row
+from .errors import InvalidInput
 from .models import Rejected
 
 Source = str | os.PathLike[str] | Iterable[str]
@@ -25,7 +26,7 @@ def read_rows(lines: Iterable[str]) -> tuple[list[Row], list[Rejected]]:
     rejected: list[Rejected] = []
     header_possible = True
     for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
+        stripped = line.strip().lstrip("\ufeff") if number == 1 else line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         cells = [c.strip() for c in next(csv.reader([stripped]))] if "," in stripped or \
@@ -46,9 +47,21 @@ def read_rows(lines: Iterable[str]) -> tuple[list[Row], list[Rejected]]:
 
 def read_source(source: Source) -> tuple[list[Row], list[Rejected]]:
     if isinstance(source, (str, os.PathLike)):
-        with Path(source).open(encoding="utf-8", newline="") as file:
-            return read_rows(file)
+        # utf-8-sig: a spreadsheet's export starts with a byte order mark
+        with Path(source).open(encoding="utf-8-sig", newline="") as file:
+            return read_rows(read_lines(file, str(source)))
     return read_rows(_lines(source))
+
+
+def read_lines(file: IO[str], name: str) -> list[str]:
+    """Every line of a text file, or InvalidInput naming the first byte that is not
+    UTF-8 (a file saved in another encoding)."""
+    try:
+        return file.readlines()
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{name} is not UTF-8 text (it holds the byte "
+                           f"0x{exc.object[exc.start]:02x}, which UTF-8 cannot start with): "
+                           "save it as UTF-8 and import again; nothing was added") from None
 
 
 def _lines(source: Iterable[str] | IO[str]) -> Iterator[str]:

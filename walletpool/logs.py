@@ -46,10 +46,29 @@ class TextFormatter(logging.Formatter):
         return f"{line} {fields}" if fields else line
 
 
-def configure_logging(level: int | str = logging.INFO, json_lines: bool = False) -> None:
-    """Send walletpool's records to stderr, as text or as JSON lines."""
-    handler = logging.StreamHandler()
+RAISED_ANYWAY = frozenset({"pool exhausted", "lease lost", "reserve exhausted"})
+"""Warnings the library logs just before it raises the error that says the same."""
+
+
+def _not_raised_anyway(record: logging.LogRecord) -> bool:
+    return record.msg not in RAISED_ANYWAY
+
+
+def configure_logging(level: int | str = logging.INFO, json_lines: bool = False,
+                      errors_shown: bool = False) -> None:
+    """Send walletpool's records to stderr, as text or as JSON lines. `errors_shown`:
+    the caller prints each error itself (the command line), so the warnings that only
+    announce one are left out."""
+    handler = _OwnHandler()
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    if errors_shown:
+        handler.addFilter(_not_raised_anyway)
     logger = logging.getLogger("walletpool")
+    for old in [h for h in logger.handlers if isinstance(h, _OwnHandler)]:
+        logger.removeHandler(old)  # configured again (a second command in one process)
     logger.addHandler(handler)
     logger.setLevel(level)
+
+
+class _OwnHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler configure_logging installs, so that it replaces its own alone."""

@@ -22,6 +22,7 @@ from redis import exceptions as rx
 
 from .engine.calls import Reply, text
 from .engine.wire import SyncRedis
+from .errors import WalletPoolError
 from .keys import key, pool_names
 from .store.apply import Event, apply_batch
 from .store.migrations import check
@@ -44,6 +45,11 @@ class Lag:
     oldest_age: float
     """Seconds since the oldest of them was appended (0 when there is none)."""
 
+
+
+def _missing_schema(exc: sa.exc.OperationalError) -> bool:
+    """SQLite's word for a table that is not there (PostgreSQL's is a ProgrammingError)."""
+    return "no such table" in str(exc.orig)
 
 
 def _id(text: str) -> tuple[int, int]:
@@ -114,6 +120,8 @@ class Syncer:
         self.rebalance_every = rebalance_every
         self._rebalance_at = 0.0
         self.heal_every = heal_every
+        self.abandoned = False
+        """stop() came while a batch waited for the database: it was left in the stream."""
         self._heal_at = 0.0
         self._client: Any = None
 
@@ -144,7 +152,8 @@ class Syncer:
             if entries:
                 events = [event for entry_id, fields in entries
                           for event in Event.of_entry(pool, entry_id, fields)]
-                self._commit(events)
+                if not self._commit(events):
+                    break
                 self.redis.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
                 self._trim(stream)
                 done += len(events)
@@ -182,19 +191,26 @@ class Syncer:
                                       count=self.batch_size)
         return fresh[0][1] if fresh else []
 
-    def _commit(self, events: list[Event]) -> None:
-        """Write one batch, retrying with backoff while the database is away."""
+    def _commit(self, events: list[Event]) -> bool:
+        """Write one batch, retrying with backoff while the database is away. False when
+        stop() came first: the batch stays unacknowledged in the stream, nothing lost."""
         delay = 0.1
         while True:
             try:
                 with self.engine.begin() as conn:
                     apply_batch(conn, events)
-                return
+                return True
             except sa.exc.OperationalError as exc:
+                if _missing_schema(exc):  # no retry mends that: say so
+                    raise WalletPoolError(
+                        f"the database has no walletpool schema ({str(exc.orig).strip()}): "
+                        "run `walletpool db upgrade`") from exc
                 log.warning("database unavailable, retrying the batch",
                             extra={"events": len(events), "retry_in": delay,
                                    "error": str(exc.orig)[:200]})
-                time.sleep(delay)
+                if self._stopping.wait(delay):
+                    self.abandoned = True
+                    return False
                 delay = min(delay * 2, 5.0)
 
     def _trim(self, stream: str) -> None:
@@ -284,6 +300,9 @@ class Syncer:
         for name in pool_names(self.redis, self.prefix):
             try:
                 pool._do(rebalance(pool._ops, self.engine, name))
+            except sa.exc.OperationalError as exc:  # an outage, not a bug: no traceback
+                log.warning("rebalance skipped, the database is unavailable", extra={
+                    "pool": name, "error": str(exc.orig).strip().splitlines()[0][:200]})
             except Exception:
                 log.exception("rebalance failed, retrying later", extra={"pool": name})
 

@@ -172,7 +172,8 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
         if call is not None and not call.idempotent:
             doubt = (f" The {call.script.name} may or may not have been applied;"
                      " check with get_lease.")
-        return BackendUnavailable(f"Redis at {where} is unavailable: {exc}.{doubt}")
+        reason = str(exc).rstrip(".") or type(exc).__name__
+        return BackendUnavailable(f"Redis at {where} is unavailable: {reason}.{doubt}")
     if isinstance(exc, rx.ResponseError) and "walletpool-layout:" in str(exc):
         return _outdated(str(exc), call)
     if isinstance(exc, rx.ResponseError) and "walletpool-fenced:" in str(exc):

@@ -27,7 +27,7 @@ CHUNK = 5_000
 
 
 class PoolExists(WalletPoolError):
-    """Redis still holds the pool; restore would overwrite it (use force)."""
+    """Redis still holds the pool; restore would overwrite it (force=True, `--force`)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ def restore(client: SyncRedis, engine: sa.Engine, prefix: str, pool: str, *,
     present = [k for k in keys.values() if client.exists(k)]
     if present and not force:
         raise PoolExists(f"pool {pool} still exists in Redis ({len(present)} keys); "
-                         "restore would overwrite it: pass force to replace it")
+                         "restore would overwrite it: pass force=True (`walletpool restore "
+                         "--force`) to replace it")
     client.delete(*keys.values(), *v1_keys(prefix, pool))
 
     known: list[Any] = []
