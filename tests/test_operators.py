@@ -232,3 +232,20 @@ def test_a_refusal_is_said_once_not_as_a_warning_and_an_error(cli: Cli) -> None:
     assert refused.exit_code == 1
     assert refused.output.count("\n") == 1, refused.output  # one line
     assert refused.output.startswith("error: PoolExhausted: pool CASH has no free wallet")
+
+
+def test_typos_and_contradictory_settings_are_refused_with_a_hint(
+        cli: Cli, sync_pool: WalletPool) -> None:
+    """Defect 8: lowercase names without a hint; settings the pool cannot keep taken."""
+    cli("import", "CASH", "-", input="l1\nl2\nl3\n")
+    lower = cli("stats", "cash")
+    assert lower.exit_code == 2 and "(did you mean CASH?)" in lower.output
+    small = cli("configure", "CASH", "--max-size", "2")
+    assert small.exit_code == 2
+    assert "max_size 2 is below the 3 wallets in service" in small.output
+    assert sync_pool.stats("CASH").max_size != 2  # nothing changed
+    above = cli("configure", "CASH", "--max-size", "10", "--min-free", "11")
+    assert above.exit_code == 2 and "min_free 11 is above max_size 10" in above.output
+    zero = cli("configure", "CASH", "--max-uses", "0")
+    assert zero.exit_code == 2 and "'none' for no limit" in zero.output
+    assert cli("configure", "CASH", "--max-size", "3", "--min-free", "2").exit_code == 0

@@ -438,8 +438,11 @@ def retire(ctx: click.Context, pool_name: str, addresses: tuple[str, ...],
 def _max_uses(value: str | None) -> int | Keep | None:
     if value is None:
         return KEEP
-    if value.lower() in ("none", "unlimited", "0"):
+    if value.lower() in ("none", "unlimited"):
         return None
+    if value.strip() == "0":  # it once meant "no limit": say so rather than guess
+        raise click.BadParameter("0 leases is no limit a pool can keep: give 1 or more, or "
+                                 "'none' for no limit")
     try:
         return int(value)
     except ValueError:

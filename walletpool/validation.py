@@ -33,9 +33,12 @@ def _shown(value: object) -> str:
 
 def pool_name(pool: object) -> str:
     if not isinstance(pool, str) or POOL_RE.fullmatch(pool) is None:
+        hint = ""
+        if isinstance(pool, str) and POOL_RE.fullmatch(pool.strip().upper()):
+            hint = f" (did you mean {pool.strip().upper()}?)"  # names are upper case
         raise InvalidPool(
-            f"invalid pool name {_shown(pool)}: use 2-12 of A-Z 0-9, optionally followed by "
-            "'-' and a 2-12 character network, e.g. BTC or USDT-TRC20"
+            f"invalid pool name {_shown(pool)}{hint}: use 2-12 of A-Z 0-9, optionally "
+            "followed by '-' and a 2-12 character network, e.g. BTC or USDT-TRC20"
         )
     return pool
 

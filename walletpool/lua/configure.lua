@@ -17,6 +17,8 @@
 --- @include "emit"
 --- @include "fail"
 --- @include "fence"
+--- @include "fmt"
+--- @include "in_service"
 --- @include "int_arg"
 --- @include "keys"
 --- @include "layout"
@@ -46,6 +48,24 @@ for i = 5, #ARGV, 2 do
     if range == nil then return fail('unknown setting ' .. field) end
     if int_arg(value, range[1], range[2]) == nil then return fail('bad value for ' .. field) end
   end
+end
+
+-- Settings that contradict each other or the pool are refused, never taken silently:
+-- a max_size below the wallets in service, a min_free the pool could never keep free.
+local given = {}
+for i = 5, #ARGV, 2 do given[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local max_size = given.max_size or (conf.exists and conf.max_size or defaults.size)
+local min_free = given.min_free or (conf.exists and conf.min_free or defaults.min_free)
+if given.max_size and conf.exists then
+  local used = in_service()
+  if max_size < used then
+    return fail('max_size ' .. fmt(max_size) .. ' is below the ' .. fmt(used) .. ' wallets in '
+                .. 'service: retire wallets first, or set max_size to at least ' .. fmt(used))
+  end
+end
+if (given.max_size or given.min_free) and min_free > max_size then
+  return fail('min_free ' .. fmt(min_free) .. ' is above max_size ' .. fmt(max_size)
+              .. ': the pool could never keep that many wallets free')
 end
 
 -- A fenced pool takes no setting (the test clock moves still: it is no setting).
