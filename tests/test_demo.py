@@ -37,7 +37,8 @@ def test_the_overlap_check_sees_a_double_allocation() -> None:
     assert demo._overlaps([*sound, ("BTC:a", 2.9, 3.5)]) == 1
 
 
-def test_up_then_down(tmp_path: Path) -> None:
+def test_up_then_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     port = free_port()
     server = server_up(tmp_path, port)
     try:
@@ -47,8 +48,8 @@ def test_up_then_down(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="already runs"):
             server_up(tmp_path, port)
     finally:
-        pid = server_down(tmp_path)
-    assert server.pid is not None and pid == server.pid
+        stopped = server_down(tmp_path)
+    assert server.pid is not None and stopped == (tmp_path, server.pid)
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=port, socket_connect_timeout=0.5).ping()
     assert server_down(tmp_path) is None

@@ -249,3 +249,29 @@ def test_typos_and_contradictory_settings_are_refused_with_a_hint(
     zero = cli("configure", "CASH", "--max-uses", "0")
     assert zero.exit_code == 2 and "'none' for no limit" in zero.output
     assert cli("configure", "CASH", "--max-size", "3", "--min-free", "2").exit_code == 0
+
+
+def test_up_fails_on_a_taken_port_and_down_works_from_anywhere(
+        redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 7: `up` said "is up" (exit 0) while its server had failed to bind; `down`
+    from another directory said no server runs."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    taken = runner.invoke(main, ["up", "--port", str(redis_server.port), "--data-dir", "a"])
+    assert taken.exit_code == 1
+    assert f"port {redis_server.port} is taken by another server" in taken.output
+    assert "Address already in use" in taken.output  # the server's own words
+
+    port = free_port()
+    started = runner.invoke(main, ["up", "--port", str(port)])
+    assert started.exit_code == 0 and f"redis://127.0.0.1:{port}/0" in started.output
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    stopped = runner.invoke(main, ["down"])
+    assert stopped.exit_code == 0
+    assert f"data in {tmp_path / 'walletpool-data'}" in stopped.output
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(port=port, socket_connect_timeout=0.5).ping()
+    assert "no redis-server runs" in runner.invoke(main, ["down"]).output

@@ -753,15 +753,19 @@ def up(port: int, data_dir: Path) -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("walletpool-data"), show_default=True)
-def down(data_dir: Path) -> None:
-    """Stop the Redis `walletpool up` started."""
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The folder `up` used [default: the server `up` started last].")
+def down(data_dir: Path | None) -> None:
+    """Stop the Redis `walletpool up` started (from any directory)."""
     from .dev.redis_server import down as stop
 
-    pid = stop(data_dir)
-    click.echo(f"stopped redis-server (pid {pid})" if pid else f"no redis-server runs from "
-               f"{data_dir}")
+    stopped = stop(data_dir)
+    if stopped is None:
+        where = f"from {data_dir.resolve()}" if data_dir else "that `walletpool up` started"
+        click.echo(f"no redis-server runs {where}")
+        return
+    folder, pid = stopped
+    click.echo(f"stopped redis-server (pid {pid}, data in {folder})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -153,20 +153,37 @@ class RedisServer:
             while True:
                 try:
                     if client.ping():
-                        if self.daemon:
-                            self.pid = int(client.info("server")["process_id"])
-                        return self
+                        if not self.daemon:
+                            return self
+                        # the server answering must be the one just started, not another
+                        # that holds the port (then ours failed: "Address already in use")
+                        answering = int(client.info("server")["process_id"])
+                        own = _pid_in(self.data_dir)
+                        if own == answering:
+                            self.pid = own
+                            return self
+                        if (own is not None and not _alive(own)) or self._log_says(
+                                "Address already in use"):
+                            raise RuntimeError(self._failure(
+                                f"could not listen: port {self.port} is taken by another "
+                                f"server (pid {answering}), which is what answers there"))
                 except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
                     pass
                 exited = self.process is not None and self.process.poll() is not None
                 if exited or time.monotonic() > deadline:
-                    log = (self.data_dir / "redis.log")
-                    tail = log.read_text()[-2000:] if log.exists() else ""
-                    raise RuntimeError(f"redis-server {self.binary} did not start on port "
-                                       f"{self.port}:\n{tail}")
+                    raise RuntimeError(self._failure(f"did not start on port {self.port}"))
                 time.sleep(0.02)
         finally:
             client.close()
+
+    def _log_says(self, words: str) -> bool:
+        log = self.data_dir / "redis.log"
+        return log.exists() and words in log.read_text()
+
+    def _failure(self, what: str) -> str:
+        log = self.data_dir / "redis.log"
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        return f"redis-server {self.binary} {what}:\n{tail}"
 
     def stop(self) -> None:
         """Shut down cleanly (the AOF is flushed)."""
@@ -197,36 +214,71 @@ class RedisServer:
 
 def up(data_dir: Path, port: int) -> RedisServer:
     """Start a redis-server with its data (AOF) and a pid file in `data_dir`, and leave it
-    running. Refuses when the pid file names a live server."""
+    running. Refuses when the pid file names a live server. The folder is remembered
+    (started_dirs), so that `down` finds the server from any directory."""
     running = _running_pid(data_dir)
     if running is not None:
         raise RuntimeError(f"a redis-server (pid {running}) already runs from {data_dir}; "
                            "`walletpool down` stops it")
-    return RedisServer(data_dir, port=port, daemon=True).start()
+    server = RedisServer(data_dir, port=port, daemon=True).start()
+    started = [d for d in started_dirs() if d != Path(data_dir).resolve()]
+    _record([*started, Path(data_dir).resolve()])
+    return server
 
 
-def down(data_dir: Path, timeout: float = 10.0) -> int | None:
-    """Stop the server `up` started from `data_dir` (SIGTERM: it flushes its AOF).
-    Returns its pid, or None when none was running."""
-    pid = _running_pid(data_dir)
-    (Path(data_dir) / PIDFILE).unlink(missing_ok=True)
-    if pid is None:
+def down(data_dir: Path | None = None, timeout: float = 10.0) -> tuple[Path, int] | None:
+    """Stop the server `up` started from `data_dir` (SIGTERM: it flushes its AOF); with no
+    `data_dir`, the one `up` started most recently that still runs. Returns its folder
+    and pid, or None when none was running."""
+    candidates = [Path(data_dir)] if data_dir is not None else list(reversed(started_dirs()))
+    for folder in candidates:
+        pid = _running_pid(folder)
+        (folder / PIDFILE).unlink(missing_ok=True)
+        if pid is None:
+            continue
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        _record([d for d in started_dirs() if d != folder.resolve()])
+        return folder, pid
+    return None
+
+
+def _state_file() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "walletpool" / "started"
+
+
+def started_dirs() -> list[Path]:
+    """The folders of the servers `up` started, oldest first."""
+    try:
+        return [Path(line) for line in _state_file().read_text().splitlines() if line]
+    except OSError:
+        return []
+
+
+def _record(folders: list[Path]) -> None:
+    try:
+        _state_file().parent.mkdir(parents=True, exist_ok=True)
+        _state_file().write_text("".join(f"{f}\n" for f in folders))
+    except OSError:  # a read-only home: `down` then needs --data-dir
+        pass
+
+
+def _pid_in(data_dir: Path) -> int | None:
+    """The pid the server wrote to its pid file, if it wrote one."""
+    try:
+        return int((Path(data_dir) / PIDFILE).read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
         return None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    return pid
 
 
 def _running_pid(data_dir: Path) -> int | None:
-    try:
-        pid = int((Path(data_dir) / PIDFILE).read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-    return pid if _alive(pid) else None
+    pid = _pid_in(data_dir)
+    return pid if pid is not None and _alive(pid) else None
 
 
 def _alive(pid: int) -> bool:
