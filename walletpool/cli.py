@@ -632,24 +632,55 @@ def restore(ctx: click.Context, database_url: str | None, pool_names: tuple[str,
 @main.command()
 @database_option
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
+@click.option("--repair", is_flag=True,
+              help="Mend what can be mended safely, each repair recorded as an event.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[str, ...]) -> None:
-    """Compare Redis and the database wallet by wallet (every pool either side has when
-    none is named); exit 1 on any difference."""
+def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[str, ...],
+              repair: bool, as_json: bool) -> None:
+    """Check each pool's Redis structures against each other, and Redis against the
+    database wallet by wallet (every pool either side has when none is named); exit 1
+    on any finding. --repair mends Redis's structures and re-checks them (exit 0 once
+    none is left)."""
+    from .store.migrations import check
+    from .store.repair import reconcile_structures
     from .store.restore import reconcile as run_reconcile
     from .store.restore import stored_pools
 
     pool = _pool(ctx)
     engine = _engine(ctx, database_url)
-    differences = []
+    differences, damage, left = [], [], []
     with _reported():
-        for name in pool_names or sorted(set(pool.pools()) | set(stored_pools(engine))):
-            differences += run_reconcile(pool.redis, engine, pool.settings.prefix,
-                                         validation.pool_name(name))
-    for difference in differences:
-        click.echo(str(difference))
-    click.echo(f"{len(differences)} difference(s)")
-    sys.exit(EXIT_REFUSED if differences else 0)
+        check(engine)
+        names = pool_names or sorted(set(pool.pools()) | set(stored_pools(engine)))
+        for name in names:
+            validation.pool_name(name)
+            differences += run_reconcile(pool.redis, engine, pool.settings.prefix, name)
+            if name in pool.pools():
+                damage += pool._do(reconcile_structures(
+                    pool._ops, pool.redis, engine, pool.settings.prefix, name, repair=repair))
+                if repair:
+                    left += pool._do(reconcile_structures(
+                        pool._ops, pool.redis, engine, pool.settings.prefix, name))
+    if as_json:
+        _emit({"differences": [asdict(d) for d in differences],
+               "damage": [{k: v for k, v in asdict(d).items() if k != "target"}
+                          for d in damage],
+               "repaired": len(damage) if repair else 0,
+               "left": [str(d) for d in left]}, True, "")
+    else:
+        for difference in differences:
+            click.echo(str(difference))
+        for found in damage:
+            click.echo(str(found))
+        click.echo(f"{len(differences)} difference(s) with the database, {len(damage)} "
+                   "problem(s) in Redis's own structures")
+        if repair:
+            click.echo(f"repaired {len(damage) - len(left)}; "
+                       + (f"{len(left)} left: " + "; ".join(map(str, left)) if left else
+                          "none left (the syncer brings the repairs to the database)"))
+    failed = left if repair else [*differences, *damage]
+    sys.exit(EXIT_REFUSED if failed else 0)
 
 
 @main.command("acl")

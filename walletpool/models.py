@@ -13,7 +13,8 @@ ReleasedTo = Literal["free", "cooling", "retired", "reserve", "queued"]
 back in the database's reserve, or `queued`: Redis was down and the release waits in the
 database until it is back."""
 EventType = Literal["added", "allocated", "extended", "released", "expired", "cooled",
-                    "retired", "reserved", "unreserved", "configured", "fenced", "healed"]
+                    "retired", "reserved", "unreserved", "configured", "fenced", "healed",
+                    "repaired"]
 """The kinds of entry in a pool's event stream (and the database's events table)."""
 Mode = Literal["redis", "fallback"]
 """Where a client allocates now: Redis, or the database's reserve ('fallback')."""

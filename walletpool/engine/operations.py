@@ -459,6 +459,21 @@ class Operations:
                 *(field for wallet in wallets_ for field in wallet))
         return Call(script("heal"), self.keys(pool), args, decode, idempotent=True)
 
+    def repair(self, pool: str, wallets_: Sequence[Sequence[str | int]], *,
+               strays: Sequence[str] = (), owners: Sequence[str] = (),
+               token_floor: int = 0) -> Call[int]:
+        """Mend what reconcile found (store/repair.py, lua/repair.lua): each wallet set to
+        the state given, strays taken out, owner index entries dropped, the counter moved
+        up to `token_floor`. Decodes to the changes made."""
+        def decode(reply: Reply) -> int:
+            if text(reply[0]) == "nopool":
+                raise replies.pool_not_found(pool)
+            return int(reply[1])
+
+        args = (token_floor, len(strays), *strays, len(owners), *owners,
+                *(field for wallet in wallets_ for field in wallet))
+        return Call(script("repair"), self.keys(pool), args, decode, idempotent=True)
+
     # -- reading ----------------------------------------------------------------------------
 
     def stats(self, pool: str) -> Call[PoolStats]:

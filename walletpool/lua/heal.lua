@@ -23,48 +23,20 @@
 --- @include "fail"
 --- @include "fence"
 --- @include "fmt"
---- @include "int_arg"
 --- @include "keys"
 --- @include "layout"
 --- @include "lease_store"
+--- @include "place"
 --- @include "state_of"
 --- @include "stream_top"
---- @include "valid_address"
---- @include "valid_id"
-
-local FIELDS = 10
-local STATES = {free = true, leased = true, cooling = true, retired = true, reserve = true}
-local MAX_MS = 1e15
+--- @include "wallet_args"
 
 local heal_from, final, floor, token_floor = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if final ~= '0' and final ~= '1' then return fail('bad final flag') end
 if floor ~= '' and not floor:match('^%d+%-%d+$') then return fail('bad entry id floor') end
 if token_floor == nil or token_floor < 0 then return fail('bad token floor') end
-if (#ARGV - 4) % FIELDS ~= 0 then return fail('wallets come in groups of ' .. FIELDS) end
-local wallets = {}
-for i = 5, #ARGV, FIELDS do
-  local w = {a = ARGV[i], state = ARGV[i + 1], uses = ARGV[i + 8], since = ARGV[i + 9]}
-  local n = (i - 5) / FIELDS + 1
-  if not valid_address(w.a) or not STATES[w.state] then
-    return fail('bad wallet or state at position ' .. n)
-  end
-  if w.state == 'leased' then
-    w.lease = {o = ARGV[i + 2], t = ARGV[i + 3], l = ARGV[i + 4], e = ARGV[i + 5],
-               c = ARGV[i + 6], u = ARGV[i + 7]}
-    if not valid_id(w.lease.o, false) or not valid_id(w.lease.c, true)
-        or not valid_id(w.lease.u, true) or int_arg(w.lease.t, 1, 2^53) == nil
-        or int_arg(w.lease.l, 0, MAX_MS) == nil or int_arg(w.lease.e, 0, MAX_MS) == nil then
-      return fail('bad lease at position ' .. n)
-    end
-  end
-  if w.state == 'cooling' and int_arg(w.since, 0, MAX_MS) == nil then
-    return fail('bad cooling time at position ' .. n)
-  end
-  if w.uses ~= '' and int_arg(w.uses, 0, 2^53) == nil then
-    return fail('bad uses at position ' .. n)
-  end
-  wallets[#wallets + 1] = w
-end
+local wallets, bad = wallet_args(5)
+if bad then return fail(bad) end
 
 local conf = read_conf()
 if not conf.exists then return {'nopool'} end
@@ -90,25 +62,6 @@ local function take_out(w, st)
   end
 end
 
-local function put_in(w)
-  if w.state == 'free' then
-    redis.call('RPUSH', K.free, w.a)
-  elseif w.state == 'leased' then
-    local other = redis.call('HGET', K.leases, owner_field(w.lease.o))
-    if other and other ~= w.a then  -- the owner's older lease Redis kept: it ended
-      redis.call('HDEL', K.leases, owner_field(w.lease.o))
-    end
-    redis.call('HSET', K.leases, w.a, pack_lease(w.lease), owner_field(w.lease.o), w.a)
-    redis.call('ZADD', K.expiry, w.lease.e, w.a)
-  elseif w.state == 'cooling' then
-    redis.call('ZADD', K.cooling, w.since, w.a)
-  elseif w.state == 'retired' then
-    redis.call('HSET', K.known, w.a, 'retired')
-  elseif w.state == 'reserve' then
-    redis.call('SADD', K.reserve, w.a)
-  end
-end
-
 local changed = 0
 for _, w in ipairs(wallets) do
   local st = state_of(w.a)
@@ -120,14 +73,8 @@ for _, w in ipairs(wallets) do
   -- A retired wallet stays retired: retirement is final, whatever an older row says.
   if not same and st ~= 'retired' then
     if st == '' then redis.call('HSET', K.known, w.a, '1') else take_out(w, st) end
-    put_in(w)
-    if conf.max_uses > 0 and w.uses ~= '' and tonumber(w.uses) > 0 then
-      redis.call('HSET', K.uses, w.a, w.uses)  -- kept only while max_uses is set
-    end
-    -- a cooling wallet's line carries its cooling start where a lease's deadline goes
-    local carried = w.lease or (w.state == 'cooling'
-      and {o = '', t = '', l = '', e = w.since, c = '', u = ''}) or nil
-    emit('healed', w.a, w.state, carried, w.uses ~= '' and tonumber(w.uses) or nil)
+    place(w)
+    record_placed('healed', w, conf)
     changed = changed + 1
   end
 end

@@ -98,7 +98,7 @@ def wallet_row(event: Event) -> dict[str, Any]:
     ended = event.type in ("released", "expired", "reserved")  # reserved: FIFO from then
     since = None
     if event.state == "cooling":  # an expiry, or a heal, carries when cooling began
-        since = event.expires_at if event.type in ("expired", "healed") else event.at
+        since = event.expires_at if event.type in ("expired", "healed", "repaired") else event.at
     return {
         "pool": event.pool, "address": event.address, "state": event.state,
         "owner": event.owner if leased else None, "token": event.token if leased else None,
