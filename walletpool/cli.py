@@ -683,6 +683,40 @@ def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[st
     sys.exit(EXIT_REFUSED if failed else 0)
 
 
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=9465, show_default=True)
+@click.option("--bind", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--interval", type=click.FloatRange(0.1), default=5.0, show_default=True,
+              help="Seconds between reads of Redis, however often Prometheus scrapes.")
+@click.pass_context
+def metrics(ctx: click.Context, port: int, bind: str, interval: float) -> None:
+    """Serve Prometheus metrics of every pool at http://BIND:PORT/metrics until stopped
+    (SIGTERM, SIGINT). Needs the metrics extra: pip install walletpool[metrics]."""
+    import signal
+    import threading
+
+    try:
+        from .metrics import serve
+    except ImportError:
+        click.echo("error: walletpool metrics needs prometheus_client: "
+                   "pip install 'walletpool[metrics]'", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    pool = _pool(ctx)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server, _ = serve(pool, port, bind, interval)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {bind}:{port}: {exc.strerror}", err=True)
+        sys.exit(EXIT_REFUSED)
+    click.echo(f"serving http://{bind}:{port}/metrics (Redis read every {interval:g} s)")
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+
+
 @main.command("acl")
 @click.option("--syncer", is_flag=True, help="The syncer's user (it also reads the streams).")
 @click.option("--user", default=None,
