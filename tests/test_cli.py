@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Protocol
 
+import click
 import pytest
 import redis
 from click.testing import CliRunner, Result
@@ -68,8 +71,8 @@ def test_stats_and_pools_print_tables_and_json(cli: Cli) -> None:
     table = cli("stats")
     assert table.exit_code == 0
     header, row = table.output.splitlines()[:2]
-    assert header.split()[:5] == ["pool", "network", "free", "min_free", "leased"]
-    assert row.split()[:5] == ["CASH", "plain", "1", "0", "1"]
+    assert header.split()[:5] == ["pool", "network", "free", "leased", "cooling"]
+    assert row.split()[:5] == ["CASH", "plain", "1", "1", "0"]
     data = json.loads(cli("stats", "CASH", "--json").output)
     assert (data[0]["free"], data[0]["leased"]) == (1, 1)
     assert "CASH" in cli("pools").output
@@ -141,3 +144,58 @@ def test_the_version_is_shown_by_the_command_and_the_package(cli: Cli) -> None:
     module = subprocess.run([sys.executable, "-m", "walletpool", "--version"],
                             capture_output=True, text=True, check=False)
     assert module.returncode == 0 and module.stdout == result.output
+
+
+def _readme_cli_block() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Command line", 1)[1]
+    return section.split("```", 2)[1]
+
+
+def _commands() -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in sorted(main.commands.items()):
+        if isinstance(command, click.Group):
+            found += [(f"{name} {sub}", c) for sub, c in sorted(command.commands.items())]
+        else:
+            found.append((name, command))
+    return found
+
+
+def test_the_readme_command_list_matches_every_commands_help() -> None:
+    """Done-when of the issue: the README's CLI section and `--help` agree, both ways:
+    every command and every option it has is in the README, and nothing else is."""
+    block = _readme_cli_block()
+    entries: dict[str, str] = {}  # command -> its README text (continuation lines too)
+    current = None
+    for line in block.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if line.startswith("walletpool --version"):  # an option of its own line
+            assert "--version" in {o for p in main.params for o in p.opts}
+            continue
+        key = " ".join(words[:2]) if words[0] == "db" else words[0]
+        if (line.startswith("  ") and not line.startswith("   ")) or \
+                line.startswith("walletpool "):
+            current = key if line.startswith("  ") else "main"
+            entries[current] = line
+        elif current is not None:
+            entries[current] += " " + line
+    listed = {k for k in entries if k != "main"}
+    assert listed == {name for name, _ in _commands()}
+    for name, command in [("main", main), *_commands()]:
+        options = {o for p in command.params if isinstance(p, click.Option)
+                   for o in p.opts + p.secondary_opts if o.startswith("--")} - {"--help"}
+        if name == "main":
+            options -= {"--version"}  # a line of its own
+        shown = set(re.findall(r"--[a-z][a-z-]*", entries[name]))
+        assert options <= shown, (name, options - shown)
+        assert shown <= options | {"--version"}, (name, shown - options)
+
+
+def test_the_documented_shell_completion_works() -> None:
+    env = {**os.environ, "_WALLETPOOL_COMPLETE": "bash_source"}
+    script = subprocess.run([str(Path(sys.executable).parent / "walletpool")], env=env,
+                            capture_output=True, text=True, timeout=30).stdout
+    assert "complete -o nosort -F _walletpool_completion walletpool" in script

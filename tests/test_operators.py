@@ -3,6 +3,7 @@ as a new operator would, reproduced here, so that it stays fixed."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -275,3 +276,56 @@ def test_up_fails_on_a_taken_port_and_down_works_from_anywhere(
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=port, socket_connect_timeout=0.5).ping()
     assert "no redis-server runs" in runner.invoke(main, ["down"]).output
+
+
+def test_stats_and_pools_fit_80_columns_and_wide_has_every_column(cli: Cli) -> None:
+    """Defect 9: a 21-column, 212-character table in an 80-column terminal."""
+    cli("import", "USDT-TRC20", "-", input="\n".join(sample_addresses("tron", 3)))
+    cli("import", "CASH", "-", input="l1\nl2\n")
+    cli("allocate", "CASH", "o1")
+    for command in (["stats"], ["pools"]):
+        lines = cli(*command).output.splitlines()
+        assert len(lines) == 3 and max(map(len, lines)) <= 80, lines
+    wide = cli("stats", "--wide").output.splitlines()
+    assert {"max_size", "lease_ttl", "last_token", "unsynced_age"} <= set(wide[0].split())
+    assert "max_size" not in cli("stats").output
+
+
+def test_stats_watch_redraws_until_interrupted(cli: Cli, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    """The live view: one frame an interval, ended by Ctrl-C (here the third sleep)."""
+    import time as clock
+
+    cli("import", "CASH", "-", input="l1\n")
+    naps = []
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(clock, "sleep", nap)
+    result = cli("stats", "--watch", "--interval", "0.5")
+    assert result.exit_code == 0 and naps == [0.5, 0.5, 0.5]
+    assert result.output.count("walletpool stats every 0.5 s (Ctrl-C ends)") == 3
+    assert result.output.count("CASH ") == 3
+
+
+@pytest.mark.parametrize("command", [
+    ["extend", "CASH", "o1", "--ttl", "60"], ["release", "CASH", "o1"], ["reap"],
+    ["retire", "CASH", "l2"], ["configure", "CASH", "--cooldown", "0"], ["doctor"],
+    ["stats"], ["pools"], ["peek", "CASH"], ["allocate", "CASH", "o2"]])
+def test_every_command_speaks_json_and_so_do_its_errors(cli: Cli, command: list[str]) -> None:
+    """Defect 9: extend, release, reap, retire, configure, doctor had no --json, and
+    errors stayed plain text under it."""
+    cli("import", "CASH", "-", input="l1\nl2\nl3\n")
+    cli("allocate", "CASH", "o1")
+    result = cli(*command, "--json")
+    assert result.exit_code in (0, 1), result.output  # doctor may warn of the AOF
+    json.loads(result.stdout)
+    refused = cli(*command[:1], "NOPE", *command[2:], "--json") if len(command) > 1 else None
+    if refused is not None and command[0] not in ("doctor", "stats", "pools", "reap",
+                                                  "configure"):  # configure creates pools
+        error = json.loads(refused.stderr)
+        assert (error["error"], error["exit_code"]) == ("PoolNotFound", 2), refused.output
+

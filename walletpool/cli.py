@@ -57,8 +57,14 @@ def _reported() -> Iterator[None]:
 
 
 def _fail(exc: errors.WalletPoolError) -> None:
-    click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-    sys.exit(_exit_code(exc))
+    code = _exit_code(exc)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.params.get("as_json"):  # a script reads JSON, errors too
+        click.echo(json.dumps({"error": type(exc).__name__, "message": str(exc),
+                               "exit_code": code}), err=True)
+    else:
+        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+    sys.exit(code)
 
 
 def _store_error(exc: Exception) -> errors.WalletPoolError | None:
@@ -152,9 +158,10 @@ def main(ctx: click.Context, redis_url: str | None, prefix: str | None,
 
 
 @main.command()
+@click.option("--wide", is_flag=True, help="Every column (settings and counters too).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def pools(ctx: click.Context, as_json: bool) -> None:
+def pools(ctx: click.Context, wide: bool, as_json: bool) -> None:
     """List the pools with their counts."""
     pool = _pool(ctx)
     with _reported():
@@ -164,7 +171,7 @@ def pools(ctx: click.Context, as_json: bool) -> None:
     elif not stats:
         click.echo("no pools")
     else:
-        _print_table(stats)
+        _print_table(stats, wide=wide)
 
 
 @main.command(name="import")
@@ -263,6 +270,7 @@ def allocate(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
 def _held(pool: WalletPool, pool_name: str, owner: str, token: int | None) -> Lease:
     """The lease OWNER holds (from either lane), or the LeaseLost that says why there is
     none: when it expired, if Redis still has its record."""
+    pool.stats(pool_name)  # PoolNotFound for a typo, not "no live lease"
     lease = pool.get_lease(pool_name, owner)
     if lease is None:
         why = pool._do(pool._ops.held_lease(pool_name, owner))
@@ -280,15 +288,19 @@ def _held(pool: WalletPool, pool_name: str, owner: str, token: int | None) -> Le
 @click.argument("pool_name", metavar="POOL")
 @click.argument("owner")
 @click.option("--token", type=int, help="Release only if the lease still has this token.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def release(ctx: click.Context, pool_name: str, owner: str, token: int | None) -> None:
+def release(ctx: click.Context, pool_name: str, owner: str, token: int | None,
+            as_json: bool) -> None:
     """Release the wallet OWNER holds in POOL."""
     pool = _pool(ctx)
     with _reported():
         lease = _held(pool, pool_name, owner, token)
         state = pool.release(lease)
         network = pool.stats(pool_name).network
-    click.echo(f"released {_shown_address(lease.address, network)} (now {state})")
+    shown = _shown_address(lease.address, network)
+    _emit({**asdict(lease), "shown_address": shown, "now": state}, as_json,
+          f"released {shown} (now {state})")
 
 
 @main.command()
@@ -296,53 +308,86 @@ def release(ctx: click.Context, pool_name: str, owner: str, token: int | None) -
 @click.argument("owner")
 @click.option("--ttl", type=float, help="New TTL from now, seconds [default: the pool's].")
 @click.option("--token", type=int, help="Extend only if the lease still has this token.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def extend(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
-           token: int | None) -> None:
-    """Extend the lease OWNER holds in POOL."""
+           token: int | None, as_json: bool) -> None:
+    """Set the deadline of the lease OWNER holds in POOL to TTL seconds from now (the
+    pool's lease_ttl by default): later or, with a shorter TTL, sooner."""
     pool = _pool(ctx)
     with _reported():
         lease = pool.extend(_held(pool, pool_name, owner, token), ttl=ttl)
         network = pool.stats(pool_name).network
-    click.echo(_lease_text(lease, network))
+    _emit({**asdict(lease), "shown_address": _shown_address(lease.address, network)},
+          as_json, _lease_text(lease, network))
 
 
 @main.command()
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
+@click.option("--wide", is_flag=True, help="Every column (settings and counters too).")
+@click.option("--watch", is_flag=True, help="Redraw every --interval seconds until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(0.1), default=2.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def stats(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> None:
-    """Counts and settings of the given pools (all pools when none is named)."""
+def stats(ctx: click.Context, pool_names: tuple[str, ...], wide: bool, watch: bool,
+          interval: float, as_json: bool) -> None:
+    """Counts and settings of the given pools (all pools when none is named), in 80
+    columns; --wide for every column, --watch for a live view."""
+    import time
+
     from .syncer import lag
 
     pool = _pool(ctx)
-    with _reported():
-        stats = [pool.stats(name) for name in (pool_names or pool.pools())]
-        lags = {s.pool: lag(pool.redis, pool.settings.prefix, s.pool) for s in stats}
-    if as_json:
-        _emit([{**asdict(s), "unsynced": lags[s.pool].unsynced,
-                "unsynced_age": lags[s.pool].oldest_age} for s in stats], True, "")
-    elif not stats:
-        click.echo(f"no pools under prefix {pool.settings.prefix!r}: create one with "
-                   "`walletpool configure POOL` or `walletpool import POOL FILE`")
-    else:
-        _print_table(stats, lags)
+    while True:
+        with _reported():
+            stats = [pool.stats(name) for name in (pool_names or pool.pools())]
+            lags = {s.pool: lag(pool.redis, pool.settings.prefix, s.pool) for s in stats}
+        if as_json:
+            _emit([{**asdict(s), "unsynced": lags[s.pool].unsynced,
+                    "unsynced_age": lags[s.pool].oldest_age} for s in stats], True, "")
+        elif not stats:
+            click.echo(f"no pools under prefix {pool.settings.prefix!r}: create one with "
+                       "`walletpool configure POOL` or `walletpool import POOL FILE`")
+        else:
+            if watch:
+                click.clear()
+                click.echo(f"walletpool stats every {interval:g} s (Ctrl-C ends)  "
+                           f"{utc(time.time())}")
+            _print_table(stats, lags, wide=wide)
+        if not watch:
+            return
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return
 
 
-def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None) -> None:
-    columns = ["pool", "network", "free", "min_free", "leased", "cooling", "retired", "total",
-               "expired_unreaped", "last_token", "events", "lease_ttl", "cooldown", "max_size",
-               "max_uses", "low_water_alerts", "exhaustions", "reserve", "mode"]
+NARROW = ["pool", "network", "free", "leased", "cooling", "retired", "reserve", "exhaustions"]
+"""The columns of `stats` and `pools` that fit 80 columns for pool names up to 11
+characters (USDT-TRC20), with `unsynced` and `lag`; `mode` joins them while a pool is
+served by the database's reserve."""
+WIDE = ["pool", "network", "free", "min_free", "leased", "cooling", "retired", "total",
+        "expired_unreaped", "last_token", "events", "lease_ttl", "cooldown", "max_size",
+        "max_uses", "low_water_alerts", "exhaustions", "reserve", "mode"]
+
+
+def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None,
+                 wide: bool = False) -> None:
+    columns = list(WIDE if wide else NARROW)
+    if not wide and any(s.mode != "redis" for s in stats):
+        columns.append("mode")
+    heads = {"exhaustions": "exhausted"} if not wide else {}
     rows = [[str(getattr(s, c) if getattr(s, c) is not None else "-") for c in columns]
             for s in stats]
     if lags is not None:
-        columns += ["unsynced", "unsynced_age"]
+        columns += ["unsynced", "unsynced_age" if wide else "lag"]
         for row, s in zip(rows, stats, strict=True):
             row += [str(lags[s.pool].unsynced), f"{lags[s.pool].oldest_age:.1f}s"]
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)))
+    names = [heads.get(c, c) for c in columns]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(names)]
+    click.echo(" ".join(c.ljust(w) for c, w in zip(names, widths, strict=False)).rstrip())
     for row in rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)))
+        click.echo(" ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
 
 
 @main.command()
@@ -362,13 +407,19 @@ def peek(ctx: click.Context, pool_name: str, count: int, as_json: bool) -> None:
 
 @main.command()
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def reap(ctx: click.Context, pool_names: tuple[str, ...]) -> None:
+def reap(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> None:
     """Reclaim expired leases and return cooled wallets (all pools when none is named)."""
     pool = _pool(ctx)
+    reaped: dict[str, int] = {}
     with _reported():
         for name in pool_names or pool.pools():
-            click.echo(f"{name}: {pool.reap(name)} expired lease(s) reclaimed")
+            reaped[name] = pool.reap(name)
+            if not as_json:
+                click.echo(f"{name}: {reaped[name]} expired lease(s) reclaimed")
+    if as_json:
+        _emit(reaped, True, "")
 
 
 @main.command()
@@ -460,10 +511,12 @@ def _max_uses(value: str | None) -> int | Keep | None:
                                 "the pool holds no wallet.")
 @click.option("--reserve", type=int, help="Wallets the database holds back for a Redis "
                                           "outage [default: min_free]; `rebalance` moves them.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
               cooldown: float | None, max_size: int | None, max_uses: str | None,
-              min_free: int | None, network: str | None, reserve: int | None) -> None:
+              min_free: int | None, network: str | None, reserve: int | None,
+              as_json: bool) -> None:
     """Create POOL or change its settings; options not given keep their value."""
     pool = _pool(ctx)
     uses = _max_uses(max_uses)
@@ -472,6 +525,9 @@ def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
                                  max_size=max_size, max_uses=uses, min_free=min_free,
                                  network=network, reserve=reserve)
         stats = pool.stats(pool_name)
+    if as_json:
+        _emit({"pool": pool_name, "created": created, **asdict(stats)}, True, "")
+        return
     click.echo(f"{pool_name} {'created' if created else 'updated'}: network={stats.network} "
                f"lease_ttl={stats.lease_ttl:g}s cooldown={stats.cooldown:g}s "
                f"max_size={stats.max_size} max_uses={stats.max_uses or 'none'} "
@@ -742,8 +798,9 @@ def acl(ctx: click.Context, syncer: bool, user: str | None) -> None:
 @main.command()
 @click.option("--database-url", envvar="WALLETPOOL_DATABASE_URL", default=None,
               help="Also check this database (reachable, schema current).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def doctor(ctx: click.Context, database_url: str | None) -> None:
+def doctor(ctx: click.Context, database_url: str | None, as_json: bool) -> None:
     """Check Redis (version, AOF, eviction policy), each pool's sync lag and the
     database; exit 1 on any warning."""
     from .doctor import check_database, check_redis
@@ -756,8 +813,11 @@ def doctor(ctx: click.Context, database_url: str | None) -> None:
             raise wire.translate(exc, pool._where) from exc
     if database_url:
         findings += check_database(database_url)
-    for finding in findings:
-        click.echo(str(finding))
+    if as_json:
+        _emit([asdict(f) for f in findings], True, "")
+    else:
+        for finding in findings:
+            click.echo(str(finding))
     sys.exit(0 if all(f.level == "ok" for f in findings) else EXIT_REFUSED)
 
 
