@@ -22,7 +22,7 @@ from redis import exceptions as rx
 
 from .engine.calls import Reply, text
 from .engine.wire import SyncRedis
-from .errors import WalletPoolError
+from .errors import BackendUnavailable, WalletPoolError
 from .keys import key, pool_names
 from .store.apply import Event, apply_batch
 from .store.migrations import check
@@ -237,7 +237,8 @@ class Syncer:
             try:
                 done = self.run_once()
                 delay = 0.1
-            except (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError) as exc:
+            except (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError,
+                    BackendUnavailable) as exc:  # the last from a program (heal, rebalance)
                 log.warning("redis unavailable, retrying", extra={"retry_in": delay,
                                                                   "error": str(exc)})
                 self._groups.clear()  # a Redis that lost its data lost the groups too

@@ -51,7 +51,8 @@ for i = 5, #ARGV, 2 do
 end
 
 -- Settings that contradict each other or the pool are refused, never taken silently:
--- a max_size below the wallets in service, a min_free the pool could never keep free.
+-- a max_size below the wallets in service, a min_free set above max_size (a default
+-- min_free, which the caller did not choose, is not held against a small max_size).
 local given = {}
 for i = 5, #ARGV, 2 do given[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local max_size = given.max_size or (conf.exists and conf.max_size or defaults.size)
@@ -63,7 +64,7 @@ if given.max_size and conf.exists then
                 .. 'service: retire wallets first, or set max_size to at least ' .. fmt(used))
   end
 end
-if (given.max_size or given.min_free) and min_free > max_size then
+if given.min_free and min_free > max_size then
   return fail('min_free ' .. fmt(min_free) .. ' is above max_size ' .. fmt(max_size)
               .. ': the pool could never keep that many wallets free')
 end
