@@ -39,14 +39,17 @@ Acked = tuple[str, str, int, float]
 """(owner, address, token, when) of an acknowledged allocation."""
 
 
-def _under_load(pair: Replicated, url: str, replicas: int,
-                failover: Callable[[], None]) -> list[Acked]:
+def _under_load(pair: Replicated, url: str, replicas: int, failover: Callable[[], None],
+                ready: Callable[[], None] | None = None) -> list[Acked]:
     """Three worker processes allocate through `url`; the replica is frozen at STALL_AT,
-    `failover()` runs at KILL_AT; returns the acknowledged leases."""
+    `failover()` runs at KILL_AT; returns the acknowledged leases. `ready()` runs after
+    the pool is set up, before the load."""
     with WalletPool.from_url(pair.primary.url) as setup:
         setup.configure(POOL, lease_ttl=600, cooldown=0, max_size=WALLETS)
         setup.add(POOL, [f"w{i:05d}" for i in range(WALLETS)])
     pair.wait_in_sync()
+    if ready is not None:
+        ready()
     context = multiprocessing.get_context("spawn")
     start, stop, out = context.Event(), context.Event(), context.Queue()
     workers = [context.Process(target=worker, args=(url, POOL, w, replicas, start, stop, out))
@@ -158,10 +161,16 @@ def test_with_replicas_0_the_database_heals_what_the_promoted_replica_lost(
                     failures.append(repr(exc))  # a failure the assertion below names
                     time.sleep(0.05)
 
+    def synced_setup() -> None:  # the syncer is through the 30,000 adds before the load
+        deadline = time.monotonic() + 60
+        while _rows(pg) < WALLETS:
+            assert time.monotonic() < deadline, failures[:3]
+            time.sleep(0.1)
+
     syncing = threading.Thread(target=sync)
     syncing.start()
     try:
-        acknowledged = _under_load(pair, pair.primary.url, 0, pair.fail_over)
+        acknowledged = _under_load(pair, pair.primary.url, 0, pair.fail_over, synced_setup)
     finally:
         stop.set()
         syncing.join()
@@ -223,8 +232,14 @@ def test_through_sentinel_the_workers_follow_the_promoted_replica(
               f"{time.time() - promoted_at[0]:.1f} s")
         time.sleep(1.0)  # traffic on the promoted server
 
+    def synced_setup() -> None:
+        deadline = time.monotonic() + 60
+        while not replicas and _rows(pg) < WALLETS:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
     try:
-        acknowledged = _under_load(pair, sentinels.url, replicas, failover)
+        acknowledged = _under_load(pair, sentinels.url, replicas, failover, synced_setup)
         after = [lease for lease in acknowledged if lease[3] > promoted_at[0]]
         before = [lease for lease in acknowledged if lease[3] <= promoted_at[0]]
         assert after and before  # the workers went on with the promoted primary
@@ -245,6 +260,12 @@ def test_through_sentinel_the_workers_follow_the_promoted_replica(
         if syncing.is_alive():
             syncing.join()
         sentinels.stop()
+
+
+def _rows(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(schema.wallets))
+                   .scalar() or 0)
 
 
 def _sync_until(url: str, engine: sa.Engine, stop: threading.Event) -> None:
@@ -275,4 +296,5 @@ def _assert_none_known_handed_again(before: list[Acked], after: list[Acked],
     reissued = [(a, t) for _, a, t, _ in before if a in again]
     print(f"  {len(reissued)} wallets leased again after the failover, "
           f"{sum(lease in known for lease in reissued)} of them under a lease the database knew")
+    assert sum((a, t) in known for _, a, t, _ in before) > 0  # it did know leases: a real test
     assert [lease for lease in reissued if lease in known] == []
