@@ -99,7 +99,7 @@ def test_processes_never_share_a_wallet_but_the_naive_design_does(
 def test_many_asyncio_tasks_never_share_a_wallet(
         redis_server: RedisServer, redis_client: redis.Redis,
         capsys: pytest.CaptureFixture[str]) -> None:
-    tasks, cycles, wallets = 50, 400, [f"task{i}" for i in range(20)]
+    tasks, cycles, wallets = 50, 250, [f"task{i}" for i in range(20)]
 
     async def scenario() -> tuple[Tally, float]:
         async with AsyncWalletPool.from_url(redis_server.url, max_connections=20) as pool:
