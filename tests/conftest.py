@@ -9,7 +9,7 @@ import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import pytest
 import redis
@@ -24,6 +24,9 @@ from walletpool.store import schema
 from walletpool.store.engine import create_engine
 from walletpool.store.migrations import upgrade
 from walletpool.testing import freeze_clock
+
+if TYPE_CHECKING:
+    from click.testing import Result
 
 settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -174,3 +177,22 @@ def restartable_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
     server = PostgresServer(tmp_path / "postgres").start()
     yield server
     server.remove()
+
+
+class Cli(Protocol):
+    def __call__(self, *args: str, input: str | None = None) -> Result: ...
+
+
+@pytest.fixture
+def cli(redis_server: RedisServer, redis_client: redis.Redis) -> Cli:
+    """The `walletpool` command on the test's Redis, run in-process (click's runner)."""
+    from click.testing import CliRunner
+
+    from walletpool.cli import main
+
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(main, ["--redis-url", redis_server.url, *args], input=input)
+
+    return invoke

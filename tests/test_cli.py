@@ -9,30 +9,15 @@ import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
-from typing import Protocol
 
 import click
-import pytest
 import redis
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
+from tests.conftest import Cli
 from walletpool.cli import main
 from walletpool.dev.redis_server import RedisServer, free_port
 from walletpool.store.migrations import LATEST
-
-
-class Cli(Protocol):
-    def __call__(self, *args: str, input: str | None = None) -> Result: ...
-
-
-@pytest.fixture
-def cli(redis_server: RedisServer, redis_client: redis.Redis) -> Cli:
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(main, ["--redis-url", redis_server.url, *args], input=input)
-
-    return invoke
 
 
 def test_import_configure_allocate_release_round_trip(cli: Cli, tmp_path: Path) -> None:

@@ -11,14 +11,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 import redis
 import sqlalchemy as sa
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
-from tests.conftest import fresh_database, on_first_server
+from tests.conftest import Cli, fresh_database, on_first_server
 from walletpool import PoolNotFound, WalletNotFound, WalletPool
 from walletpool.chains import network, sample_addresses
 from walletpool.cli import main
@@ -33,18 +32,6 @@ SHOWN = [network("eth").show(a) for a in ETH]  # EIP-55, as people copy them
 pytestmark = on_first_server
 
 
-class Cli(Protocol):
-    def __call__(self, *args: str, input: str | None = None) -> Result: ...
-
-
-@pytest.fixture
-def cli(redis_server: RedisServer, redis_client: redis.Redis) -> Cli:
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(main, ["--redis-url", redis_server.url, *args], input=input)
-
-    return invoke
 
 
 def test_retire_takes_the_address_as_allocate_prints_it_and_refuses_an_unknown_one(

@@ -23,6 +23,7 @@ import inspect
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -135,31 +136,32 @@ def instrument(pool: WalletPool | AsyncWalletPool,
     return duration
 
 
+@contextmanager
+def _observed(duration: Histogram, op: str) -> Iterator[None]:
+    """Time the block into `duration` under `op`, and the outcome: ok, or the error."""
+    started, outcome = time.perf_counter(), "ok"
+    try:
+        yield
+    except WalletPoolError as exc:
+        outcome = type(exc).__name__
+        raise
+    finally:
+        duration.labels(op, outcome).observe(time.perf_counter() - started)
+
+
 def _timed(method: Callable[..., Any], op: str, duration: Histogram) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(method):
         @functools.wraps(method)
         async def timed_async(*args: Any, **kwargs: Any) -> Any:
-            started, outcome = time.perf_counter(), "ok"
-            try:
+            with _observed(duration, op):
                 return await method(*args, **kwargs)
-            except WalletPoolError as exc:
-                outcome = type(exc).__name__
-                raise
-            finally:
-                duration.labels(op, outcome).observe(time.perf_counter() - started)
 
         return timed_async
 
     @functools.wraps(method)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        started, outcome = time.perf_counter(), "ok"
-        try:
+        with _observed(duration, op):
             return method(*args, **kwargs)
-        except WalletPoolError as exc:
-            outcome = type(exc).__name__
-            raise
-        finally:
-            duration.labels(op, outcome).observe(time.perf_counter() - started)
 
     return timed
 
