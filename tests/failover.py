@@ -23,7 +23,8 @@ class Acknowledged:
 
 
 def worker(redis_url: str, pool_name: str, worker_id: int, replicas: int, start: Any,
-           stop: Any, out: Any) -> None:
+           stop: Any, out: Any, pause: float = 0.0) -> None:
+    """`pause`: seconds to rest after each allocation (a syncer in the test keeps up)."""
     done = Acknowledged()
     pool = WalletPool.from_url(redis_url, replicas=replicas, replica_timeout=0.1,
                                socket_timeout=0.5)
@@ -45,5 +46,7 @@ def worker(redis_url: str, pool_name: str, worker_id: int, replicas: int, start:
             done.errors.append(repr(exc))
             break
         done.leases.append((lease.owner, lease.address, lease.token, time.time()))
+        if pause:
+            time.sleep(pause)
     pool.close()
     out.put(done)
