@@ -80,7 +80,9 @@ def _store_error(exc: Exception) -> errors.WalletPoolError | None:
     ctx = click.get_current_context(silent=True)
     engine = ctx.obj.get("engine") if ctx is not None and ctx.obj else None
     where = f" at {engine.url.render_as_string(hide_password=True)}" if engine else ""
-    if "no such table" in reason or "does not exist" in reason:
+    from .store.migrations import missing_schema
+
+    if missing_schema(reason):
         return errors.WalletPoolError(f"the database{where} has no walletpool schema "
                                       f"({reason}): run `walletpool db upgrade`")
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):

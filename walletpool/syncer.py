@@ -24,8 +24,8 @@ from .engine.calls import Reply, text
 from .engine.wire import SyncRedis
 from .errors import BackendUnavailable, WalletPoolError
 from .keys import key, pool_names
-from .store.apply import Event, apply_batch
-from .store.migrations import check
+from .store.apply import Event, apply_batch, stream_id
+from .store.migrations import check, missing_schema
 
 if TYPE_CHECKING:
     from .store.heal import Healed
@@ -47,16 +47,6 @@ class Lag:
 
 
 
-def _missing_schema(exc: sa.exc.OperationalError) -> bool:
-    """SQLite's word for a table that is not there (PostgreSQL's is a ProgrammingError)."""
-    return "no such table" in str(exc.orig)
-
-
-def _id(text: str) -> tuple[int, int]:
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def lag(client: SyncRedis, prefix: str, pool: str) -> Lag:
     """Stream entries of `pool` not yet committed, and the age of the oldest one."""
     stream = key(prefix, pool, "events")
@@ -65,7 +55,7 @@ def lag(client: SyncRedis, prefix: str, pool: str) -> Lag:
     mine = groups.get(GROUP)
     if mine is None:  # no syncer ever ran: everything is unsynced
         first = client.xrange(stream, count=1)
-        age = (now_ms - _id(text(first[0][0]))[0]) / 1000 if first else 0.0
+        age = (now_ms - stream_id(text(first[0][0]))[0]) / 1000 if first else 0.0
         return Lag(pool, int(client.xlen(stream)), max(age, 0.0))
     last = text(mine["last-delivered-id"])
     undelivered: Reply = client.xrange(stream, min=f"({last}", count=100_001)
@@ -76,7 +66,7 @@ def lag(client: SyncRedis, prefix: str, pool: str) -> Lag:
         oldest = text(pending_min) if pending_min else None
     if oldest is None and undelivered:
         oldest = text(undelivered[0][0])
-    age = (now_ms - _id(oldest)[0]) / 1000 if oldest else 0.0
+    age = (now_ms - stream_id(oldest)[0]) / 1000 if oldest else 0.0
     return Lag(pool, unsynced, max(age, 0.0))
 
 
@@ -201,7 +191,7 @@ class Syncer:
                     apply_batch(conn, events)
                 return True
             except sa.exc.OperationalError as exc:
-                if _missing_schema(exc):  # no retry mends that: say so
+                if missing_schema(str(exc.orig)):  # no retry mends that: say so
                     raise WalletPoolError(
                         f"the database has no walletpool schema ({str(exc.orig).strip()}): "
                         "run `walletpool db upgrade`") from exc
@@ -220,7 +210,7 @@ class Syncer:
             oldest = None
             if int(group["pending"]):  # another syncer may acknowledge them meanwhile
                 oldest = self.redis.xpending(stream, text(group["name"]))["min"]
-            needed = _id(text(oldest if oldest else group["last-delivered-id"]))
+            needed = stream_id(text(oldest if oldest else group["last-delivered-id"]))
             floor = needed if floor is None else min(floor, needed)
         if floor is not None:
             self.redis.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=False)

@@ -83,6 +83,12 @@ class Event:
 
 
 
+def stream_id(text: str) -> tuple[int, int]:
+    """A stream id 'ms-seq' as numbers, so ids compare in stream order."""
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _int(value: str | None) -> int | None:
     return int(value) if value else None
 

@@ -33,6 +33,7 @@ from ..engine.calls import Program, Query, fields
 from ..engine.operations import Operations
 from ..errors import BackendUnavailable, PoolFenced
 from . import schema
+from .apply import stream_id
 from .migrations import check
 
 log = logging.getLogger("walletpool")
@@ -62,15 +63,10 @@ class Lost:
     token_floor: int
 
 
-def _stream_id(text: str) -> tuple[int, int]:
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def lost_rows(engine: sa.Engine, pool: str, heal_from: str) -> Lost:
     """The pool's wallet rows whose event is above `heal_from`, and every row the
     database holds (its reserve), in event order."""
-    ms, seq = _stream_id(heal_from)
+    ms, seq = stream_id(heal_from)
     w = schema.wallets
     newer = sa.tuple_(w.c.event_ms, w.c.event_seq) > sa.tuple_(sa.literal(ms), sa.literal(seq))
     query = (sa.select(w).where(w.c.pool == pool, sa.or_(newer, schema.database_owned_sql(w)))
@@ -85,11 +81,12 @@ def lost_rows(engine: sa.Engine, pool: str, heal_from: str) -> Lost:
         raise BackendUnavailable(f"pool {pool} is fenced and the database to heal it from "
                                  f"is unavailable: {exc.orig}") from exc
     top = max(((r["event_ms"], r["event_seq"]) for r in rows), default=(0, 0))
-    return Lost([_heal_row(r) for r in rows], f"{top[0]}-{top[1]}" if rows else "",
+    return Lost([heal_row(r) for r in rows], f"{top[0]}-{top[1]}" if rows else "",
                 int(max_token))
 
 
-def _heal_row(row: sa.RowMapping) -> HealRow:
+def heal_row(row: sa.RowMapping) -> HealRow:
+    """A wallet row in heal.lua's (and repair.lua's) argument form."""
     def s(value: object) -> str:
         return "" if value is None else str(value)
 

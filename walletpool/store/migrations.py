@@ -108,6 +108,12 @@ def upgrade(engine: sa.Engine) -> list[int]:
     return applied
 
 
+def missing_schema(reason: str) -> bool:
+    """Whether a database error's text says a walletpool table is not there (SQLite:
+    'no such table'; PostgreSQL: 'relation ... does not exist')."""
+    return "no such table" in reason or "does not exist" in reason
+
+
 def check(engine: sa.Engine) -> None:
     """Refuse to work on a database whose schema is older or newer than this code's."""
     with engine.connect() as conn:

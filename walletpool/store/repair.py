@@ -36,7 +36,7 @@ from ..engine.operations import Operations
 from ..engine.wire import SyncRedis
 from ..verify import PoolState, pool_state
 from . import schema
-from .heal import HealRow, lost_rows
+from .heal import HealRow, heal_row, lost_rows
 
 CHUNK = 1_000
 HOLDS_MOST = ("retired", "leased", "reserve", "cooling", "free")
@@ -62,12 +62,10 @@ class Damage:
 
 def database_rows(engine: sa.Engine, pool: str) -> dict[str, HealRow]:
     """The database's wallets of `pool` in heal.lua's argument form."""
-    from .heal import _heal_row
-
     w = schema.wallets
     with engine.connect() as conn:
         rows = conn.execute(sa.select(w).where(w.c.pool == pool)).mappings().all()
-    return {r["address"]: _heal_row(r) for r in rows}
+    return {r["address"]: heal_row(r) for r in rows}
 
 
 def inspect(st: PoolState, pool: str, known_to_db: dict[str, HealRow],
