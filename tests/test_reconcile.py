@@ -16,13 +16,12 @@ from tests.invariants import check_invariants
 from walletpool import WalletPool
 from walletpool.cli import main
 from walletpool.dev.redis_server import RedisServer
-from walletpool.keys import pool_keys
+from walletpool.keys import KEY_ORDER, pool_keys
 from walletpool.store.apply import Event
 from walletpool.syncer import Syncer
 
 POOL = "COIN"
-K = dict(zip(("conf", "free", "known", "leases", "expiry", "cooling", "seq", "events", "uses",
-              "reserve"), pool_keys("wp", POOL), strict=True))
+K = dict(zip(KEY_ORDER, pool_keys("wp", POOL), strict=True))
 
 
 def sync(pool: WalletPool, engine: sa.Engine) -> None:

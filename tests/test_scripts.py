@@ -69,7 +69,7 @@ def test_includes_are_inlined_once_each_before_what_uses_them() -> None:
         for name in includes(source(file)):
             assert order.index(f"{INCLUDES}/{name}.lua") < order.index(file)
     # what release does not need is not there
-    assert f"{INCLUDES}/lease_heads.lua" not in order
+    assert f"{INCLUDES}/exhausted.lua" not in order  # (release hands off, so it leases)
 
 
 def test_a_missing_include_is_refused_by_the_loader(tmp_path: Path,
@@ -118,7 +118,7 @@ def test_no_script_sets_a_ttl_or_builds_a_key(file: str) -> None:
     code = "\n".join(line.split("--")[0] for line in source(file).splitlines())
     assert not re.search(r"'(P?EXPIRE|SETEX|PSETEX|EXPIREAT|GETEX)'", code, re.I)
     # every key a script touches is a K.<name> from KEYS, or KEYS[n] itself (after the
-    # subcommand, for XINFO STREAM), or for upgrade.lua one of V1, its KEYS[11..13]
+    # subcommand, for XINFO STREAM), or for upgrade.lua one of V1, its KEYS[13..15]
     for call in re.findall(r"redis\.call\('(\w+)',\s*(?:'STREAM',\s*)?([^,)]+)", code):
         command, first = call
         if command.upper() not in ("TIME", "INFO"):  # no key: the server's own

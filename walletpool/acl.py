@@ -6,14 +6,15 @@ and trimming the pools' streams. Both reach only keys under their prefix. Operat
 
 from __future__ import annotations
 
-SCRIPTING = ("eval", "evalsha", "ping", "scan", "wait")
-"""Calling the scripts, finding pools, waiting for replicas."""
+SCRIPTING = ("eval", "evalsha", "ping", "scan", "wait", "xread")
+"""Calling the scripts, finding pools, waiting for replicas, and reading a pool's stream
+while orders wait (walletpool/hub.py)."""
 
 IN_SCRIPTS = ("time", "get", "set", "del", "exists",
               "hget", "hmget", "hset", "hdel", "hexists", "hincrby", "hlen", "hscan",
               "lpop", "rpush", "lrange", "lrem", "llen",
               "sadd", "srem", "sismember", "scard",
-              "zadd", "zrem", "zscore", "zcard", "zcount", "zrangebyscore",
+              "zadd", "zrem", "zscore", "zcard", "zcount", "zrange", "zrangebyscore",
               "xadd", "xlen", "xinfo|stream", "info")
 """What the Lua scripts call (lua/ and lua/includes/); INFO for the run id that tells a
 pool armed for healing whether Redis is still the process the database vouched for."""

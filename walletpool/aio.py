@@ -13,10 +13,23 @@ from redis import exceptions as rx
 
 from . import base
 from .engine import wire
-from .engine.calls import Call, Outcome, Plan, Program, Query, Running, Step, log, text
+from .engine.calls import (
+    Call,
+    Outcome,
+    Pause,
+    Plan,
+    Program,
+    Query,
+    Running,
+    Sleep,
+    Step,
+    log,
+    text,
+)
 from .engine.intake import ImportProgress
 from .engine.operations import KEEP, Keep
 from .errors import WalletPoolError
+from .hub import AsyncHub, _shielded
 from .importer import Source, read_source
 from .keys import conf_pattern, pool_from_conf_key
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, ReleasedTo
@@ -36,16 +49,18 @@ class AsyncWalletPool(base.ClientBase):
                  settings: Settings | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
                  database_url: str | None = None, replicas: int | None = None,
-                 replica_timeout: float | None = None, fsync: bool | None = None) -> None:
+                 replica_timeout: float | None = None, fsync: bool | None = None,
+                 wait: float | None = None) -> None:
         """See WalletPool: `database_url` enables the fallback to the database's reserve
         (its calls run in a worker thread); `replicas`, `replica_timeout` and `fsync`
         make allocations wait for replicas."""
         super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
                          database_url=database_url, replicas=replicas,
-                         replica_timeout=replica_timeout, fsync=fsync)
+                         replica_timeout=replica_timeout, fsync=fsync, wait=wait)
         self.redis: wire.AsyncRedis = client
         self._hook_tasks: set[asyncio.Task[Any]] = set()
         self._ops.spawn = self._spawn
+        self._hubs: dict[str, AsyncHub] = {}
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
         """Run what an async low-water hook returned, keeping a reference until done."""
@@ -69,6 +84,8 @@ class AsyncWalletPool(base.ClientBase):
         return pool
 
     async def close(self) -> None:
+        for hub in self._hubs.values():
+            await hub.close()
         await self.redis.aclose()
         for sentinel in self._sentinels:
             await sentinel.aclose()
@@ -86,9 +103,10 @@ class AsyncWalletPool(base.ClientBase):
     async def configure(self, pool: str, lease_ttl: float | None = None,
                         cooldown: float | None = None, max_size: int | None = None,
                         max_uses: int | Keep | None = KEEP, min_free: int | None = None,
-                        network: str | None = None, reserve: int | None = None) -> bool:
+                        network: str | None = None, reserve: int | None = None,
+                        max_waiters: int | None = None, max_wait: float | None = None) -> bool:
         plan = self._plans.configure(pool, lease_ttl, cooldown, max_size, max_uses, min_free,
-                                     network, reserve)
+                                     network, reserve, max_waiters, max_wait)
         return await self._do(plan)
 
     async def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
@@ -102,8 +120,12 @@ class AsyncWalletPool(base.ClientBase):
         return await self._do(plan)
 
     async def allocate(self, pool: str, owner: str, ttl: float | None = None,
-                       correlation_id: str | None = None, user_id: str | None = None) -> Lease:
-        return await self._do(self._plans.allocate(pool, owner, ttl, correlation_id, user_id))
+                       correlation_id: str | None = None, user_id: str | None = None,
+                       wait: float | None = None, priority: str = "normal") -> Lease:
+        """As WalletPool.allocate. A waiting call costs no connection of its own: the
+        client's one hub per pool watches for every order it has waiting."""
+        return await self._do(self._plans.allocate(pool, owner, ttl, correlation_id, user_id,
+                                                   wait, priority))
 
     async def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
                             correlation_id: str | None = None, user_id: str | None = None,
@@ -171,9 +193,26 @@ class AsyncWalletPool(base.ClientBase):
         try:
             if isinstance(step, Query):
                 return await asyncio.to_thread(step.run), None
-            return await self._call(step), None
+            if isinstance(step, Pause):
+                return await self._hub(step.pool).wait(step), None
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                return None, None
+            if step.cancel is None:
+                return await self._call(step), None
+            try:
+                return await self._call(step), None
+            except asyncio.CancelledError:
+                await _shielded(lambda: self._send(step.cancel))  # type: ignore[arg-type]
+                raise
         except WalletPoolError as exc:
             return None, exc
+
+    def _hub(self, pool: str) -> AsyncHub:
+        hub = self._hubs.get(pool)
+        if hub is None:
+            hub = self._hubs[pool] = AsyncHub(self, pool)
+        return hub
 
     async def _call(self, call: Call[T]) -> T:
         """As WalletPool._call: send, decode, and see that a durable write reached the

@@ -30,11 +30,13 @@ class ClientBase:
                  settings: Settings | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
                  database_url: str | None = None, replicas: int | None = None,
-                 replica_timeout: float | None = None, fsync: bool | None = None) -> None:
+                 replica_timeout: float | None = None, fsync: bool | None = None,
+                 wait: float | None = None) -> None:
         base = settings or Settings.from_env()
         overrides = {name: value for name, value in (
             ("prefix", prefix), ("database_url", database_url), ("replicas", replicas),
-            ("replica_timeout", replica_timeout), ("fsync", fsync)) if value is not None}
+            ("replica_timeout", replica_timeout), ("fsync", fsync), ("wait", wait))
+            if value is not None}
         self.settings = replace(base, **overrides) if overrides else base  # type: ignore[arg-type]
         self._ops = Operations(self.settings, on_low_water)
         self._durability = wire.Durability(self.settings.replicas, self.settings.replica_timeout,

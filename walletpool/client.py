@@ -4,6 +4,8 @@ Redis, a query to the database."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -12,10 +14,11 @@ import redis
 
 from . import base
 from .engine import wire
-from .engine.calls import Call, Outcome, Plan, Program, Query, Running, Step, log
+from .engine.calls import Call, Outcome, Pause, Plan, Program, Query, Running, Sleep, Step, log
 from .engine.intake import ImportProgress
 from .engine.operations import KEEP, Keep
 from .errors import WalletPoolError
+from .hub import SyncHub
 from .importer import Source, read_source
 from .keys import pool_names
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, ReleasedTo
@@ -38,18 +41,22 @@ class WalletPool(base.ClientBase):
                  settings: Settings | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
                  database_url: str | None = None, replicas: int | None = None,
-                 replica_timeout: float | None = None, fsync: bool | None = None) -> None:
+                 replica_timeout: float | None = None, fsync: bool | None = None,
+                 wait: float | None = None) -> None:
         """`database_url` (or WALLETPOOL_DATABASE_URL) names the store: allocation then
         falls back to the database's reserve while Redis is unreachable (see
         walletpool.plans). `replicas` (WALLETPOOL_REPLICAS): each allocation, extension
         and retirement returns only once that many replicas acknowledged it, within
         `replica_timeout` seconds, else NotReplicated; `fsync`: and once the primary (and
-        each replica counted) wrote it to its AOF (Redis 7.2+, Valkey)."""
+        each replica counted) wrote it to its AOF (Redis 7.2+, Valkey). `wait`
+        (WALLETPOOL_WAIT): how long `allocate` waits for a wallet by default."""
         super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
                          database_url=database_url, replicas=replicas,
-                         replica_timeout=replica_timeout, fsync=fsync)
+                         replica_timeout=replica_timeout, fsync=fsync, wait=wait)
         self.redis: wire.SyncRedis = client
         self._execute: Callable[..., Any] = client.execute_command
+        self._hubs: dict[str, SyncHub] = {}
+        self._hubs_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str | None = None, *, prefix: str | None = None,
@@ -78,14 +85,18 @@ class WalletPool(base.ClientBase):
     def configure(self, pool: str, lease_ttl: float | None = None,
                   cooldown: float | None = None, max_size: int | None = None,
                   max_uses: int | Keep | None = KEEP, min_free: int | None = None,
-                  network: str | None = None, reserve: int | None = None) -> bool:
+                  network: str | None = None, reserve: int | None = None,
+                  max_waiters: int | None = None, max_wait: float | None = None) -> bool:
         """Create `pool` or change its settings; None (KEEP for max_uses) leaves one as it
         is, max_uses=None means no limit. `min_free` is the low-water mark; `network`
         (walletpool.chains) can change only while the pool holds no wallet; `reserve` is
         how many wallets the database holds back for a Redis outage (default: min_free;
-        `rebalance` moves them). Returns True when the pool was created."""
+        `rebalance` moves them); `max_waiters` how many orders may wait for a wallet at
+        once (0: none), `max_wait` the longest one waits, seconds (0: none waits).
+        Returns True when the pool was created."""
         return self._do(self._plans.configure(pool, lease_ttl, cooldown, max_size, max_uses,
-                                              min_free, network, reserve))
+                                              min_free, network, reserve, max_waiters,
+                                              max_wait))
 
     def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
             progress: Callable[[int], None] | None = None) -> AddResult:
@@ -108,11 +119,19 @@ class WalletPool(base.ClientBase):
         return self._do(self._plans.import_wallets(pool, rows, rejected, dry_run, progress))
 
     def allocate(self, pool: str, owner: str, ttl: float | None = None,
-                 correlation_id: str | None = None, user_id: str | None = None) -> Lease:
+                 correlation_id: str | None = None, user_id: str | None = None,
+                 wait: float | None = None, priority: str = "normal") -> Lease:
         """Lease the wallet idle longest to `owner` for `ttl` seconds (default: the pool's
         lease_ttl). An owner that holds a live lease gets that one back (`fresh` False),
-        so a retry never takes a second wallet. PoolExhausted when none is free."""
-        return self._do(self._plans.allocate(pool, owner, ttl, correlation_id, user_id))
+        so a retry never takes a second wallet. PoolExhausted when none is free.
+
+        `wait` (default: the client's, WALLETPOOL_WAIT, 0): when no wallet is free, the
+        order waits up to that many seconds (capped by the pool's max_wait) for one,
+        handed to it in arrival order, `priority="high"` orders first; WaitTimeout when
+        none came, QueueFull when max_waiters orders wait already (both PoolExhausted).
+        An order that waits again (a retry) keeps its place and gets one lease."""
+        return self._do(self._plans.allocate(pool, owner, ttl, correlation_id, user_id, wait,
+                                             priority))
 
     def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
                       correlation_id: str | None = None, user_id: str | None = None,
@@ -207,9 +226,21 @@ class WalletPool(base.ClientBase):
         try:
             if isinstance(step, Query):
                 return step.run(), None
+            if isinstance(step, Pause):
+                return self._hub(step.pool).wait(step), None
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
+                return None, None
             return self._call(step), None
         except WalletPoolError as exc:
             return None, exc
+
+    def _hub(self, pool: str) -> SyncHub:
+        with self._hubs_lock:
+            hub = self._hubs.get(pool)
+            if hub is None:
+                hub = self._hubs[pool] = SyncHub(self, pool)
+            return hub
 
     def _call(self, call: Call[T]) -> T:
         """Send a call and decode its reply; a durable write (with `replicas` set) waits

@@ -59,6 +59,26 @@ class PoolExhausted(WalletPoolError):
         self.cooling = cooling
 
 
+class WaitTimeout(PoolExhausted):
+    """The order waited for a wallet (allocate with `wait`) and none was handed to it in
+    time. `waited` is how long it waited, in seconds."""
+
+    def __init__(self, message: str, *, pool: str, free: int, leased: int, cooling: int,
+                 waited: float) -> None:
+        super().__init__(message, pool=pool, free=free, leased=leased, cooling=cooling)
+        self.waited = waited
+
+
+class QueueFull(PoolExhausted):
+    """The pool has no free wallet and already has `max_waiters` orders waiting."""
+
+    def __init__(self, message: str, *, pool: str, free: int, leased: int, cooling: int,
+                 waiting: int, max_waiters: int) -> None:
+        super().__init__(message, pool=pool, free=free, leased=leased, cooling=cooling)
+        self.waiting = waiting
+        self.max_waiters = max_waiters
+
+
 class LeaseLost(WalletPoolError):
     """The lease is no longer held: it expired, was reclaimed or retired, or the token is stale."""
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 # The order every script receives its KEYS in; lua/includes/keys.lua names them the same way.
 KEY_ORDER = ("conf", "free", "known", "leases", "expiry", "cooling", "seq", "events", "uses",
-             "reserve")
+             "reserve", "waiters", "tickets")
 # The layout version a pool's conf records (lua/includes/layout.lua); 0.1 wrote none.
 LAYOUT = 2
 # Keys of walletpool 0.1's layout that this one replaced (the state hash, the JSON leases

@@ -14,7 +14,7 @@ back in the database's reserve, or `queued`: Redis was down and the release wait
 database until it is back."""
 EventType = Literal["added", "allocated", "extended", "released", "expired", "cooled",
                     "retired", "reserved", "unreserved", "configured", "fenced", "healed",
-                    "repaired"]
+                    "repaired", "queued", "handed", "abandoned"]
 """The kinds of entry in a pool's event stream (and the database's events table)."""
 Mode = Literal["redis", "fallback"]
 """Where a client allocates now: Redis, or the database's reserve ('fallback')."""
@@ -104,6 +104,14 @@ class PoolStats:
     while Redis is unreachable; these figures then come from the database)."""
     fallback_switches: int = 0
     """Switches between the two modes this client has made (each logged at WARNING)."""
+    waiting: int = 0
+    """Orders waiting for a wallet now (allocate with `wait`)."""
+    oldest_wait: float = 0.0
+    """How long the order waiting longest has waited, in seconds (0 when none waits)."""
+    max_waiters: int = 100
+    """How many orders may wait at once; one more is refused with QueueFull."""
+    max_wait: float = 300.0
+    """The longest an order waits, in seconds; a longer `wait` is capped to it."""
 
     @property
     def in_service(self) -> int:

@@ -5,7 +5,8 @@ decide nothing themselves, so they cannot drift apart (docs/design.md, "The two 
 How an operation is served:
 - no database configured: its Redis call, always;
 - allocate, allocate_many, stats, get_lease: Redis while the breaker lets calls through
-  and Redis answers; the reserve when Redis is unreachable or the breaker is open;
+  and Redis answers; the reserve when Redis is unreachable or the breaker is open (an
+  allocate that may wait asks the reserve again until its wait runs out);
 - release of a reserve lease, extend of one: the database; release of a Redis lease
   while Redis is down: queued in the database;
 - add, import_wallets, configure, reap: the database alone when
@@ -15,15 +16,25 @@ How an operation is served:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from . import validation
-from .engine.calls import Call, Plan, Program, as_program, ask
+from .engine import waits
+from .engine.calls import Call, Plan, Program, Sleep, as_program, ask
 from .engine.intake import ImportProgress, Row, network_of
 from .engine.operations import KEEP, Keep, Operations, ttl_ms
-from .errors import BackendUnavailable, InvalidInput, LayoutOutdated, LeaseLost, PoolFenced
+from .errors import (
+    BackendUnavailable,
+    InvalidInput,
+    LayoutOutdated,
+    LeaseLost,
+    PoolExhausted,
+    PoolFenced,
+    WaitTimeout,
+)
 from .models import AddResult, ImportReport, Lease, PoolStats, Rejected, ReleasedTo
 from .reserve.lane import ReserveLane
 
@@ -31,6 +42,8 @@ if TYPE_CHECKING:
     from .reserve.rebalance import Rebalanced
 
 T = TypeVar("T")
+RESERVE_RETRY = 0.25
+"""Seconds between an order's asks of the database's reserve while it waits."""
 
 
 class Plans:
@@ -80,14 +93,56 @@ class Plans:
     # -- allocation ------------------------------------------------------------------------
 
     def allocate(self, pool: str, owner: str, ttl: float | None = None,
-                 correlation_id: str | None = None, user_id: str | None = None) -> Plan[Lease]:
+                 correlation_id: str | None = None, user_id: str | None = None,
+                 wait: float | None = None, priority: str = "normal") -> Plan[Lease]:
+        """`wait` None: the client's default (Settings.wait); 0: no waiting."""
         call = self.ops.allocate(pool, owner, ttl, correlation_id, user_id)
+        wait_ms = waits.checked_wait(self.ops.settings.wait if wait is None else wait)
+        high = waits.checked_priority(priority)
         lane = self.lane
+        if wait_ms == 0:
+            if lane is None:
+                return call
+            checked = str(call.args[0])
+            return self._either(pool, call, lambda: ask(lambda: lane.allocate(
+                pool, checked, ttl_ms(ttl), correlation_id, user_id)))
+        owner_, ttl_arg, cid, uid = call.args
+        until = time.monotonic() + wait_ms / 1000
+        waiting = waits.allocate_waiting(self.ops, pool, str(owner_), int(ttl_arg), str(cid),
+                                         str(uid), wait_ms / 1000, high)
         if lane is None:
-            return call
-        checked = str(call.args[0])
-        return self._either(pool, call, lambda: ask(lambda: lane.allocate(
-            pool, checked, ttl_ms(ttl), correlation_id, user_id)))
+            return waiting
+        return self._either(pool, waiting, lambda: self._reserve_waiting(
+            pool, str(owner_), ttl, correlation_id, user_id, until))
+
+    def _reserve_waiting(self, pool: str, owner: str, ttl: float | None,
+                         correlation_id: str | None, user_id: str | None, until: float
+                         ) -> Program[Lease]:
+        """While Redis is down an order waits on the database's reserve: it asks again
+        every RESERVE_RETRY seconds until its wait runs out."""
+        lane = self.lane
+        assert lane is not None
+        started = time.monotonic()
+        while True:
+            try:
+                return (yield from ask(lambda: lane.allocate(pool, owner, ttl_ms(ttl),
+                                                             correlation_id, user_id)))
+            except PoolExhausted as exc:
+                left = until - time.monotonic()
+                if left <= 0:
+                    waited = time.monotonic() - started
+                    raise WaitTimeout(
+                        f"pool {pool}'s reserve handed no wallet to {owner} within "
+                        f"{waited:.1f} s of waiting (Redis is unreachable)", pool=pool,
+                        free=exc.free, leased=exc.leased, cooling=exc.cooling,
+                        waited=waited) from None
+                yield Sleep(min(RESERVE_RETRY, left))
+
+    def wait_check(self, pool: str, owners: dict[str, int]) -> Plan[dict[str, waits.Standing]]:
+        """A hub's check of the orders it has waiting (walletpool/hub.py); a fenced pool is
+        healed first when this client has a database."""
+        call = waits.check(self.ops, pool, owners)
+        return call if self.lane is None else self._healing(pool, call)
 
     def allocate_many(self, pool: str, owners: Sequence[str], ttl: float | None = None,
                       correlation_id: str | None = None, user_id: str | None = None,
@@ -172,10 +227,11 @@ class Plans:
     def configure(self, pool: str, lease_ttl: float | None = None,
                   cooldown: float | None = None, max_size: int | None = None,
                   max_uses: int | Keep | None = KEEP, min_free: int | None = None,
-                  network: str | None = None, reserve: int | None = None) -> Plan[bool]:
+                  network: str | None = None, reserve: int | None = None,
+                  max_waiters: int | None = None, max_wait: float | None = None) -> Plan[bool]:
         self.ops.keys(pool)  # the name is checked first, whichever lane serves
         pairs = self.ops.settings_pairs(lease_ttl, cooldown, max_size, max_uses, min_free,
-                                        network, reserve)
+                                        network, reserve, max_waiters, max_wait)
         lane = self.lane
         if lane is not None and self._database_only():
             return ask(lambda: lane.configure(pool, pairs))

@@ -19,6 +19,10 @@ Environment names (all documented in the README):
   WALLETPOOL_REPLICA_TIMEOUT seconds to wait for them before NotReplicated (default 1)
   WALLETPOOL_FSYNC           true: also wait for the AOF fsync on the primary and on each
                              replica counted (WAITAOF: Redis 7.2+, Valkey; default false)
+  WALLETPOOL_WAIT            seconds an allocation waits for a wallet when none is free
+                             (default 0: it does not wait, PoolExhausted at once)
+  WALLETPOOL_MAX_WAITERS     orders that may wait at once in a new pool (default 100)
+  WALLETPOOL_MAX_WAIT        the longest an order waits in a new pool, seconds (default 300)
   WALLETPOOL_TLS_CA          for rediss:// URLs: the CA file that signed the server's
                              certificate (default: the system's CAs)
   WALLETPOOL_TLS_CERT        for rediss:// URLs: a client certificate (with _TLS_KEY)
@@ -56,6 +60,9 @@ class Settings:
     replicas: int = 0
     replica_timeout: float = 1.0
     fsync: bool = False
+    wait: float = 0.0
+    max_waiters: int = 100
+    max_wait: float = 300.0
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -72,6 +79,9 @@ class Settings:
         validation.seconds("breaker_probe", self.breaker_probe, maximum=3600)
         validation.count("replicas", self.replicas, low=0, high=100)
         validation.seconds("replica_timeout", self.replica_timeout, maximum=3600)
+        validation.seconds("wait", self.wait, allow_zero=True)
+        validation.count("max_waiters", self.max_waiters, low=0, high=validation.MAX_WAITERS)
+        validation.seconds("max_wait", self.max_wait, allow_zero=True)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidInput("a client certificate needs its key: set both tls_cert and "
                                "tls_key (WALLETPOOL_TLS_CERT, WALLETPOOL_TLS_KEY)")
@@ -109,6 +119,10 @@ class Settings:
     def lease_ttl_ms(self) -> int:
         return round(self.lease_ttl * 1000)
 
+    @property
+    def max_wait_ms(self) -> int:
+        return round(self.max_wait * 1000)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from `env` (default: os.environ); non-None overrides win."""
@@ -142,6 +156,12 @@ class Settings:
             values["replica_timeout"] = _number(env, "WALLETPOOL_REPLICA_TIMEOUT", float)
         if "WALLETPOOL_FSYNC" in env:
             values["fsync"] = _flag(env, "WALLETPOOL_FSYNC")
+        if "WALLETPOOL_WAIT" in env:
+            values["wait"] = _number(env, "WALLETPOOL_WAIT", float)
+        if "WALLETPOOL_MAX_WAITERS" in env:
+            values["max_waiters"] = _number(env, "WALLETPOOL_MAX_WAITERS", int)
+        if "WALLETPOOL_MAX_WAIT" in env:
+            values["max_wait"] = _number(env, "WALLETPOOL_MAX_WAIT", float)
         for name in ("tls_ca", "tls_cert", "tls_key"):
             if env.get(f"WALLETPOOL_{name.upper()}"):
                 values[name] = env[f"WALLETPOOL_{name.upper()}"]

@@ -24,6 +24,7 @@ ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 MAX_TTL = 365 * 24 * 3600.0
 MAX_PEEK = 10_000
 MAX_BATCH = 10_000
+MAX_WAITERS = 1_000_000  # lua/includes/limits.lua
 
 
 def _shown(value: object) -> str:

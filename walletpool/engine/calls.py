@@ -44,6 +44,12 @@ class Call(Generic[T]):
     undo: Callable[[T], Call[Any] | None] | None = None
     """For a durable call whose write the replicas did not acknowledge: the call that
     takes back what it handed out (a fresh lease is released), or None."""
+    cancel: Call[Any] | None = None
+    """What the client sends when the caller is cancelled (an asyncio task, Ctrl-C)
+    while this call is in flight: an order joining the waiters withdraws."""
+
+    def with_cancel(self, cancel: Call[Any]) -> Call[T]:
+        return replace(self, cancel=cancel)
 
     def taking_back(self, result: T) -> Call[Any] | None:
         """What takes back this durable call's result when the replicas did not
@@ -65,7 +71,29 @@ class Query(Generic[T]):
     run: Callable[[], T]
 
 
-Step = Call[Any] | Query[Any]
+@dataclass(frozen=True)
+class Pause:
+    """A step of a waiting program: wait until the hub hands the order a lease, says it
+    is gone, or `until` (time.monotonic) passes. The driver returns the Lease, 'gone' or
+    'timeout'; when the caller is cancelled meanwhile it sends `cancel` first."""
+
+    pool: str
+    owner: str
+    cursor: str
+    until: float
+    cancel: Call[Any]
+    joined_ms: int
+    """When the order joined the waiters, on the pool's clock."""
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """A step: wait `seconds` (the reserve lane's retries while an order waits)."""
+
+    seconds: float
+
+
+Step = Call[Any] | Query[Any] | Pause | Sleep
 Program = Generator[Step, Any, T]
 Plan = Call[T] | Program[T]
 

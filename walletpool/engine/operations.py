@@ -69,7 +69,8 @@ class Operations:
         """What a script needs to create `pool` if it does not exist yet."""
         min_free = DEFAULT_MIN_FREE.get(pool.split("-", 1)[0], 0)
         return (self.settings.lease_ttl_ms, self.settings.max_size,
-                network or chains.default_network(pool), min_free)
+                network or chains.default_network(pool), min_free, self.settings.max_waiters,
+                self.settings.max_wait_ms)
 
     def keys(self, pool: str) -> tuple[str, ...]:
         keys = self._keys.get(pool) if isinstance(pool, str) else None
@@ -93,7 +94,7 @@ class Operations:
                 raise replies.refusal(pool, status, reply)
             lease = replies.lease(pool, owner, reply, 1)
             replies.log_change("allocated", lease)
-            self._low_water(pool, reply[8], reply[9])
+            self.low_water(pool, reply[8], reply[9])
             return lease
 
         return Call(script("allocate"), keys, args, decode, idempotent=True, durable=True,
@@ -117,7 +118,7 @@ class Operations:
                 lease = replies.lease(pool, text(reply[base]), reply, base + 1)
                 replies.log_change("allocated", lease)
                 leases.append(lease)
-            self._low_water(pool, reply[-2], reply[-1])
+            self.low_water(pool, reply[-2], reply[-1])
             return leases
 
         def undo(leases: list[Lease]) -> Call[Any] | None:
@@ -127,7 +128,7 @@ class Operations:
         return Call(script("allocate_many"), keys, args, decode, idempotent=True, durable=True,
                     undo=undo)
 
-    def _low_water(self, pool: str, free: Any, min_free: Any) -> None:
+    def low_water(self, pool: str, free: Any, min_free: Any) -> None:
         free = int(text(free))
         if free < 0:  # the script checks only when the pool has a min_free and it fell below
             return
@@ -327,7 +328,8 @@ class Operations:
     def settings_pairs(lease_ttl: float | None = None, cooldown: float | None = None,
                        max_size: int | None = None, max_uses: int | Keep | None = KEEP,
                        min_free: int | None = None, network: str | None = None,
-                       reserve: int | None = None) -> list[str | int]:
+                       reserve: int | None = None, max_waiters: int | None = None,
+                       max_wait: float | None = None) -> list[str | int]:
         """The settings given, checked, as the field/value pairs the pool stores."""
         pairs: list[str | int] = []
         if lease_ttl is not None:
@@ -349,6 +351,11 @@ class Operations:
                 raise InvalidInput(str(exc)) from None
         if reserve is not None:
             pairs += ["reserve", validation.count("reserve", reserve, low=0, high=10**9)]
+        if max_waiters is not None:
+            pairs += ["max_waiters", validation.count("max_waiters", max_waiters, low=0,
+                                                      high=validation.MAX_WAITERS)]
+        if max_wait is not None:
+            pairs += ["max_wait_ms", validation.seconds("max_wait", max_wait, allow_zero=True)]
         return pairs
 
     def shift_clock(self, pool: str, offset: float) -> Call[bool]:

@@ -38,6 +38,7 @@ def stats(pool: str, reply: Reply) -> PoolStats | None:
     if not exists and not known:
         return None
     min_free, low_water, exhaustions, reserve, target = (int(text(v)) for v in reply[15:20])
+    waiting, oldest_ms, max_waiters, max_wait_ms = (int(text(v)) for v in reply[20:24])
     return PoolStats(
         pool=pool, free=free, leased=leased, cooling=cooling,
         retired=known - free - leased - cooling - reserve, total=known, last_token=last_token,
@@ -46,7 +47,8 @@ def stats(pool: str, reply: Reply) -> PoolStats | None:
         max_uses=max_uses or None, server_time=now_ms / 1000,
         network=text(reply[14]) or chains.default_network(pool), min_free=min_free,
         low_water_alerts=low_water, exhaustions=exhaustions, reserve=reserve,
-        reserve_target=None if target < 0 else target)
+        reserve_target=None if target < 0 else target, waiting=waiting,
+        oldest_wait=oldest_ms / 1000, max_waiters=max_waiters, max_wait=max_wait_ms / 1000)
 
 
 def pool_not_found(pool: str) -> PoolNotFound:

@@ -3,10 +3,12 @@
 -- All or nothing: when the new wallets would take the pool over max_size, nothing is added.
 -- The client has checked and canonicalised the wallets for the pool's network; the
 -- script refuses the batch when the pool's network is not the one they were checked for.
--- KEYS: the pool's keys (includes/keys.lua); writes conf (a new pool's defaults), free, known, events.
+-- KEYS: the pool's keys (includes/keys.lua); writes conf (a new pool's defaults), free, known, events;
+--       waiters and tickets (hand-offs to orders waiting).
 -- A new pool gets a 'configured' change, then each new wallet an 'added' one, in one entry.
 -- ARGV: 1 default lease_ttl_ms  2 default max_size  3 network  4 default min_free
---       (1, 2 and 4 used only to create the pool)  5.. wallets
+--       5 default max_waiters  6 default max_wait_ms (all but 3 used only to create the
+--       pool)  7.. wallets
 -- Reply: {'ok', added, duplicates} | {'full', in_service, max_size, would_add}
 --      | {'network', the pool's network}
 -- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
@@ -22,11 +24,12 @@
 --- @include "keys"
 --- @include "layout"
 --- @include "valid_address"
+--- @include "waiters"
 
 local defaults = read_defaults()
 if defaults == nil then return fail('bad defaults') end
-for i = 5, #ARGV do
-  if not valid_address(ARGV[i]) then return fail('bad address at position ' .. (i - 4)) end
+for i = AFTER_DEFAULTS, #ARGV do
+  if not valid_address(ARGV[i]) then return fail('bad address at position ' .. (i - AFTER_DEFAULTS + 1)) end
 end
 
 local conf = read_conf()
@@ -36,7 +39,7 @@ if conf.exists and conf.network ~= '' and conf.network ~= defaults.network then
 end
 local max_size = conf.exists and conf.max_size or defaults.size
 local fresh, seen, candidates = {}, {}, {}
-for i = 5, #ARGV do
+for i = AFTER_DEFAULTS, #ARGV do
   if not seen[ARGV[i]] then
     seen[ARGV[i]] = true
     candidates[#candidates + 1] = ARGV[i]
@@ -66,5 +69,6 @@ for _, address in ipairs(fresh) do
 end
 bulk('RPUSH', K.free, fresh)
 bulk('HSET', K.known, marks)
+hand_off(conf, now)  -- new wallets go to the orders waiting first
 flush_events(now)
-return {'ok', #fresh, (#ARGV - 4) - #fresh}
+return {'ok', #fresh, (#ARGV - AFTER_DEFAULTS + 1) - #fresh}

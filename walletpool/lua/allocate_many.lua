@@ -27,6 +27,7 @@
 --- @include "low_water"
 --- @include "settle"
 --- @include "valid_id"
+--- @include "waiters"
 
 local ttl_ms = int_arg(ARGV[1], 0, MAX_TTL_MS)
 local cid, uid, partial = ARGV[2], ARGV[3], ARGV[4]
@@ -44,6 +45,7 @@ if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)
 if fenced(conf, now) then return fenced_error() end
 settle(conf, now, false)
+hand_off(conf, now)  -- orders waiting go before this batch
 
 -- Each owner once, in order of first mention; settle their own leases and find who
 -- still needs a wallet.

@@ -1,12 +1,13 @@
 -- configure: create a pool or change its settings. Fields not given keep their value;
 -- a new pool starts from the defaults the client passes.
 -- KEYS: the pool's keys (includes/keys.lua); writes conf, events.
--- ARGV: 1 default lease_ttl_ms  2 default max_size  3 default network  4 default min_free,
---       then field/value pairs from: lease_ttl_ms (1..1 year), cooldown_ms (0..1 year),
+-- ARGV: 1 default lease_ttl_ms  2 default max_size  3 default network  4 default min_free
+--       5 default max_waiters  6 default max_wait_ms, then field/value pairs from: lease_ttl_ms (1..1 year), cooldown_ms (0..1 year),
 --       max_size (1..10^9), max_uses (0 = unlimited), min_free (0..10^9), reserve
 --       (0..10^9: wallets the database holds back for a Redis outage), network (a
 --       name; only while the pool holds no wallet: its wallets were checked for the old
---       one); tests only: clock_offset_ms (moves the pool's clock forward), clock_ms
+--       one), max_waiters (0..10^6: orders that may wait at once; 0 = none),
+--       max_wait_ms (0..1 year: the longest an order waits); tests only: clock_offset_ms (moves the pool's clock forward), clock_ms
 --       (freezes it at that epoch ms; 0 = Redis TIME)
 -- Reply: {'ok', created (1|0)}; one 'configured' change unless only the test clock moved
 -- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
@@ -27,14 +28,15 @@
 
 local LIMITS = {
   lease_ttl_ms = {1, MAX_TTL_MS}, cooldown_ms = {0, MAX_TTL_MS}, max_size = {1, 1e9},
-  max_uses = {0, 1e9}, min_free = {0, 1e9}, reserve = {0, 1e9}, clock_offset_ms = {0, 1e13}, clock_ms = {0, 1e14},
+  max_uses = {0, 1e9}, min_free = {0, 1e9}, reserve = {0, 1e9}, max_waiters = {0, MAX_WAITERS},
+  max_wait_ms = {0, MAX_TTL_MS}, clock_offset_ms = {0, 1e13}, clock_ms = {0, 1e14},
 }
 local defaults = read_defaults()
 if defaults == nil then return fail('bad defaults') end
 if #ARGV % 2 ~= 0 then return fail('configure takes field/value pairs') end
 local conf = read_conf()
 if outdated(conf) then return layout_error(conf) end
-for i = 5, #ARGV, 2 do
+for i = AFTER_DEFAULTS, #ARGV, 2 do
   local field, value = ARGV[i], ARGV[i + 1]
   if field == 'network' then
     if not valid_network(value) then return fail('bad value for network') end
@@ -54,7 +56,7 @@ end
 -- a max_size below the wallets in service, a min_free set above max_size (a default
 -- min_free, which the caller did not choose, is not held against a small max_size).
 local given = {}
-for i = 5, #ARGV, 2 do given[ARGV[i]] = tonumber(ARGV[i + 1]) end
+for i = AFTER_DEFAULTS, #ARGV, 2 do given[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local max_size = given.max_size or (conf.exists and conf.max_size or defaults.size)
 local min_free = given.min_free or (conf.exists and conf.min_free or defaults.min_free)
 if given.max_size and conf.exists then
@@ -71,7 +73,7 @@ end
 
 -- A fenced pool takes no setting (the test clock moves still: it is no setting).
 local settings_change = false
-for i = 5, #ARGV, 2 do
+for i = AFTER_DEFAULTS, #ARGV, 2 do
   settings_change = settings_change or ARGV[i]:sub(1, 6) ~= 'clock_'
 end
 if settings_change and fenced(conf, now_ms(conf)) then return fenced_error() end
@@ -82,7 +84,7 @@ if not conf.exists then
   created = 1
 end
 local changed = created == 1
-for i = 5, #ARGV, 2 do
+for i = AFTER_DEFAULTS, #ARGV, 2 do
   redis.call('HSET', K.conf, ARGV[i], ARGV[i + 1])
   changed = changed or ARGV[i]:sub(1, 6) ~= 'clock_'
 end

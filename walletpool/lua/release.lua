@@ -1,7 +1,8 @@
 -- release: end a lease, checked by owner and fencing token; the wallet goes to cooling,
 -- or to the tail of the free queue when the pool has no cooldown (retired when worn out).
 -- KEYS: the pool's keys (includes/keys.lua); writes leases, expiry, free or cooling (known
---       when it retires a worn-out wallet), events.
+--       when it retires a worn-out wallet), events; waiters and tickets when it hands the
+--       wallet to an order waiting (includes/waiters.lua).
 -- ARGV: 1 address  2 owner  3 token
 -- Reply: {'ok', new_state} | {'lost', reason, expires_at_ms, state}
 --   reason: 'expired' (the lease ran out; reclaimed now if no reaper had), 'stale'
@@ -21,6 +22,7 @@
 --- @include "state_of"
 --- @include "valid_address"
 --- @include "valid_id"
+--- @include "waiters"
 
 local address, owner, token = ARGV[1], ARGV[2], ARGV[3]
 if not valid_address(address) then return fail('bad address') end
@@ -32,6 +34,7 @@ if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
 if fenced(conf, now) then return fenced_error() end
 local outcomes, stored = release_leases(conf, now, {address}, {owner}, {token})
+hand_off(conf, now)  -- the wallet goes to the first order waiting, if any
 flush_events(now)
 local outcome = outcomes[1]
 if outcome == 'lost:expired' then return {'lost', 'expired', stored[1].e} end

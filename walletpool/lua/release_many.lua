@@ -1,7 +1,8 @@
 -- release_many: release several leases of one pool in one atomic step. Each lease is
 -- checked on its own exactly as by release; a lost one does not stop the others. One
 -- stream entry records every change the call made.
--- KEYS: the pool's keys (includes/keys.lua); writes as release.
+-- KEYS: the pool's keys (includes/keys.lua); writes as release (and hands freed wallets
+--       to orders waiting).
 -- ARGV: triples 1 address  2 owner  3 token, repeated
 -- Reply: {'ok', then per lease: new_state | 'lost:expired' | 'lost:stale' | 'lost:none'}
 -- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
@@ -16,6 +17,7 @@
 --- @include "release_leases"
 --- @include "valid_address"
 --- @include "valid_id"
+--- @include "waiters"
 
 if #ARGV % 3 ~= 0 then return fail('release_many takes address, owner, token triples') end
 local addresses, owners, tokens = {}, {}, {}
@@ -34,5 +36,6 @@ local reply = {'ok'}
 for _, outcome in ipairs(release_leases(conf, now, addresses, owners, tokens)) do
   reply[#reply + 1] = outcome
 end
+hand_off(conf, now)  -- freed wallets go to the orders waiting, if any
 flush_events(now)
 return reply

@@ -6,8 +6,8 @@
 -- packed leases. Until the last step sets the layout, every other script refuses the
 -- pool, so nothing reads it half-converted; a step interrupted by a crash is whole or
 -- absent (one script), and running the upgrade again goes on where it stopped.
--- KEYS: the pool's keys (includes/keys.lua), then 11 state, 12 lease, 13 owner (0.1's);
---       writes known, leases, conf; deletes 11-13 as they empty.
+-- KEYS: the pool's keys (includes/keys.lua), then 13 state, 14 lease, 15 owner (0.1's);
+--       writes known, leases, conf; deletes 13-15 as they empty.
 -- ARGV: 1 batch (1..100000)
 -- Reply: {'more', converted} | {'done', converted} | {'current'} (already in this
 --        layout) | {'nopool'}
@@ -20,7 +20,7 @@
 --- @include "layout"
 --- @include "lease_store"
 
-local V1 = {state = KEYS[11], lease = KEYS[12], owner = KEYS[13]}
+local V1 = {state = KEYS[13], lease = KEYS[14], owner = KEYS[15]}
 local batch = int_arg(ARGV[1], 1, 100000)
 if batch == nil then return fail('bad batch') end
 local conf = read_conf()

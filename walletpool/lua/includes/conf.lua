@@ -23,3 +23,12 @@ local function read_conf()
     heal_from = v[14] or nil,
   }
 end
+
+-- Pools made before orders could wait have no waiting limits: the defaults apply.
+local DEFAULT_MAX_WAITERS, DEFAULT_MAX_WAIT_MS = 100, 300000
+
+-- The pool's waiting limits (read apart from read_conf: only waiting needs them).
+local function wait_limits()
+  local v = redis.call('HMGET', K.conf, 'max_waiters', 'max_wait_ms')
+  return tonumber(v[1]) or DEFAULT_MAX_WAITERS, tonumber(v[2]) or DEFAULT_MAX_WAIT_MS
+end

@@ -6,12 +6,18 @@
 --- @include "limits"
 --- @include "valid_network"
 
--- The defaults a client sends for a pool it may create: ARGV[1..4] of add and configure
--- are lease_ttl_ms, max_size, network and min_free. Returns nil when malformed.
+-- The defaults a client sends for a pool it may create: ARGV[1..6] of add and configure
+-- are lease_ttl_ms, max_size, network, min_free, max_waiters and max_wait_ms; their own
+-- arguments start at AFTER_DEFAULTS. Returns nil when malformed.
+local AFTER_DEFAULTS = 7
+
 local function read_defaults()
   local d = {ttl = int_arg(ARGV[1], 1, MAX_TTL_MS), size = int_arg(ARGV[2], 1, 1e9),
-             network = ARGV[3], min_free = int_arg(ARGV[4], 0, 1e9)}
-  if d.ttl == nil or d.size == nil or d.min_free == nil or not valid_network(d.network) then
+             network = ARGV[3], min_free = int_arg(ARGV[4], 0, 1e9),
+             max_waiters = int_arg(ARGV[5], 0, MAX_WAITERS),
+             max_wait_ms = int_arg(ARGV[6], 0, MAX_TTL_MS)}
+  if d.ttl == nil or d.size == nil or d.min_free == nil or not valid_network(d.network)
+      or d.max_waiters == nil or d.max_wait_ms == nil then
     return nil
   end
   return d
@@ -22,5 +28,6 @@ end
 local function create_pool(d)
   redis.call('HSET', K.conf, 'lease_ttl_ms', fmt(d.ttl), 'cooldown_ms', '0',
              'max_size', fmt(d.size), 'max_uses', '0', 'network', d.network,
-             'min_free', fmt(d.min_free), 'layout', fmt(LAYOUT))
+             'min_free', fmt(d.min_free), 'max_waiters', fmt(d.max_waiters),
+             'max_wait_ms', fmt(d.max_wait_ms), 'layout', fmt(LAYOUT))
 end

@@ -1,4 +1,5 @@
 -- emit: record each state change; one stream entry carries all of a call's (invariant 7)
+--- @include "conf"
 --- @include "fmt"
 --- @include "keys"
 
@@ -28,7 +29,17 @@ local function emit_configured(conf)
   end
   line[#line + 1] = 'network=' .. conf.network
   if conf.reserve then line[#line + 1] = 'reserve=' .. fmt(conf.reserve) end
+  local max_waiters, max_wait_ms = wait_limits()
+  line[#line + 1] = 'max_waiters=' .. fmt(max_waiters)
+  line[#line + 1] = 'max_wait_ms=' .. fmt(max_wait_ms)
   CHANGES[#CHANGES + 1] = table.concat(line, ' ')
+end
+
+-- A change of an order that waits ('queued', 'abandoned'): no wallet; its owner, its
+-- deadline where a lease's goes, its ids, and its facts as name=value words.
+local function emit_waiter(kind, owner, deadline, cid, uid, words)
+  CHANGES[#CHANGES + 1] = kind .. '   ' .. owner .. '   ' .. deadline .. ' ' .. cid .. ' '
+    .. uid .. '  ' .. words
 end
 
 -- A change of the pool itself ('fenced', 'healed'), its facts as name=value words.

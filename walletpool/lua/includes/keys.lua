@@ -8,6 +8,9 @@
 --   7 seq (string: the fencing counter)   8 events (stream)   9 uses (hash, while max_uses is set)
 --  10 reserve (set: the wallets the database holds back; Redis never hands them out,
 --     see reserve_take.lua / reserve_return.lua)
+--  11 waiters (zset: owners waiting for a wallet, by priority then arrival)
+--  12 tickets (hash: owner -> its ticket, while it waits or until it collects the
+--     wallet handed to it; see includes/waiters.lua)
 -- A wallet's state is where it stands: in free, leases, cooling or reserve, or 'retired'
 -- in known; nothing else records it, so a change of state writes no state field.
 -- They all carry the pool as a hash tag, so a script touches one Cluster slot.
@@ -19,6 +22,7 @@ local K = {}
 local function bind_keys()
   K.conf, K.free, K.known, K.leases, K.expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
   K.cooling, K.seq, K.events, K.uses, K.reserve = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+  K.waiters, K.tickets = KEYS[11], KEYS[12]
 end
 
 bind_keys()

@@ -9,9 +9,10 @@
 -- Pop up to #owners wallets from the head of the free queue and lease them to the
 -- owners in order (owners[i] gets the i-th). The caller has checked that none of the
 -- owners holds a live lease. Use counts are kept only while the pool has a max_uses.
+-- `kind` names the change ('allocated' unless given: 'handed' for a waiter's).
 -- Returns the addresses and leases made, possibly fewer. (Numbers become strings once
 -- each: formatting a number costs Lua about as much as a Redis command.)
-local function lease_heads(conf, now, owners, ttl_ms, cid, uid)
+local function lease_heads(conf, now, owners, ttl_ms, cid, uid, kind)
   local popped
   if #owners == 0 then
     return {}, {}
@@ -45,7 +46,7 @@ local function lease_heads(conf, now, owners, ttl_ms, cid, uid)
   end
   for i, address in ipairs(popped) do
     local uses = conf.max_uses > 0 and redis.call('HINCRBY', K.uses, address, 1) or nil
-    emit('allocated', address, 'leased', leases[i], uses)
+    emit(kind or 'allocated', address, 'leased', leases[i], uses)
   end
   return popped, leases
 end

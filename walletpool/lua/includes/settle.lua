@@ -3,6 +3,7 @@
 --- @include "keys"
 --- @include "promote_cooled"
 --- @include "reap_expired"
+--- @include "waiters"
 
 -- Allocation settles expired leases and cooled wallets (up to SETTLE_LIMIT of each) at
 -- most once per SETTLE_EVERY_MS, and always before it reports a pool exhausted, so a
@@ -16,6 +17,7 @@ local function settle(conf, now, force)
   if not force and now < conf.settle_at_ms then return end
   reap_expired(conf, now, SETTLE_LIMIT)
   promote_cooled(conf, now, SETTLE_LIMIT)
+  hand_off(conf, now)  -- what it freed goes to the orders waiting, if any
   redis.call('HSET', K.conf, 'settle_at_ms', fmt(now + SETTLE_EVERY_MS))
   conf.settle_at_ms = now + SETTLE_EVERY_MS
 end
