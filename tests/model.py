@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import cast
 
-from walletpool import Lease, LeaseLost, PoolExhausted, PoolFull, WalletNotFound
+from walletpool import Lease, LeaseLost, PoolExhausted, PoolFull, QueueFull, WalletNotFound
 from walletpool.errors import LostReason
 
 SETTLE_LIMIT = 100  # walletpool/lua/includes/settle.lua
@@ -23,6 +23,21 @@ REAP_CHUNK = 1000  # walletpool/engine/operations.py
 TOKENS_PER_MS = 1000
 """Each new token is at least the pool's time in ms times this (invariant 4 across
 failover)."""
+NORMAL = 2**52  # walletpool/lua/includes/waiters.lua: normal orders score from here
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """An order waiting (includes/waiters.lua's 'w' ticket)."""
+
+    deadline: int
+    ttl: int
+    joined: int
+    cid: str | None
+    uid: str | None
+
+    def stored(self) -> str:
+        return f"w {self.deadline} {self.ttl} {self.joined} {self.cid or ''} {self.uid or ''}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,11 @@ class PoolModel:
         self.cooling: dict[str, int] = {}
         self.uses: Counter[str] = Counter()
         self.seq = 0
+        self.waiters: dict[str, int] = {}  # owner -> score (priority, then arrival)
+        self.tickets: dict[str, Ticket] = {}
+        self.wait_seq = 0
+        self.max_waiters, self.max_wait = 100, 300_000
+        self.handed_tokens: set[int] = set()  # tokens of every lease handed to a waiter
 
     # -- the helpers of walletpool/lua/includes/ ---------------------------------------
 
@@ -96,6 +116,7 @@ class PoolModel:
             return
         self._reap_expired(SETTLE_LIMIT)
         self._promote(SETTLE_LIMIT)
+        self._hand_off()
         self.settle_at = self.now + SETTLE_EVERY_MS
 
     def _live(self, owner: str) -> str | None:
@@ -135,6 +156,96 @@ class PoolModel:
         return LeaseLost("", pool=lease.pool, address=lease.address, owner=lease.owner,
                          token=lease.token, reason=reason)
 
+    # -- orders that wait (includes/waiters.lua) --------------------------------------
+
+    def queue(self) -> list[str]:
+        """The waiting owners in the order they are served."""
+        return sorted(self.waiters, key=lambda o: (self.waiters[o], o))
+
+    def _drop_waiter(self, owner: str) -> None:
+        del self.waiters[owner]
+        del self.tickets[owner]
+
+    def _hand_off(self) -> set[str]:
+        """The owners served."""
+        served: set[str] = set()
+        while self.waiters:
+            first = self.queue()[0]
+            ticket = self.tickets.get(first)
+            if ticket is None:
+                del self.waiters[first]
+                continue
+            if ticket.deadline <= self.now:
+                self._drop_waiter(first)
+                continue
+            if first not in self.owners:
+                popped = self._lease_heads([first], ticket.ttl, ticket.cid, ticket.uid)
+                if not popped:
+                    break
+                served.add(first)
+                self.handed_tokens.add(self.leases[popped[0]].token)
+            self._drop_waiter(first)
+        return served
+
+    def _live_waiters(self, drop: bool) -> int:
+        count = 0
+        for owner in self.queue():
+            ticket = self.tickets.get(owner)
+            if ticket is not None and ticket.deadline > self.now:
+                count += 1
+            elif drop and ticket is not None:
+                self._drop_waiter(owner)
+            elif drop:
+                del self.waiters[owner]
+        return count
+
+    def _join(self, owner: str, wait: int, high: bool, ttl: int, cid: str | None,
+              uid: str | None) -> tuple[str, int, int]:
+        ticket = self.tickets.get(owner)
+        if ticket is not None and ticket.deadline > self.now:
+            return "queued", ticket.deadline, ticket.joined
+        if self.max_wait == 0:
+            return "off", 0, 0
+        if len(self.waiters) >= self.max_waiters:
+            count = self._live_waiters(drop=True)
+            if count >= self.max_waiters:
+                return "full", count, 0
+        deadline = self.now + min(wait, self.max_wait)
+        self.wait_seq += 1
+        self.waiters[owner] = (0 if high else NORMAL) + self.wait_seq
+        self.tickets[owner] = Ticket(deadline, ttl, self.now, cid, uid)
+        return "queued", deadline, self.now
+
+    def wait_check(self, owners: dict[str, int]) -> list[Lease | str]:
+        self._settle(bool(self.waiters))
+        self._hand_off()
+        found: list[Lease | str] = []
+        for owner, joined in owners.items():
+            address = self._live(owner)
+            if address is not None:
+                found.append(self._lease(address, self.leases[address].leased >= joined))
+                continue
+            ticket = self.tickets.get(owner)
+            if ticket is not None and ticket.deadline <= self.now:
+                self._drop_waiter(owner)
+                ticket = None
+            found.append("queued" if ticket is not None else "gone")
+        return found
+
+    def withdraw(self, owner: str, give_back: bool, joined: int
+                 ) -> Lease | tuple[int, int, int]:
+        if owner in self.tickets:
+            self._drop_waiter(owner)
+            return len(self.free), len(self.leases), len(self.cooling)
+        address = self._live(owner)
+        if address is None:
+            return len(self.free), len(self.leases), len(self.cooling)
+        handed = self.leases[address].leased >= joined
+        if give_back and handed:
+            self.release_many([self._lease(address, fresh=False)])
+            return (0, 0, 0)
+        return self._lease(address, fresh=handed)
+
     # -- the operations ---------------------------------------------------------------
 
     def add(self, addresses: list[str]) -> tuple[int, int]:
@@ -149,25 +260,45 @@ class PoolModel:
         for address in fresh:
             self.free.append(address)
             self.state[address] = "free"
+        self._hand_off()
         return len(fresh), len(addresses) - len(fresh)
 
     def allocate(self, owner: str, ttl: int | None, cid: str | None = None,
-                 uid: str | None = None) -> Lease:
+                 uid: str | None = None, wait: int = 0, high: bool = False
+                 ) -> Lease | tuple[int, int, int]:
+        """A Lease, or (deadline, joined, now) when the order waits (allocate.lua's order)."""
         self._settle(False)
+        ttl = ttl or self.lease_ttl
         address = self._live(owner)
         if address is not None:
             return self._lease(address, fresh=False)
-        ttl = ttl or self.lease_ttl
-        popped = self._lease_heads([owner], ttl, cid, uid)
-        if not popped:
-            self._settle(True)
+        popped: list[str] = []
+        if owner in self._hand_off():
+            address = self._live(owner)
+        else:
             popped = self._lease_heads([owner], ttl, cid, uid)
-        if not popped:
-            raise self._exhausted(1)
-        return self._lease(popped[0], fresh=True)
+            if not popped:
+                self._settle(True)
+                address = self._live(owner)
+                if address is None:
+                    popped = self._lease_heads([owner], ttl, cid, uid)
+        if address is None and not popped:
+            if wait == 0:
+                raise self._exhausted(1)
+            joined, value, since = self._join(owner, wait, high, ttl, cid, uid)
+            if joined == "queued":
+                return value, since, self.now
+            exhausted = self._exhausted(1)
+            if joined == "off":
+                raise exhausted
+            raise QueueFull("", pool=self.pool, free=exhausted.free, leased=exhausted.leased,
+                            cooling=exhausted.cooling, waiting=value,
+                            max_waiters=self.max_waiters)
+        return self._lease(address or popped[0], fresh=True)
 
     def allocate_many(self, owners: list[str], ttl: int | None, partial: bool) -> list[Lease]:
         self._settle(False)
+        self._hand_off()
         order: list[str] = []
         held: dict[str, tuple[str, bool]] = {}
         needy: list[str] = []
@@ -212,6 +343,7 @@ class PoolModel:
         states = self._return_wallets([a for _, a in live], [self.now] * len(live))
         for (i, _), state in zip(live, states, strict=True):
             outcomes[i] = state
+        self._hand_off()
         return outcomes
 
     def release(self, lease: Lease) -> str:
@@ -243,6 +375,7 @@ class PoolModel:
         while True:
             expired = self._reap_expired(REAP_CHUNK)
             cooled = self._promote(REAP_CHUNK)
+            self._hand_off()
             total += expired
             if expired < REAP_CHUNK and cooled < REAP_CHUNK:
                 return total

@@ -3,7 +3,8 @@ the pure-Python reference in tests/model.py side by side.
 
 After every step the results and errors agree, the whole pool as stored in Redis
 equals the model's (free queue in order, states, leases, owners, deadlines, cooling,
-fencing counter, uses), and invariants 1 to 6 of docs/design.md hold on the keys:
+fencing counter, uses, the orders waiting in their order and their tickets), and
+invariants 1 to 6 of docs/design.md hold on the keys:
 1 one state each, no wallet twice in the free queue; 2 one lease per wallet and per
 owner, a repeated allocate returns the same lease; 3 FIFO (the free queue equals the
 model's, in order); 4 tokens strictly increase; 5 conservation; 6 no leaked lease
@@ -31,12 +32,23 @@ from hypothesis.stateful import (
 
 from tests.invariants import check_invariants, pool_state
 from tests.model import PoolModel
-from walletpool import KEEP, Lease, LeaseLost, PoolExhausted, PoolFull, WalletNotFound, WalletPool
+from walletpool import (
+    KEEP,
+    Lease,
+    LeaseLost,
+    PoolExhausted,
+    PoolFull,
+    QueueFull,
+    WalletNotFound,
+    WalletPool,
+)
+from walletpool.engine import waits
 from walletpool.testing import freeze_clock, shift_clock
 
 POOL = "COIN"
 ADDRESSES = [f"w{i}" for i in range(5)]
-OWNERS = [f"o{i}" for i in range(3)]
+OWNERS = [f"o{i}" for i in range(4)]
+WAITS = [0.5, 1, 3, 20]  # seconds an order may wait
 START_MS = 1_800_000_000_000
 TTLS = [None, 0.5, 1, 3, 10]  # 0.5 s: deadlines that fall between two settles
 
@@ -48,7 +60,7 @@ def ms(seconds: float | None) -> int | None:
 def comparable(exc: Exception) -> tuple[Any, ...]:
     """What must agree between Redis and the model when both refuse."""
     fields = ("pool", "free", "leased", "cooling", "address", "owner", "token", "reason",
-              "in_service", "max_size", "would_add")
+              "in_service", "max_size", "would_add", "waiting", "max_waiters")
     return (type(exc).__name__, *(getattr(exc, f, None) for f in fields))
 
 
@@ -59,6 +71,7 @@ class PoolMachine(RuleBasedStateMachine):
         self.model: PoolModel
         self.offset_ms = 0
         self.max_token = 0
+        self.joined: dict[str, int] = {}  # when each owner last joined the waiters
 
     leases = Bundle("leases")
 
@@ -66,7 +79,7 @@ class PoolMachine(RuleBasedStateMachine):
         """Run one operation on both sides; results or refusals must agree."""
         try:
             expected: Any = on_model()
-        except (PoolExhausted, LeaseLost, PoolFull, WalletNotFound) as exc:
+        except (PoolExhausted, LeaseLost, PoolFull, WalletNotFound, QueueFull) as exc:
             with pytest.raises(type(exc)) as caught:
                 on_redis()
             assert comparable(caught.value) == comparable(exc)
@@ -76,11 +89,13 @@ class PoolMachine(RuleBasedStateMachine):
         return got
 
     def fresh_tokens(self, leases: list[Lease]) -> None:
-        """Invariant 4: every new lease's token is above every token issued before."""
-        for lease in leases:
-            if lease.fresh:
+        """Invariant 4: every new lease's token is above every token issued before. A
+        lease handed to a waiter was issued at the hand-off, before the call that finds
+        it."""
+        for lease in sorted(leases, key=lambda held: held.token):
+            if lease.fresh and lease.token not in self.model.handed_tokens:
                 assert lease.token > self.max_token
-                self.max_token = lease.token
+            self.max_token = max(self.max_token, lease.token)
 
     @initialize(cooldown=st.sampled_from([0, 2]), max_uses=st.sampled_from([None, 2]),
                 max_size=st.sampled_from([6, 100]), lease_ttl=st.sampled_from([2, 5]))
@@ -116,6 +131,59 @@ class PoolMachine(RuleBasedStateMachine):
             return multiple()
         self.fresh_tokens(got)
         return multiple(*got)
+
+    # -- orders that wait, through the calls the waiting program sends (engine/waits.py)
+
+    @rule(target=leases, owner=st.sampled_from(OWNERS), wait=st.sampled_from(WAITS),
+          high=st.booleans(), ttl=st.sampled_from(TTLS))
+    def wait(self, owner: str, wait: float, high: bool, ttl: float | None) -> Any:
+        """allocate with a wait: a lease, or the order joins the waiters."""
+        call = waits.join(self.pool._ops, POOL, owner, ms(ttl) or 0, "", "", ms(wait) or 0,
+                          "high" if high else "normal")
+
+        def on_redis() -> Any:
+            got = self.pool._do(call)
+            return got if isinstance(got, Lease) else (got.deadline_ms, got.joined_ms,
+                                                        got.now_ms)
+
+        got = self.both(on_redis, lambda: self.model.allocate(owner, ms(ttl), None, None,
+                                                              ms(wait) or 0, high))
+        if isinstance(got, Lease):
+            self.fresh_tokens([got])
+            return got
+        if got is not None:
+            self.joined[owner] = got[1]
+        return multiple()
+
+    @rule(target=leases, owners_=st.lists(st.sampled_from(OWNERS), min_size=1, max_size=4,
+                                          unique=True))
+    def wait_check(self, owners_: list[str]) -> Any:
+        """A hub's check: hand-offs due, each owner's lease or standing."""
+        owners = {o: self.joined.get(o, START_MS) for o in owners_}
+        found = self.both(
+            lambda: list(self.pool._do(waits.check(self.pool._ops, POOL, owners)).values()),
+            lambda: self.model.wait_check(owners))
+        # (fresh here means leased since the owner joined: no token order to check)
+        return multiple(*(s for s in found if isinstance(s, Lease)))
+
+    @rule(target=leases, owner=st.sampled_from(OWNERS), give_back=st.booleans())
+    def withdraw(self, owner: str, give_back: bool) -> Any:
+        """A wait that ran out (give_back False) or was cancelled (True)."""
+        joined = self.joined.get(owner, START_MS)
+        got = self.both(
+            lambda: self.pool._do(waits.withdraw(self.pool._ops, POOL, owner, give_back,
+                                                 joined)),
+            lambda: self.model.withdraw(owner, give_back, joined))
+        return got if isinstance(got, Lease) else multiple()
+
+    @rule(max_waiters=st.sampled_from([None, 0, 1, 2, 100]),
+          max_wait=st.sampled_from([None, 0, 1, 300]))
+    def configure_waiting(self, max_waiters: int | None, max_wait: float | None) -> None:
+        self.pool.configure(POOL, max_waiters=max_waiters, max_wait=max_wait)
+        if max_waiters is not None:
+            self.model.max_waiters = max_waiters
+        if max_wait is not None:
+            self.model.max_wait = int(max_wait * 1000)
 
     @rule(lease=leases)
     def release(self, lease: Lease) -> None:
@@ -189,6 +257,7 @@ class PoolMachine(RuleBasedStateMachine):
         assert s.expired_unreaped == sum(1 for h in m.leases.values() if h.expires <= m.now)
         assert s.cooled_ready == sum(1 for t in m.cooling.values() if t <= m.now - m.cooldown)
         assert s.last_token == m.seq
+        assert s.waiting == sum(1 for o in m.waiters if m.tickets[o].deadline > m.now)
 
     @invariant()
     def redis_holds_exactly_the_model(self) -> None:
@@ -210,6 +279,11 @@ class PoolMachine(RuleBasedStateMachine):
         assert uses == {a: n for a, n in m.uses.items() if n}
         settle_at = self.client.hget(f"wp:{{{POOL}}}:conf", "settle_at_ms")
         assert int(settle_at or 0) == m.settle_at
+        waiting: Any = self.client.zrange(f"wp:{{{POOL}}}:waiters", 0, -1, withscores=True)
+        assert [owner for owner, _ in waiting] == m.queue()
+        assert {o: int(score) for o, score in waiting} == m.waiters
+        assert self.client.hgetall(f"wp:{{{POOL}}}:tickets") == {
+            o: t.stored() for o, t in m.tickets.items()}
 
 
 def test_the_pool_behaves_as_its_model(redis_client: redis.Redis, pool: WalletPool) -> None:

@@ -66,11 +66,25 @@ MUTATIONS = [
      "local _ = 1"),
     ("network: an add checked for another network lands", "add.lua",
      "conf.network ~= defaults.network then", "false then"),
+    ("waiters: the hand-off goes to the second in line", "includes/waiters.lua",
+     "local first = redis.call('ZRANGE', K.waiters, 0, 0)[1]",
+     "local first = redis.call('ZRANGE', K.waiters, 0, 1)[2] or "
+     "redis.call('ZRANGE', K.waiters, 0, 0)[1]"),
+    ("waiters: priority inverted", "includes/waiters.lua",
+     "(high and 0 or NORMAL)", "(high and NORMAL or 0)"),
+    ("waiters: a waiter past its deadline is handed a wallet", "includes/waiters.lua",
+     "elseif ticket.deadline <= now then\n      drop_waiter(first",
+     "elseif ticket.deadline < now - 1000 then\n      drop_waiter(first"),
+    ("waiters: a released wallet is not handed on", "release.lua",
+     "hand_off(conf, now)  -- the wallet", "local _ = conf  -- the wallet"),
+    ("waiters: a cancelled order keeps the wallet handed to it", "withdraw.lua",
+     "give_back == '1' and tonumber(lease.l) >= joined", "false"),
 ]
 SUITE = ["tests/test_allocate.py", "tests/test_release.py", "tests/test_extend.py",
          "tests/test_reap.py", "tests/test_add.py", "tests/test_retire.py",
          "tests/test_pool_settings.py", "tests/test_networks.py", "tests/test_alerts.py",
-         "tests/test_events.py", "tests/test_upgrade.py", "tests/test_model.py"]
+         "tests/test_events.py", "tests/test_upgrade.py", "tests/test_model.py",
+         "tests/test_waiting.py"]
 
 
 def run_suite_on(mutation: tuple[str, str, str, str], workdir: Path,
