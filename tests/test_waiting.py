@@ -430,3 +430,29 @@ def test_the_syncer_records_the_wait_and_the_hand_off(
     assert lease is not None
     assert (row.state, row.owner, row.token) == ("leased", "w0", lease.token)
     assert tuple(limits) == (9, 120_000)
+
+
+def test_the_command_line_waits_configures_and_shows_the_waiters(cli: Any) -> None:
+    import json
+
+    assert cli("configure", POOL, "--max-waiters", "3", "--max-wait", "10").exit_code == 0
+    assert "max_waiters=3 max_wait=10s" in cli("configure", POOL).output
+    cli("import", POOL, "-", input="a0\n")
+    cli("allocate", POOL, "h0")
+    started = time.monotonic()
+    waited = cli("allocate", POOL, "w0", "--wait", "0.3", "--priority", "high")
+    assert waited.exit_code == 1 and time.monotonic() - started >= 0.3
+    assert "handed no wallet to w0 within" in waited.output
+    held = threading.Thread(target=cli, args=("allocate", POOL, "w1", "--wait", "5"))
+    held.start()
+    deadline = time.monotonic() + 5
+    while (json.loads(cli("stats", POOL, "--json").output)[0]["waiting"] == 0
+           and time.monotonic() < deadline):
+        time.sleep(0.02)
+    table = cli("stats", POOL).output.splitlines()
+    assert table[1].split()[table[0].split().index("waiting")].startswith("1/")
+    wide = cli("stats", POOL, "--wide").output.splitlines()[0].split()
+    assert {"waiting", "oldest_wait", "max_waiters", "max_wait"} <= set(wide)
+    assert cli("release", POOL, "h0").exit_code == 0
+    held.join()
+    assert json.loads(cli("stats", POOL, "--json").output)[0]["leased"] == 1

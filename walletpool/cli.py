@@ -255,15 +255,22 @@ def _print_import(report: ImportReport, refused_all: bool) -> None:
 @click.option("--ttl", type=float, help="Lease TTL in seconds [default: the pool's].")
 @click.option("--correlation-id")
 @click.option("--user-id")
+@click.option("--wait", type=float, default=None, metavar="S",
+              help="When no wallet is free, wait up to S seconds for one, in line "
+                   "[default: WALLETPOOL_WAIT, 0: no waiting].")
+@click.option("--priority", type=click.Choice(["normal", "high"]), default="normal",
+              show_default=True, help="With --wait: high orders are served first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the lease as JSON.")
 @click.pass_context
 def allocate(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
-             correlation_id: str | None, user_id: str | None, as_json: bool) -> None:
-    """Lease the next free wallet of POOL to OWNER (the same one again if OWNER holds one)."""
+             correlation_id: str | None, user_id: str | None, wait: float | None,
+             priority: str, as_json: bool) -> None:
+    """Lease the next free wallet of POOL to OWNER (the same one again if OWNER holds one).
+    With --wait, an order that finds none free waits its turn (exit 1 when none came)."""
     pool = _pool(ctx)
     with _reported():
         lease = pool.allocate(pool_name, owner, ttl=ttl, correlation_id=correlation_id,
-                              user_id=user_id)
+                              user_id=user_id, wait=wait, priority=priority)
         network = pool.stats(pool_name).network
     shown = {**asdict(lease), "shown_address": _shown_address(lease.address, network)}
     _emit(shown, as_json, _lease_text(lease, network))
@@ -364,23 +371,26 @@ def stats(ctx: click.Context, pool_names: tuple[str, ...], wide: bool, watch: bo
             return
 
 
-NARROW = ["pool", "network", "free", "leased", "cooling", "retired", "reserve", "exhaustions"]
+NARROW = ["pool", "network", "free", "leased", "cooling", "retired", "reserve", "waiting",
+          "exhaustions"]
 """The columns of `stats` and `pools` that fit 80 columns for pool names up to 11
-characters (USDT-TRC20), with `unsynced` and `lag`; `mode` joins them while a pool is
-served by the database's reserve."""
+characters (USDT-TRC20), with `unsynced` and `lag`; `reserve` shows only while a pool
+has one (the database's), and `mode` joins them while a pool is served by it."""
 WIDE = ["pool", "network", "free", "min_free", "leased", "cooling", "retired", "total",
         "expired_unreaped", "last_token", "events", "lease_ttl", "cooldown", "max_size",
-        "max_uses", "low_water_alerts", "exhaustions", "reserve", "mode"]
+        "max_uses", "low_water_alerts", "exhaustions", "reserve", "waiting", "oldest_wait",
+        "max_waiters", "max_wait", "mode"]
 
 
 def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None,
                  wide: bool = False) -> None:
     columns = list(WIDE if wide else NARROW)
+    if not wide and not any(s.reserve or s.reserve_target for s in stats):
+        columns.remove("reserve")
     if not wide and any(s.mode != "redis" for s in stats):
         columns.append("mode")
     heads = {"exhaustions": "exhausted"} if not wide else {}
-    rows = [[str(getattr(s, c) if getattr(s, c) is not None else "-") for c in columns]
-            for s in stats]
+    rows = [[_cell(s, c, wide) for c in columns] for s in stats]
     if lags is not None:
         columns += ["unsynced", "unsynced_age" if wide else "lag"]
         for row, s in zip(rows, stats, strict=True):
@@ -390,6 +400,15 @@ def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None,
     click.echo(" ".join(c.ljust(w) for c, w in zip(names, widths, strict=False)).rstrip())
     for row in rows:
         click.echo(" ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
+
+
+def _cell(stats: PoolStats, column: str, wide: bool) -> str:
+    value = getattr(stats, column)
+    if column == "waiting" and not wide and stats.waiting:  # with the oldest wait
+        return f"{stats.waiting}/{stats.oldest_wait:.0f}s"
+    if column in ("oldest_wait", "max_wait"):
+        return f"{value:g}s"
+    return "-" if value is None else str(value)
 
 
 @main.command()
@@ -513,19 +532,24 @@ def _max_uses(value: str | None) -> int | Keep | None:
                                 "the pool holds no wallet.")
 @click.option("--reserve", type=int, help="Wallets the database holds back for a Redis "
                                           "outage [default: min_free]; `rebalance` moves them.")
+@click.option("--max-waiters", type=int, metavar="N",
+              help="Orders that may wait for a wallet at once (0: none) [new pools: 100].")
+@click.option("--max-wait", type=float, metavar="S",
+              help="The longest an order waits, seconds (0: none waits) [new pools: 300].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
               cooldown: float | None, max_size: int | None, max_uses: str | None,
               min_free: int | None, network: str | None, reserve: int | None,
-              as_json: bool) -> None:
+              max_waiters: int | None, max_wait: float | None, as_json: bool) -> None:
     """Create POOL or change its settings; options not given keep their value."""
     pool = _pool(ctx)
     uses = _max_uses(max_uses)
     with _reported():
         created = pool.configure(pool_name, lease_ttl=lease_ttl, cooldown=cooldown,
                                  max_size=max_size, max_uses=uses, min_free=min_free,
-                                 network=network, reserve=reserve)
+                                 network=network, reserve=reserve, max_waiters=max_waiters,
+                                 max_wait=max_wait)
         stats = pool.stats(pool_name)
     if as_json:
         _emit({"pool": pool_name, "created": created, **asdict(stats)}, True, "")
@@ -534,7 +558,8 @@ def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
                f"lease_ttl={stats.lease_ttl:g}s cooldown={stats.cooldown:g}s "
                f"max_size={stats.max_size} max_uses={stats.max_uses or 'none'} "
                f"min_free={stats.min_free} reserve="
-               f"{stats.min_free if stats.reserve_target is None else stats.reserve_target}")
+               f"{stats.min_free if stats.reserve_target is None else stats.reserve_target} "
+               f"max_waiters={stats.max_waiters} max_wait={stats.max_wait:g}s")
 
 
 # -- the database: schema, write-behind, restore ----------------------------------------

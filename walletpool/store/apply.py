@@ -214,7 +214,7 @@ def _apply_pools(conn: sa.Connection, events: list[Event]) -> None:
         settings = [e for e in mine if e.type == "configured" and e.settings]
         values: dict[str, Any] = {"name": pool, "lease_ttl_ms": 0, "cooldown_ms": 0,
                                   "max_size": 0, "max_uses": 0, "min_free": 0, "network": "",
-                                  "reserve": None,
+                                  "reserve": None, "max_waiters": None, "max_wait_ms": None,
                                   "max_token": top,
                                   "event_ms": 0, "event_seq": 0}
         if settings:
@@ -234,7 +234,7 @@ def _apply_pools(conn: sa.Connection, events: list[Event]) -> None:
 
 
 SETTINGS = ("lease_ttl_ms", "cooldown_ms", "max_size", "max_uses", "min_free", "network",
-            "reserve")
+            "reserve", "max_waiters", "max_wait_ms")
 
 
 def parse_settings(text: str) -> dict[str, int | str]:

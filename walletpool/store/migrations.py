@@ -82,7 +82,14 @@ def _v4(conn: sa.Connection) -> None:
              ).create(conn)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: sa.Connection) -> None:
+    """Orders that wait: each pool's max_waiters and max_wait_ms (NULL: the defaults)."""
+    table = conn.dialect.identifier_preparer.quote(schema.pools.name)
+    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN max_waiters BIGINT"))
+    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN max_wait_ms BIGINT"))
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 LATEST = len(MIGRATIONS)
 
 

@@ -130,7 +130,8 @@ def restore(client: SyncRedis, engine: sa.Engine, prefix: str, pool: str, *,
         "lease_ttl_ms": settings["lease_ttl_ms"], "cooldown_ms": settings["cooldown_ms"],
         "max_size": settings["max_size"], "max_uses": settings["max_uses"],
         "min_free": settings["min_free"], "network": network, "layout": LAYOUT,
-        **({} if settings["reserve"] is None else {"reserve": settings["reserve"]})})
+        **{name: settings[name] for name in ("reserve", "max_waiters", "max_wait_ms")
+           if settings[name] is not None}})
     return Restored(pool, counts["free"], counts["leased"], counts["cooling"],
                     counts["retired"], next_token + 1, counts["reserve"])
 

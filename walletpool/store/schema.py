@@ -35,6 +35,9 @@ pools = sa.Table(
     sa.Column("max_token", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("event_ms", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # schema v5: how many orders may wait, and for how long (NULL: the defaults)
+    sa.Column("max_waiters", sa.BigInteger),
+    sa.Column("max_wait_ms", sa.BigInteger),
 )
 
 wallets = sa.Table(
