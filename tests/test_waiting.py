@@ -197,6 +197,12 @@ def test_stats_count_the_orders_waiting_and_the_oldest_wait(
     join(pool, "w1", wait=10)
     stats = pool.stats(POOL)
     assert (stats.waiting, stats.oldest_wait) == (2, 3.0)
+    from walletpool.metrics import pool_metrics
+
+    exported = {(m.name, sample.value) for m in pool_metrics([stats], [(0, 0.0)])
+                for sample in m.samples if m.name in ("walletpool_waiting",
+                                                      "walletpool_oldest_wait_seconds")}
+    assert exported == {("walletpool_waiting", 2), ("walletpool_oldest_wait_seconds", 3.0)}
     shift_clock(pool, POOL, 11)  # w0's wait is over, w1's not
     assert (pool.stats(POOL).waiting, pool.stats(POOL).oldest_wait) == (1, 8.0)
 

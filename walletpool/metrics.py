@@ -8,6 +8,8 @@ Two kinds, for two users:
   `walletpool_wallets{pool,state}` (free, leased, cooling, retired, reserve),
   `walletpool_events_unsynced{pool}`, `walletpool_sync_lag_seconds{pool}`,
   `walletpool_low_water_alerts_total{pool}`, `walletpool_exhaustions_total{pool}`,
+  `walletpool_waiting{pool}` (orders waiting for a wallet),
+  `walletpool_oldest_wait_seconds{pool}` (how long the longest of them has waited),
   `walletpool_up` (1 while Redis answered the last read).
 - `instrument(pool, registry)`: what one service's client sees, on the service's own
   registry: `walletpool_operation_duration_seconds{op,outcome}` (a histogram; outcome
@@ -42,7 +44,8 @@ OPERATIONS = ("allocate", "allocate_many", "release", "release_many", "extend",
 """The client methods instrument() times."""
 METRIC_NAMES = (
     "walletpool_wallets", "walletpool_events_unsynced", "walletpool_sync_lag_seconds",
-    "walletpool_low_water_alerts_total", "walletpool_exhaustions_total", "walletpool_up",
+    "walletpool_low_water_alerts_total", "walletpool_exhaustions_total", "walletpool_waiting",
+    "walletpool_oldest_wait_seconds", "walletpool_up",
     "walletpool_operation_duration_seconds", "walletpool_fallback_switches_total")
 """Every metric walletpool exports (the dashboard's queries use these alone)."""
 
@@ -93,6 +96,11 @@ def pool_metrics(stats: list[PoolStats], lags: list[tuple[int, float]]) -> list[
                                     labels=["pool"])
     exhaustions = CounterMetricFamily("walletpool_exhaustions",
                                       "Allocations refused: no free wallet", labels=["pool"])
+    waiting = GaugeMetricFamily("walletpool_waiting", "Orders waiting for a wallet",
+                                labels=["pool"])
+    oldest = GaugeMetricFamily("walletpool_oldest_wait_seconds",
+                               "How long the order waiting longest has waited",
+                               labels=["pool"])
     for s, (entries, age) in zip(stats, lags, strict=True):
         for state in STATES:
             wallets.add_metric([s.pool, state], getattr(s, state))
@@ -100,7 +108,9 @@ def pool_metrics(stats: list[PoolStats], lags: list[tuple[int, float]]) -> list[
         lag_seconds.add_metric([s.pool], age)
         low_water.add_metric([s.pool], s.low_water_alerts)
         exhaustions.add_metric([s.pool], s.exhaustions)
-    return [wallets, unsynced, lag_seconds, low_water, exhaustions]
+        waiting.add_metric([s.pool], s.waiting)
+        oldest.add_metric([s.pool], s.oldest_wait)
+    return [wallets, unsynced, lag_seconds, low_water, exhaustions, waiting, oldest]
 
 
 class _Switches(Collector):
