@@ -150,3 +150,60 @@ def test_calls_and_pipelines_heal_after_script_flush_on_every_node(
     for lease in leases:
         pipe.release(lease)
     assert pipe.execute() == ["free"] * len(POOLS)
+
+
+def test_orders_wait_on_every_node_sync_and_asyncio(cluster: Cluster,
+                                                    cluster_pool: WalletPool) -> None:
+    """Waiting on a Cluster: the hub's XREAD and wait_check go to the node of the
+    pool's slot; a wallet released on one pool is handed to that pool's first waiter."""
+    import asyncio
+    import threading
+
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+    from walletpool import AsyncWalletPool, WaitTimeout
+
+    held = {}
+    for pool in POOLS:
+        cluster_pool.add(pool, [f"{pool.lower()}-a"])
+        held[pool] = cluster_pool.allocate(pool, "holder")
+    got: dict[str, object] = {}
+
+    def wait(pool: str) -> None:
+        got[pool] = cluster_pool.allocate(pool, "waiter", wait=10)
+
+    threads = [threading.Thread(target=wait, args=(pool,)) for pool in POOLS]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while (sum(cluster_pool.stats(p).waiting for p in POOLS) < len(POOLS)
+           and time.monotonic() < deadline):
+        time.sleep(0.02)
+    for pool in POOLS:
+        cluster_pool.release(held[pool])
+    for thread in threads:
+        thread.join()
+    assert {p: getattr(got[p], "address", None) for p in POOLS} == {
+        p: f"{p.lower()}-a" for p in POOLS}
+
+    async def on_asyncio() -> None:
+        client = AsyncRedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
+        pool = AsyncWalletPool(client)
+        try:
+            late = asyncio.create_task(pool.allocate(POOLS[0], "late", wait=0.3))
+            waiting = asyncio.create_task(pool.allocate(POOLS[1], "next", wait=10))
+            while (await pool.stats(POOLS[1])).waiting < 1:
+                await asyncio.sleep(0.02)
+            await pool.release(got[POOLS[1]])  # type: ignore[arg-type]
+            lease = await waiting
+            assert lease.owner == "next" and lease.address == f"{POOLS[1].lower()}-a"
+            try:
+                await late
+            except WaitTimeout:
+                pass
+            else:
+                raise AssertionError("the late order got a wallet no one freed")
+        finally:
+            await pool.close()
+
+    asyncio.run(on_asyncio())

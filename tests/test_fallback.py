@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,7 +18,14 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from walletpool import BackendUnavailable, InvalidInput, LeaseLost, PoolExhausted, WalletPool
+from walletpool import (
+    BackendUnavailable,
+    InvalidInput,
+    LeaseLost,
+    PoolExhausted,
+    WaitTimeout,
+    WalletPool,
+)
 from walletpool.dev.redis_server import RedisServer
 from walletpool.models import RESERVE_TOKEN_BASE
 from walletpool.reserve import queries as reserve
@@ -383,3 +391,18 @@ def test_an_allocation_no_replica_confirmed_falls_back_to_the_reserve(
     assert held is not None and (held.address, held.token) == (lease.address, lease.token)
     assert pool_state(setup.redis, "wp", "COIN").lease == {}  # Redis's lease was taken back
     assert durable.allocate("COIN", "order-2").from_reserve  # and so for each allocation
+
+
+def test_an_order_that_waits_while_redis_is_down_waits_on_the_reserve(
+        own_redis: RedisServer, store: sa.Engine) -> None:
+    pool = in_outage(own_redis, store)
+    held = [pool.allocate("COIN", f"during-{i}") for i in range(3)]  # the reserve is empty
+    started = time.monotonic()
+    with pytest.raises(WaitTimeout, match="Redis is unreachable") as timed_out:
+        pool.allocate("COIN", "waiter", wait=0.6)
+    assert 0.6 <= time.monotonic() - started < 5 and timed_out.value.waited >= 0.6
+    releaser = threading.Timer(0.4, pool.release, args=(held[1],))
+    releaser.start()
+    got = pool.allocate("COIN", "waiter", wait=10)  # the reserve is asked until one is back
+    releaser.join()
+    assert got.from_reserve and got.address == held[1].address and got.fresh

@@ -6,6 +6,7 @@ lost by a failover while its holder uses it (issue "safe across failover")."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from walletpool import (
     AsyncWalletPool,
     BackendUnavailable,
     InvalidInput,
+    Lease,
     NotReplicated,
     WalletPool,
 )
@@ -182,3 +184,61 @@ def test_settings_come_from_the_environment_and_are_checked(tmp_path: Path) -> N
         Settings(replicas=-1)
     with pytest.raises(InvalidInput, match="replica_timeout"):
         Settings(replica_timeout=0)
+
+
+def test_a_wallet_handed_to_a_waiting_order_is_on_the_replica_when_it_returns(
+        replicated: Replicated) -> None:
+    """The hand-off happens in the releaser's script; the waiter's own check of it is a
+    durable call, so the waiting allocate returns only once the replica has the lease."""
+    import threading
+
+    with redis.Redis(port=replicated.primary.port) as primary:
+        primary.flushall()
+    replicated.wait_in_sync()
+    with WalletPool.from_url(replicated.primary.url, replicas=1, replica_timeout=1) as pool:
+        pool.add(POOL, ["a0"])
+        held = pool.allocate(POOL, "holder")
+        got: list[Lease] = []
+        waiter = threading.Thread(target=lambda: got.append(
+            pool.allocate(POOL, "waiter", wait=10)))
+        waiter.start()
+        while pool.stats(POOL).waiting < 1:
+            time.sleep(0.01)
+        pool.release(held)
+        waiter.join()
+        assert got and got[0].fresh
+        with redis.Redis(port=replicated.replica.port, decode_responses=True) as replica:
+            assert replica.hget(key("wp", POOL, "leases"), ">waiter") == "a0"
+
+
+def test_a_hand_off_no_replica_confirmed_is_taken_back_and_the_waiter_told(
+        replicated: Replicated) -> None:
+    import threading
+
+    with redis.Redis(port=replicated.primary.port) as primary:
+        primary.flushall()
+    replicated.wait_in_sync()
+    with WalletPool.from_url(replicated.primary.url, replicas=1, replica_timeout=0.2) as pool:
+        pool.add(POOL, ["a0"])
+        held = pool.allocate(POOL, "holder")
+        outcome: list[object] = []
+
+        def wait() -> None:
+            try:
+                outcome.append(pool.allocate(POOL, "waiter", wait=10))
+            except NotReplicated as exc:
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        while pool.stats(POOL).waiting < 1:
+            time.sleep(0.01)
+        replicated.stall()
+        try:
+            pool.release(held)
+            waiter.join()
+        finally:
+            replicated.resume()
+        assert isinstance(outcome[0], NotReplicated)
+        assert pool.get_lease(POOL, "waiter") is None  # taken back on the primary
+        assert pool.stats(POOL).free == 1

@@ -438,7 +438,8 @@ def test_the_syncer_records_the_wait_and_the_hand_off(
     assert tuple(limits) == (9, 120_000)
 
 
-def test_the_command_line_waits_configures_and_shows_the_waiters(cli: Any) -> None:
+def test_the_command_line_waits_configures_and_shows_the_waiters(
+        cli: Any, redis_server: RedisServer) -> None:
     import json
 
     assert cli("configure", POOL, "--max-waiters", "3", "--max-wait", "10").exit_code == 0
@@ -449,16 +450,22 @@ def test_the_command_line_waits_configures_and_shows_the_waiters(cli: Any) -> No
     waited = cli("allocate", POOL, "w0", "--wait", "0.3", "--priority", "high")
     assert waited.exit_code == 1 and time.monotonic() - started >= 0.3
     assert "handed no wallet to w0 within" in waited.output
-    held = threading.Thread(target=cli, args=("allocate", POOL, "w1", "--wait", "5"))
-    held.start()
-    deadline = time.monotonic() + 5
-    while (json.loads(cli("stats", POOL, "--json").output)[0]["waiting"] == 0
-           and time.monotonic() < deadline):
-        time.sleep(0.02)
-    table = cli("stats", POOL).output.splitlines()
-    assert table[1].split()[table[0].split().index("waiting")].startswith("1/")
-    wide = cli("stats", POOL, "--wide").output.splitlines()[0].split()
-    assert {"waiting", "oldest_wait", "max_waiters", "max_wait"} <= set(wide)
-    assert cli("release", POOL, "h0").exit_code == 0
-    held.join()
-    assert json.loads(cli("stats", POOL, "--json").output)[0]["leased"] == 1
+    with WalletPool.from_url(redis_server.url) as pool:  # (one click runner at a time)
+        order = threading.Thread(target=pool.allocate, args=(POOL, "w1"),
+                                 kwargs={"wait": 5})
+        order.start()
+        while pool.stats(POOL).waiting == 0:
+            time.sleep(0.02)
+        table = cli("stats", POOL).output.splitlines()
+        assert table[1].split()[table[0].split().index("waiting")].startswith("1/")
+        wide = cli("stats", POOL, "--wide").output.splitlines()[0].split()
+        assert {"waiting", "oldest_wait", "max_waiters", "max_wait"} <= set(wide)
+        assert cli("release", POOL, "h0").exit_code == 0
+        order.join()
+        w1 = pool.get_lease(POOL, "w1")
+        assert w1 is not None
+        freed = threading.Timer(0.3, pool.release, args=(w1,))
+        freed.start()
+        handed = cli("allocate", POOL, "w2", "--wait", "5", "--json")
+        freed.join()
+    assert handed.exit_code == 0 and json.loads(handed.output)["owner"] == "w2"

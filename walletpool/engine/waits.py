@@ -163,8 +163,11 @@ def withdraw(ops: Operations, pool: str, owner: str, give_back: bool, joined_ms:
         free, leased, cooling = (int(text(v)) for v in reply[1:4])
         return (free, leased, cooling)
 
+    def undo(result: Lease | tuple[int, int, int]) -> Call[Any] | None:
+        return ops.release(result) if isinstance(result, Lease) and result.fresh else None
+
     return Call(script("withdraw"), keys, (owner, "1" if give_back else "0", joined_ms),
-                decode, idempotent=True)
+                decode, idempotent=True, durable=True, undo=undo)
 
 
 # -- the program --------------------------------------------------------------------------

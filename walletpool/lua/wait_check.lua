@@ -1,7 +1,8 @@
 -- wait_check: for the orders a client has waiting, hand out what is due and tell each
 -- where it stands; the client's one call per pool that covers every order it waits for.
 -- KEYS: the pool's keys (includes/keys.lua); writes as a settle (expired leases, cooled
---       wallets, each handed to the orders waiting), waiters and tickets, events.
+--       wallets, each handed to the orders waiting), waiters and tickets, events, conf
+--       (handoffs_reported: the write a durable check waits for, see includes/waiters.lua).
 -- ARGV: pairs 1 owner  2 joined_ms (when it joined, from allocate.lua's reply), repeated
 -- Reply: {'ok', then per owner: status, address, token, expires_at_ms, leased_at_ms,
 --         correlation_id, user_id, fresh} | {'nopool'}
@@ -36,7 +37,7 @@ local now = now_ms(conf)
 if fenced(conf, now) then return fenced_error() end
 settle(conf, now, redis.call('EXISTS', K.waiters) == 1)  -- hands out what it frees
 hand_off(conf, now)
-local reply = {'ok'}
+local reply, handed = {'ok'}, 0
 for i = 1, #ARGV, 2 do
   local owner, joined = ARGV[i], tonumber(ARGV[i + 1])
   local address, lease = live_lease_of(conf, now, owner)
@@ -45,6 +46,7 @@ for i = 1, #ARGV, 2 do
     reply[n + 1], reply[n + 2], reply[n + 3], reply[n + 4] = 'leased', address, lease.t, lease.e
     reply[n + 5], reply[n + 6], reply[n + 7] = lease.l, lease.c, lease.u
     reply[n + 8] = tonumber(lease.l) >= joined and 1 or 0
+    handed = handed + reply[n + 8]
   else
     local ticket = read_ticket(owner)
     if ticket and ticket.deadline <= now then
@@ -55,5 +57,6 @@ for i = 1, #ARGV, 2 do
     for j = 2, 8 do reply[n + j] = '' end
   end
 end
+reported(handed)
 flush_events(now)
 return reply

@@ -1,6 +1,6 @@
 -- withdraw: an order stops waiting (its call timed out or was cancelled).
--- KEYS: the pool's keys (includes/keys.lua); writes waiters, tickets, events, and what a
---       release writes when it gives a handed wallet back.
+-- KEYS: the pool's keys (includes/keys.lua); writes waiters, tickets, events, conf
+--       (handoffs_reported), and what a release writes when it gives a handed wallet back.
 -- ARGV: 1 owner  2 give_back ('1': a wallet already handed to the order is released at
 --       once, as the caller will not use it; '0': the caller takes it)  3 joined_ms
 --       (when the order joined: a lease of the owner leased since is the one handed)
@@ -54,6 +54,7 @@ elseif give_back == '1' and tonumber(lease.l) >= joined then
 else
   reply = {'leased', address, lease.t, lease.e, lease.l, lease.c, lease.u,
            tonumber(lease.l) >= joined and 1 or 0}
+  reported(reply[8])
 end
 flush_events(now)
 return reply

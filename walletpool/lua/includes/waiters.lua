@@ -58,6 +58,13 @@ local function hand_off(conf, now)
   return served
 end
 
+-- Count hand-offs a call reports to their orders (conf handoffs_reported). It is also
+-- the call's own write: a client waits for replicas (WAIT) up to its connection's last
+-- write, so a call that reports a hand-off made by another must write after it.
+local function reported(n)
+  if n > 0 then redis.call('HINCRBY', K.conf, 'handoffs_reported', n) end
+end
+
 -- Waiting orders whose deadline has not passed: their count and the longest any of
 -- them has waited (ms). With `drop`, tickets found stale are dropped on the way
 -- (stats.lua reads without it: it writes nothing).
