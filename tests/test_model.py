@@ -232,13 +232,16 @@ class PoolMachine(RuleBasedStateMachine):
         shift_clock(self.pool, POOL, self.offset_ms / 1000)
         self.model.now = START_MS + self.offset_ms
 
-    @rule(which=st.sampled_from(["lease", "cooling"]), delta_ms=st.sampled_from([-1, 0, 1]))
+    @rule(which=st.sampled_from(["lease", "cooling", "wait"]),
+          delta_ms=st.sampled_from([-1, 0, 1]))
     def time_reaches_a_deadline(self, which: str, delta_ms: int) -> None:
         """Move the clock to just before, at or after the next deadline: where an
-        off-by-one in expiry or cooldown would show."""
+        off-by-one in expiry, cooldown or an order's wait (a time-out at the edge of a
+        hand-off) would show."""
         m = self.model
         due = ([h.expires for h in m.leases.values()] if which == "lease"
-               else [t + m.cooldown for t in m.cooling.values()])
+               else [t + m.cooldown for t in m.cooling.values()] if which == "cooling"
+               else [t.deadline for t in m.tickets.values()])
         later = [t + delta_ms for t in due if t + delta_ms > m.now]
         if later:
             self.offset_ms = min(later) - START_MS
