@@ -24,6 +24,7 @@ def test_the_demo_runs_to_a_sound_report(redis_server: RedisServer, redis_client
     report = "\n".join(lines)
     assert "invariants    ok on every pool" in report
     assert "double allocations  0" in report
+    assert "orders waited and were handed a wallet (wait p50" in report
     assert report.count(": 0 differences") == len(demo.POOLS)
     assert any("orders" in line and "free: BTC=" in line for line in progress)
     assert (tmp_path / "walletpool.db").is_file()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -46,6 +46,10 @@ class Lease:
     tag: str | None = None
     """The memo/destination tag in a tag pool (XRP, XLM, TON): deposits to `address`
     must carry it. None in other pools."""
+    waited: float = field(default=0.0, compare=False)
+    """Seconds the order waited in line for this wallet (allocate with `wait`); 0 when
+    one was free at once. Not part of the lease's identity: two views of one lease are
+    equal whoever waited."""
 
     @property
     def from_reserve(self) -> bool:

@@ -123,11 +123,14 @@ class Plans:
         lane = self.lane
         assert lane is not None
         started = time.monotonic()
+        asked = 0
         while True:
             try:
-                return (yield from ask(lambda: lane.allocate(pool, owner, ttl_ms(ttl),
-                                                             correlation_id, user_id)))
+                lease = yield from ask(lambda: lane.allocate(pool, owner, ttl_ms(ttl),
+                                                             correlation_id, user_id))
+                return replace(lease, waited=time.monotonic() - started) if asked else lease
             except PoolExhausted as exc:
+                asked += 1
                 left = until - time.monotonic()
                 if left <= 0:
                     waited = time.monotonic() - started

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import validation
@@ -193,12 +193,12 @@ def allocate_waiting(ops: Operations, pool: str, owner: str, ttl_arg: int, cid: 
         cancel = withdraw(ops, pool, owner, give_back=True, joined_ms=got.joined_ms)
         heard = yield Pause(pool, owner, got.cursor, until, cancel, got.joined_ms)
         if isinstance(heard, Lease):
-            return heard
+            return replace(heard, waited=time.monotonic() - started)
         if heard == "gone" and time.monotonic() < until - 0.01:
             continue  # its ticket was lost (a restore, a flush): it joins again
         left = yield withdraw(ops, pool, owner, give_back=False, joined_ms=got.joined_ms)
         if isinstance(left, Lease):  # handed to it just before the wait ran out
-            return left
+            return replace(left, waited=time.monotonic() - started)
         waited = time.monotonic() - started
         free, leased, cooling = left
         log.warning("wait for a wallet timed out", extra=_fields(
