@@ -5,7 +5,8 @@
 Starts its own redis-server (AOF, fsync every second) and PostgreSQL (fsync on,
 synchronous_commit off: the same durability bargain), then measures allocate+release
 cycles/s and latency p50/p99 for walletpool (sequential, batched, pipelined, several
-processes, asyncio), the naive client-side design, PostgreSQL SKIP LOCKED, redis-allocator
+processes, asyncio, orders waiting for a drained pool and the hand-off's latency), the
+naive client-side design, PostgreSQL SKIP LOCKED, redis-allocator
 and redis-benchmark's ceiling; then growth (pool sizes, memory per wallet, reap), the
 syncer, and correctness under contention (double allocations, FIFO). Writes
 results.json, results.md and chart.png to DIR (default benchmarks/results).
@@ -41,6 +42,7 @@ from . import (
     floors,
     growth,
     processes,
+    waiting,
     walletpool_rows,
 )
 from .designs import allocator_version, make
@@ -61,6 +63,7 @@ NAMES = {
     "allocator_batch": f"redis-allocator, {alternatives.BATCH} malloc pipelined + free_keys",
     "raw": floors.ROW_NAMES["raw"],
     "minimal": floors.ROW_NAMES["minimal"],
+    **waiting.NAMES,
 }
 CEILING = {  # rows only where redis-benchmark is installed
     "ceiling_noop": "redis-benchmark no-op EVALSHA, 50 clients",
@@ -87,13 +90,16 @@ class Plan:
     syncer_events: int
     ceiling_requests: int
     server_calls: int
+    handoffs: int
+    drained_seconds: float
 
 
 def plan(args: argparse.Namespace) -> Plan:
     if args.quick:  # every row, tiny: proves the runner works (the test suite runs this)
-        return Plan(1, 200, 2, 8, [1_000, 5_000], 1_000, 2, 2.0, 2_000, 2_000, 200)
+        return Plan(1, 200, 2, 8, [1_000, 5_000], 1_000, 2, 2.0, 2_000, 2_000, 200, 20, 0.5)
     return Plan(args.rounds, args.cycles, 2 * (os.cpu_count() or 2), 64,
-                [1_000, 100_000, 1_000_000], 10_000, 4, 6.0, 50_000, 200_000, 20_000)
+                [1_000, 100_000, 1_000_000], 10_000, 4, 6.0, 50_000, 200_000, 20_000, 300,
+                3.0)
 
 
 def progress(what: str) -> None:
@@ -128,6 +134,7 @@ def run(p: Plan, folder: Path) -> Results:
         pool.add("COIN", growth.addresses("coin", POOL_SIZE))
         r.rows += walletpool_rows.rows(server.url, client, pool, "COIN", p.rounds, p.cycles,
                                        p.processes, p.tasks, progress)
+        r.rows += waiting.rows(server.url, p.rounds, p.handoffs, p.drained_seconds, progress)
         for pair in (floors.RAW, floors.MINIMAL):  # the floors, driven the same way
             progress(floors.ROW_NAMES[pair.name])
             pair.fill(client, p.cycles + 10)

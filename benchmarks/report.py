@@ -182,7 +182,7 @@ def _short(n: int) -> str:
 
 
 COLORS = {"walletpool": "#2b6cb0", "alternatives": "#c05621", "ceiling": "#718096",
-          "floor": "#a0aec0",
+          "floor": "#a0aec0", "waiting": "#6b46c1",
           "growth": "#2f855a"}
 
 

@@ -18,8 +18,12 @@ from walletpool.dev.redis_server import find_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# (what breaks, file, original text, mutated text): each a one-line change
-MUTATIONS = [
+WAITING = "waiting"
+"""The waiters' mutants run SUITES[WAITING] only: the rest never makes an order wait."""
+
+# (what breaks, file, original text, mutated text[, the SUITES entry it runs, SUITE
+# unless given]): each a one-line change
+MUTATIONS: list[tuple[str, ...]] = [
     ("FIFO: pop from the tail", "includes/lease_heads.lua",
      "redis.call('LPOP', K.free)", "redis.call('RPOP', K.free)"),
     ("FIFO: release to the head", "includes/return_wallets.lua", "bulk('RPUSH', K.free, free)",
@@ -69,27 +73,29 @@ MUTATIONS = [
     ("waiters: the hand-off goes to the second in line", "includes/waiters.lua",
      "local first = redis.call('ZRANGE', K.waiters, 0, 0)[1]",
      "local first = redis.call('ZRANGE', K.waiters, 0, 1)[2] or "
-     "redis.call('ZRANGE', K.waiters, 0, 0)[1]"),
+     "redis.call('ZRANGE', K.waiters, 0, 0)[1]", WAITING),
     ("waiters: priority inverted", "includes/waiters.lua",
-     "(high and 0 or NORMAL)", "(high and NORMAL or 0)"),
+     "(high and 0 or NORMAL)", "(high and NORMAL or 0)", WAITING),
     ("waiters: a waiter past its deadline is handed a wallet", "includes/waiters.lua",
      "elseif ticket.deadline <= now then\n      drop_waiter(first",
-     "elseif ticket.deadline < now - 1000 then\n      drop_waiter(first"),
+     "elseif ticket.deadline < now - 1000 then\n      drop_waiter(first", WAITING),
     ("waiters: a released wallet is not handed on", "release.lua",
-     "hand_off(conf, now)  -- the wallet", "local _ = conf  -- the wallet"),
+     "hand_off(conf, now)  -- the wallet", "local _ = conf  -- the wallet", WAITING),
     ("waiters: a cancelled order keeps the wallet handed to it", "withdraw.lua",
-     "give_back == '1' and tonumber(lease.l) >= joined", "false"),
+     "give_back == '1' and tonumber(lease.l) >= joined", "false", WAITING),
 ]
 SUITE = ["tests/test_allocate.py", "tests/test_release.py", "tests/test_extend.py",
          "tests/test_reap.py", "tests/test_add.py", "tests/test_retire.py",
          "tests/test_pool_settings.py", "tests/test_networks.py", "tests/test_alerts.py",
          "tests/test_events.py", "tests/test_upgrade.py", "tests/test_model.py",
          "tests/test_waiting.py"]
+SUITES = {WAITING: ["tests/test_waiting.py", "tests/test_model.py"]}
 
 
-def run_suite_on(mutation: tuple[str, str, str, str], workdir: Path,
+def run_suite_on(mutation: tuple[str, ...], workdir: Path,
                  ) -> subprocess.CompletedProcess[str]:
-    _, file, old, new = mutation
+    _, file, old, new, *named = mutation
+    suite = SUITES[named[0]] if named else SUITE
     shutil.copytree(ROOT / "walletpool", workdir / "walletpool",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", workdir / "tests",
@@ -102,7 +108,7 @@ def run_suite_on(mutation: tuple[str, str, str, str], workdir: Path,
            "WALLETPOOL_REDIS_SERVER": str(find_binaries()[0])}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-         "--rootdir", str(workdir), *SUITE],
+         "--rootdir", str(workdir), *suite],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
 
 
