@@ -10,19 +10,26 @@ how a pool kept drained by more orders than wallets serves them, waiting in line
   allocating, holding HOLD seconds and releasing, for a while; once with wait=, once
   retrying every RETRY seconds. cycles/s, and each allocation's time from the first
   ask to the lease (its wait included): p50 and p99.
+
+`python -m benchmarks` runs these rows with the others; `python -m benchmarks.waiting
+[--rounds R] [--handoffs N] [--seconds S]` runs them alone and prints them.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from walletpool import AsyncWalletPool, Lease, PoolExhausted, WalletPool
+from walletpool.dev.redis_server import RedisServer, binary_version
 
-from .measure import Row, row_from
+from .measure import Row, machine_line, row_from
 
 WALLETS, ORDERS = 10, 40
 HOLD = 0.002
@@ -132,3 +139,24 @@ def rows(url: str, rounds: int, handoffs: int, seconds: float,
         progress(NAMES[name])
         found.append(drained(url, pool, rounds, seconds, wait))
     return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--handoffs", type=int, default=300, help="hand-offs per round")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per drained round")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder, RedisServer(Path(folder) / "redis") as server:
+        print(machine_line(binary_version(server.binary)))
+        print(f"medians of {args.rounds} rounds; latency p50/p99 in ms")
+        print("| what | per s | p50 ms | p99 ms | rounds |")
+        print("|---|---:|---:|---:|---|")
+        for row in rows(server.url, args.rounds, args.handoffs, args.seconds, lambda _: None):
+            rates = ", ".join(f"{r:,.0f}" for r in row.rounds)
+            print(f"| {row.name} | {row.cycles_per_s:,.0f} | {(row.p50_us or 0) / 1000:.2f} | "
+                  f"{(row.p99_us or 0) / 1000:.2f} | {rates} |")
+
+
+if __name__ == "__main__":
+    main()
