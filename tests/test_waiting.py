@@ -277,6 +277,26 @@ def test_allocate_waits_for_a_wallet_and_times_out_without_a_trace(
     assert pool.stats(POOL).free == 1  # w1's withdrawn ticket took nothing
 
 
+def test_a_wallet_no_script_announces_still_reaches_the_waiter_within_a_second(
+        sync_pool: WalletPool) -> None:
+    """A cooldown ends with no script running, so no stream entry wakes the hub: its
+    check every second (RECHECK) settles the cooled wallet and hands it over."""
+    pool = sync_pool
+    pool.configure(POOL, cooldown=0.3)
+    pool.add(POOL, ["a0"])
+    held = pool.allocate(POOL, "h0")
+    got: list[Lease] = []
+    waiter = threading.Thread(target=lambda: got.append(pool.allocate(POOL, "w0", wait=10)))
+    waiter.start()
+    while pool.stats(POOL).waiting < 1:
+        time.sleep(0.01)
+    assert pool.release(held) == "cooling"
+    released_at = time.monotonic()
+    waiter.join()
+    took = time.monotonic() - released_at
+    assert got and got[0].address == "a0" and 0.3 <= took < 0.3 + waits.RECHECK + 1.0
+
+
 def test_an_asyncio_waiter_that_is_cancelled_withdraws(redis_server: RedisServer,
                                                        redis_client: redis.Redis) -> None:
     async def run() -> None:
