@@ -18,84 +18,85 @@ from walletpool.dev.redis_server import find_binaries
 
 ROOT = Path(__file__).resolve().parent.parent
 
-WAITING = "waiting"
-"""The waiters' mutants run SUITES[WAITING] only: the rest never makes an order wait."""
-
-# (what breaks, file, original text, mutated text[, the SUITES entry it runs, SUITE
-# unless given]): each a one-line change
+# (what breaks, file, original text, mutated text, the behaviour tests of its area):
+# each a one-line change. A mutant runs its area's tests (tests/test_<area>.py) and
+# the model test, which must fail; the unmutated copy runs them all, which must pass.
+# (One run of every file per mutant spent most of its time collecting them.)
 MUTATIONS: list[tuple[str, ...]] = [
     ("FIFO: pop from the tail", "includes/lease_heads.lua",
-     "redis.call('LPOP', K.free)", "redis.call('RPOP', K.free)"),
+     "redis.call('LPOP', K.free)", "redis.call('RPOP', K.free)", "allocate"),
     ("FIFO: release to the head", "includes/return_wallets.lua", "bulk('RPUSH', K.free, free)",
-     "bulk('LPUSH', K.free, free)"),
-    ("fencing: no token check", "includes/release_leases.lua", "lease.t ~= tokens[i] or ", ""),
+     "bulk('LPUSH', K.free, free)", "release"),
+    ("fencing: no token check", "includes/release_leases.lua", "lease.t ~= tokens[i] or ", "",
+     "release"),
     ("fencing: tokens restart", "includes/tokens.lua",
-     "math.max(counter, now * TOKENS_PER_MS) + n", "now * TOKENS_PER_MS + n"),
+     "math.max(counter, now * TOKENS_PER_MS) + n", "now * TOKENS_PER_MS + n", "allocate"),
     ("fencing: tokens lag the clock (a promoted replica repeats them)", "includes/tokens.lua",
-     "math.max(counter, now * TOKENS_PER_MS) + n", "counter + n"),
+     "math.max(counter, now * TOKENS_PER_MS) + n", "counter + n", "allocate upgrade"),
     ("expiry: a lease outlives its deadline", "includes/release_leases.lua",
      "elseif tonumber(lease.e) <= now then\n      outcomes[i]",
-     "elseif tonumber(lease.e) < now - 1000 then\n      outcomes[i]"),
+     "elseif tonumber(lease.e) < now - 1000 then\n      outcomes[i]", "release"),
     ("expiry: off by one at the deadline", "includes/live_lease_of.lua",
      "if tonumber(lease.e) <= now then\n    expire_leases",
-     "if tonumber(lease.e) < now then\n    expire_leases"),
+     "if tonumber(lease.e) < now then\n    expire_leases", "reap"),
     ("idempotence: a second lease per owner", "allocate.lua",
-     "local address, lease = live_lease_of(conf, now, owner)", "local address, lease = nil, nil"),
+     "local address, lease = live_lease_of(conf, now, owner)", "local address, lease = nil, nil",
+     "allocate"),
     ("dedupe: add ignores known wallets", "add.lua",
-     "if not known[i] then fresh", "if true then fresh"),
-    ("bound: max_size not enforced", "add.lua", "serving + #fresh > max_size", "false"),
+     "if not known[i] then fresh", "if true then fresh", "add"),
+    ("bound: max_size not enforced", "add.lua", "serving + #fresh > max_size", "false", "add"),
     ("cooldown: cooled wallets return early", "includes/promote_cooled.lua",
-     "now - conf.cooldown_ms,", "now,"),
+     "now - conf.cooldown_ms,", "now,", "reap"),
     ("wear: uses not counted", "includes/lease_heads.lua",
      "conf.max_uses > 0 and redis.call('HINCRBY', K.uses, address, 1) or nil",
-     "conf.max_uses > 0 and 1 or nil"),
+     "conf.max_uses > 0 and 1 or nil", "release"),
     ("owner index: a lease without its owner's field", "includes/lease_heads.lua",
      "lease_args[1], lease_args[2], lease_args[3], lease_args[4])",
-     "lease_args[1], lease_args[2])"),
+     "lease_args[1], lease_args[2])", "allocate"),
     ("events: only the first change of a call recorded", "includes/emit.lua",
-     "table.concat(CHANGES, '\\n')", "CHANGES[1]"),
+     "table.concat(CHANGES, '\\n')", "CHANGES[1]", "events networks"),
     ("layout: a pool in 0.1's layout is served", "includes/layout.lua",
-     "return conf.exists and conf.layout ~= LAYOUT", "return false"),
+     "return conf.exists and conf.layout ~= LAYOUT", "return false", "upgrade"),
     ("upgrade: leases lose their owner index", "upgrade.lua",
-     "pack_lease(lease), owner_field(old.o), address)", "pack_lease(lease))"),
+     "pack_lease(lease), owner_field(old.o), address)", "pack_lease(lease))", "upgrade"),
     ("retire: a leased wallet keeps its lease", "retire.lua",
-     "drop_leases({address}, {lease})", "local _ = lease"),
+     "drop_leases({address}, {lease})", "local _ = lease", "retire"),
     ("family: a second pool takes a claimed address", "claim.lua",
-     "elseif owners[i] ~= pool then", "elseif false then"),
+     "elseif owners[i] ~= pool then", "elseif false then", "networks"),
     ("low water: no alert at one below the mark", "includes/low_water.lua",
      "if free >= conf.min_free then return -1 end",
-     "if free + 1 >= conf.min_free then return -1 end"),
+     "if free + 1 >= conf.min_free then return -1 end", "alerts"),
     ("alerts: exhaustion not counted", "includes/exhausted.lua",
      "redis.call('HINCRBY', K.conf, 'exhausted_count', 1)",
-     "local _ = 1"),
+     "local _ = 1", "alerts"),
     ("network: an add checked for another network lands", "add.lua",
-     "conf.network ~= defaults.network then", "false then"),
+     "conf.network ~= defaults.network then", "false then", "networks"),
     ("waiters: the hand-off goes to the second in line", "includes/waiters.lua",
      "local first = redis.call('ZRANGE', K.waiters, 0, 0)[1]",
      "local first = redis.call('ZRANGE', K.waiters, 0, 1)[2] or "
-     "redis.call('ZRANGE', K.waiters, 0, 0)[1]", WAITING),
+     "redis.call('ZRANGE', K.waiters, 0, 0)[1]", "waiting"),
     ("waiters: priority inverted", "includes/waiters.lua",
-     "(high and 0 or NORMAL)", "(high and NORMAL or 0)", WAITING),
+     "(high and 0 or NORMAL)", "(high and NORMAL or 0)", "waiting"),
     ("waiters: a waiter past its deadline is handed a wallet", "includes/waiters.lua",
      "elseif ticket.deadline <= now then\n      drop_waiter(first",
-     "elseif ticket.deadline < now - 1000 then\n      drop_waiter(first", WAITING),
+     "elseif ticket.deadline < now - 1000 then\n      drop_waiter(first", "waiting"),
     ("waiters: a released wallet is not handed on", "release.lua",
-     "hand_off(conf, now)  -- the wallet", "local _ = conf  -- the wallet", WAITING),
+     "hand_off(conf, now)  -- the wallet", "local _ = conf  -- the wallet", "waiting"),
     ("waiters: a cancelled order keeps the wallet handed to it", "withdraw.lua",
-     "give_back == '1' and tonumber(lease.l) >= joined", "false", WAITING),
+     "give_back == '1' and tonumber(lease.l) >= joined", "false", "waiting"),
 ]
 SUITE = ["tests/test_allocate.py", "tests/test_release.py", "tests/test_extend.py",
          "tests/test_reap.py", "tests/test_add.py", "tests/test_retire.py",
          "tests/test_pool_settings.py", "tests/test_networks.py", "tests/test_alerts.py",
          "tests/test_events.py", "tests/test_upgrade.py", "tests/test_model.py",
          "tests/test_waiting.py"]
-SUITES = {WAITING: ["tests/test_waiting.py", "tests/test_model.py"]}
 
 
 def run_suite_on(mutation: tuple[str, ...], workdir: Path,
                  ) -> subprocess.CompletedProcess[str]:
-    _, file, old, new, *named = mutation
-    suite = SUITES[named[0]] if named else SUITE
+    _, file, old, new, areas = mutation
+    suite = ([f"tests/test_{area}.py" for area in areas.split()] + ["tests/test_model.py"]
+             if areas else SUITE)
     shutil.copytree(ROOT / "walletpool", workdir / "walletpool",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", workdir / "tests",
@@ -112,7 +113,7 @@ def run_suite_on(mutation: tuple[str, ...], workdir: Path,
         cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
 
 
-UNMUTATED = ("none", "includes/bulk.lua", "local SLICE = 1000", "local SLICE = 1000")
+UNMUTATED = ("none", "includes/bulk.lua", "local SLICE = 1000", "local SLICE = 1000", "")
 """The harness itself: the same copy without a change must pass, or every 'caught'
 could be the copy being broken."""
 

@@ -402,6 +402,7 @@ def test_wait_and_priority_are_checked(btc: WalletPool) -> None:
         btc.configure(POOL, max_waiters=-1)
 
 
+@on_first_server  # the client's side: the scripts run on every server above
 def test_the_client_default_wait_comes_from_the_environment(
         redis_server: RedisServer, redis_client: redis.Redis,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -424,6 +425,7 @@ def test_the_client_default_wait_comes_from_the_environment(
         assert type(at_once.value) is PoolExhausted
 
 
+@on_first_server  # the client's side: the scripts run on every server above
 def test_the_syncer_records_the_wait_and_the_hand_off(
         drained: tuple[WalletPool, list[Lease]], store: Any,
         redis_client: redis.Redis) -> None:
@@ -458,6 +460,7 @@ def test_the_syncer_records_the_wait_and_the_hand_off(
     assert tuple(limits) == (9, 120_000)
 
 
+@on_first_server  # the client's side: the scripts run on every server above
 def test_the_command_line_waits_configures_and_shows_the_waiters(
         cli: Any, redis_server: RedisServer) -> None:
     import json

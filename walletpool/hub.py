@@ -13,17 +13,42 @@ import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from .engine import wire
-from .engine.calls import Pause, Plan, log
+from .engine.calls import Call, Pause, Plan, log
 from .engine.waits import BLOCK_MS, HubState, Standing, Waiter
 from .errors import WalletPoolError
 from .keys import key
+from .plans import Plans
+from .settings import Settings
 
-if TYPE_CHECKING:
-    from .aio import AsyncWalletPool
-    from .client import WalletPool
+T = TypeVar("T")
+
+
+class SyncClient(Protocol):
+    """What a SyncHub uses of WalletPool (named so, not imported: the client imports
+    this module)."""
+
+    redis: Any
+    settings: Settings
+    _where: str
+    _plans: Plans
+
+    def _do(self, plan: Plan[T]) -> T: ...
+    def _send(self, call: Call[T]) -> T: ...
+
+
+class AsyncClient(Protocol):
+    """What an AsyncHub uses of AsyncWalletPool."""
+
+    redis: Any
+    settings: Settings
+    _where: str
+    _plans: Plans
+
+    async def _do(self, plan: Plan[T]) -> T: ...
+    async def _send(self, call: Call[T]) -> T: ...
 
 READ_COUNT = 1000
 """Stream entries one read takes at most."""
@@ -49,7 +74,7 @@ def _outcome(waiter: Waiter) -> object:
 
 
 class SyncHub:
-    def __init__(self, client: WalletPool, pool: str) -> None:
+    def __init__(self, client: SyncClient, pool: str) -> None:
         self._client = client
         self._state = HubState(pool, key(client.settings.prefix, pool, "events"))
         self._lock = threading.Lock()
@@ -115,7 +140,7 @@ class SyncHub:
 
 
 class AsyncHub:
-    def __init__(self, client: AsyncWalletPool, pool: str) -> None:
+    def __init__(self, client: AsyncClient, pool: str) -> None:
         self._client = client
         self._state = HubState(pool, key(client.settings.prefix, pool, "events"))
         self._task: asyncio.Task[None] | None = None
