@@ -96,7 +96,7 @@ class Plan:
 
 def plan(args: argparse.Namespace) -> Plan:
     if args.quick:  # every row, tiny: proves the runner works (the test suite runs this)
-        return Plan(1, 200, 2, 8, [1_000, 5_000], 1_000, 2, 2.0, 2_000, 2_000, 200, 20, 0.5)
+        return Plan(1, 200, 2, 8, [1_000, 5_000], 1_000, 2, 1.0, 2_000, 2_000, 200, 20, 0.5)
     return Plan(args.rounds, args.cycles, 2 * (os.cpu_count() or 2), 64,
                 [1_000, 100_000, 1_000_000], 10_000, 4, 6.0, 50_000, 200_000, 20_000, 300,
                 3.0)

@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.conftest import on_first_server
 from walletpool.dev import demo
 from walletpool.dev.redis_server import RedisServer, free_port
 from walletpool.dev.redis_server import down as server_down
 from walletpool.dev.redis_server import up as server_up
 
 
+@on_first_server  # the demo is a client's workload; the scripts are proven on each server
 def test_the_demo_runs_to_a_sound_report(redis_server: RedisServer, redis_client: redis.Redis,
                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", redis_server.url)
