@@ -492,3 +492,15 @@ def test_the_command_line_waits_configures_and_shows_the_waiters(
         handed = cli("allocate", POOL, "w2", "--wait", "5", "--json")
         freed.join()
     assert handed.exit_code == 0 and json.loads(handed.output)["owner"] == "w2"
+
+
+def test_the_invariant_check_sees_a_ticket_out_of_line(
+        drained: tuple[WalletPool, list[Lease]], redis_client: redis.Redis) -> None:
+    from walletpool.verify import pool_state, problems
+
+    pool, _ = drained
+    join(pool, "w0")
+    assert problems(pool_state(redis_client, "wp", POOL)) == []
+    redis_client.zrem(f"wp:{{{POOL}}}:waiters", "w0")  # a ticket that lost its place
+    assert problems(pool_state(redis_client, "wp", POOL)) == [
+        "orders waiting and their tickets disagree"]

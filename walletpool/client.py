@@ -231,7 +231,13 @@ class WalletPool(base.ClientBase):
             if isinstance(step, Sleep):
                 time.sleep(step.seconds)
                 return None, None
-            return self._call(step), None
+            if step.cancel is None:
+                return self._call(step), None
+            try:
+                return self._call(step), None
+            except (KeyboardInterrupt, SystemExit):  # Ctrl-C while an order joins the line
+                self._send(step.cancel)
+                raise
         except WalletPoolError as exc:
             return None, exc
 

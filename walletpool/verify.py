@@ -5,7 +5,7 @@ through the API): used by `walletpool demo` after its run and by the test suite.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .engine.calls import Reply, text
 from .engine.wire import SyncRedis
@@ -30,6 +30,10 @@ class PoolState:
     state: dict[str, str]
     """Address -> its state, read from where it stands (several when the keys disagree:
     joined with '+')."""
+    waiters: list[str] = field(default_factory=list)
+    """The owners waiting for a wallet, in line."""
+    tickets: dict[str, str] = field(default_factory=dict)
+    """Owner -> its ticket (includes/waiters.lua)."""
 
 
 def _scored(client: SyncRedis, key: str) -> Reply:
@@ -44,8 +48,8 @@ def pool_state(client: SyncRedis, prefix: str, pool: str) -> PoolState:
     known = {text(a): text(s) for a, s in client.hgetall(k["known"]).items()}
     lease: dict[str, dict[str, str]] = {}
     owner: dict[str, str] = {}
-    for field, value in client.hgetall(k["leases"]).items():
-        name, raw = text(field), text(value)
+    for key_field, value in client.hgetall(k["leases"]).items():
+        name, raw = text(key_field), text(value)
         if name.startswith(OWNER_MARK):
             owner[name[len(OWNER_MARK):]] = raw
         else:
@@ -64,6 +68,8 @@ def pool_state(client: SyncRedis, prefix: str, pool: str) -> PoolState:
         cooling=cooling, seq=int(client.get(k["seq"]) or 0), reserve=reserve,
         state={a: "+".join(places.get(a, ["nowhere"])) for a in known} | {
             a: "+".join(p) + "+unknown" for a, p in places.items() if a not in known},
+        waiters=[text(o) for o in client.zrange(k["waiters"], 0, -1)],
+        tickets={text(o): text(t) for o, t in client.hgetall(k["tickets"]).items()},
     )
 
 
@@ -91,6 +97,9 @@ def problems(st: PoolState) -> list[str]:
             found.append(f"deadline of {address} out of step")
         if not 1 <= int(held["t"]) <= st.seq:
             found.append(f"token of {address} outside 1..{st.seq}")
+    # 9. an order waits in line with its ticket, and a ticket is in line
+    if set(st.waiters) != set(st.tickets):
+        found.append("orders waiting and their tickets disagree")
     # 5. conservation: every known wallet is in exactly one of the structures
     retired = sum(1 for v in st.known.values() if v == "retired")
     if len(st.free) + len(st.lease) + len(st.cooling) + len(st.reserve) + retired \
