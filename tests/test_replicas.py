@@ -6,8 +6,10 @@ lost by a failover while its holder uses it (issue "safe across failover")."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -186,39 +188,17 @@ def test_settings_come_from_the_environment_and_are_checked(tmp_path: Path) -> N
         Settings(replica_timeout=0)
 
 
-def test_a_wallet_handed_to_a_waiting_order_is_on_the_replica_when_it_returns(
-        replicated: Replicated) -> None:
-    """The hand-off happens in the releaser's script; the waiter's own check of it is a
-    durable call, so the waiting allocate returns only once the replica has the lease."""
-    import threading
-
+@contextmanager
+def _an_order_waiting(replicated: Replicated, timeout: float
+                      ) -> Iterator[tuple[WalletPool, Lease, list[object], threading.Thread]]:
+    """A durable client (replicas=1) of a flushed primary, its one wallet held, and an
+    order waiting for it in a thread: what that order's allocate returns or raises is
+    appended to the list."""
     with redis.Redis(port=replicated.primary.port) as primary:
         primary.flushall()
     replicated.wait_in_sync()
-    with WalletPool.from_url(replicated.primary.url, replicas=1, replica_timeout=1) as pool:
-        pool.add(POOL, ["a0"])
-        held = pool.allocate(POOL, "holder")
-        got: list[Lease] = []
-        waiter = threading.Thread(target=lambda: got.append(
-            pool.allocate(POOL, "waiter", wait=10)))
-        waiter.start()
-        while pool.stats(POOL).waiting < 1:
-            time.sleep(0.01)
-        pool.release(held)
-        waiter.join()
-        assert got and got[0].fresh
-        with redis.Redis(port=replicated.replica.port, decode_responses=True) as replica:
-            assert replica.hget(key("wp", POOL, "leases"), ">waiter") == "a0"
-
-
-def test_a_hand_off_no_replica_confirmed_is_taken_back_and_the_waiter_told(
-        replicated: Replicated) -> None:
-    import threading
-
-    with redis.Redis(port=replicated.primary.port) as primary:
-        primary.flushall()
-    replicated.wait_in_sync()
-    with WalletPool.from_url(replicated.primary.url, replicas=1, replica_timeout=0.2) as pool:
+    with WalletPool.from_url(replicated.primary.url, replicas=1,
+                             replica_timeout=timeout) as pool:
         pool.add(POOL, ["a0"])
         held = pool.allocate(POOL, "holder")
         outcome: list[object] = []
@@ -233,6 +213,25 @@ def test_a_hand_off_no_replica_confirmed_is_taken_back_and_the_waiter_told(
         waiter.start()
         while pool.stats(POOL).waiting < 1:
             time.sleep(0.01)
+        yield pool, held, outcome, waiter
+
+
+def test_a_wallet_handed_to_a_waiting_order_is_on_the_replica_when_it_returns(
+        replicated: Replicated) -> None:
+    """The hand-off happens in the releaser's script; the waiter's own check of it is a
+    durable call, so the waiting allocate returns only once the replica has the lease."""
+    with _an_order_waiting(replicated, timeout=1) as (pool, held, outcome, waiter):
+        pool.release(held)
+        waiter.join()
+        got = outcome[0]
+        assert isinstance(got, Lease) and got.fresh
+        with redis.Redis(port=replicated.replica.port, decode_responses=True) as replica:
+            assert replica.hget(key("wp", POOL, "leases"), ">waiter") == "a0"
+
+
+def test_a_hand_off_no_replica_confirmed_is_taken_back_and_the_waiter_told(
+        replicated: Replicated) -> None:
+    with _an_order_waiting(replicated, timeout=0.2) as (pool, held, outcome, waiter):
         replicated.stall()
         try:
             pool.release(held)

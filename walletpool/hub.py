@@ -73,13 +73,33 @@ def _outcome(waiter: Waiter) -> object:
     return result
 
 
-class SyncHub:
+class _Hub:
+    """What both hubs keep: the pool's bookkeeping and each waiting call's wake-up
+    (a threading.Event or an asyncio.Event: both have set())."""
+
+    def __init__(self, prefix: str, pool: str) -> None:
+        self._state = HubState(pool, key(prefix, pool, "events"))
+        self._events: dict[int, threading.Event | asyncio.Event] = {}
+        self._lock: threading.Lock | contextlib.nullcontext[None] = contextlib.nullcontext()
+
+    def _leave(self, waiter: Waiter) -> None:
+        with self._lock:
+            self._state.remove(waiter)
+        self._events.pop(id(waiter), None)
+
+    def _wake(self, done: list[Waiter]) -> None:
+        for waiter in done:
+            woken = self._events.get(id(waiter))
+            if woken is not None:
+                woken.set()
+
+
+class SyncHub(_Hub):
     def __init__(self, client: SyncClient, pool: str) -> None:
+        super().__init__(client.settings.prefix, pool)
         self._client = client
-        self._state = HubState(pool, key(client.settings.prefix, pool, "events"))
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._events: dict[int, threading.Event] = {}
 
     def wait(self, pause: Pause) -> object:
         waiter = Waiter(pause.owner, pause.until, pause.joined_ms)
@@ -98,17 +118,6 @@ class SyncHub:
             raise
         self._leave(waiter)
         return _outcome(waiter)
-
-    def _leave(self, waiter: Waiter) -> None:
-        with self._lock:
-            self._state.remove(waiter)
-        self._events.pop(id(waiter), None)
-
-    def _wake(self, done: list[Waiter]) -> None:
-        for waiter in done:
-            woken = self._events.get(id(waiter))
-            if woken is not None:
-                woken.set()
 
     def _run(self) -> None:
         state = self._state
@@ -139,12 +148,11 @@ class SyncHub:
                 self._wake(done)
 
 
-class AsyncHub:
+class AsyncHub(_Hub):
     def __init__(self, client: AsyncClient, pool: str) -> None:
+        super().__init__(client.settings.prefix, pool)
         self._client = client
-        self._state = HubState(pool, key(client.settings.prefix, pool, "events"))
         self._task: asyncio.Task[None] | None = None
-        self._events: dict[int, asyncio.Event] = {}
 
     async def wait(self, pause: Pause) -> object:
         waiter = Waiter(pause.owner, pause.until, pause.joined_ms)
@@ -162,16 +170,6 @@ class AsyncHub:
             raise
         self._leave(waiter)
         return _outcome(waiter)
-
-    def _leave(self, waiter: Waiter) -> None:
-        self._state.remove(waiter)
-        self._events.pop(id(waiter), None)
-
-    def _wake(self, done: list[Waiter]) -> None:
-        for waiter in done:
-            woken = self._events.get(id(waiter))
-            if woken is not None:
-                woken.set()
 
     async def _run(self) -> None:
         state = self._state

@@ -89,13 +89,7 @@ class Operations:
                 validation.optional_identifier("user_id", user_id))
 
         def decode(reply: Reply) -> Lease:
-            status = text(reply[0])
-            if status != "ok":
-                raise replies.refusal(pool, status, reply)
-            lease = replies.lease(pool, owner, reply, 1)
-            replies.log_change("allocated", lease)
-            self.low_water(pool, reply[8], reply[9])
-            return lease
+            return self.allocated(pool, owner, reply)
 
         return Call(script("allocate"), keys, args, decode, idempotent=True, durable=True,
                     undo=lambda lease: self.release(lease) if lease.fresh else None)
@@ -127,6 +121,17 @@ class Operations:
 
         return Call(script("allocate_many"), keys, args, decode, idempotent=True, durable=True,
                     undo=undo)
+
+    def allocated(self, pool: str, owner: str, reply: Reply) -> Lease:
+        """The lease of allocate.lua's 'ok' reply (a refusal raised), logged, with the
+        low-water alert it may carry."""
+        status = text(reply[0])
+        if status != "ok":
+            raise replies.refusal(pool, status, reply)
+        lease = replies.lease(pool, owner, reply, 1)
+        replies.log_change("allocated", lease)
+        self.low_water(pool, reply[8], reply[9])
+        return lease
 
     def low_water(self, pool: str, free: Any, min_free: Any) -> None:
         free = int(text(free))

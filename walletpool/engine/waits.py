@@ -101,12 +101,7 @@ def join(ops: Operations, pool: str, owner: str, ttl_arg: int, cid: str, uid: st
                 f"max_waiters is {limit}); add wallets, or configure a larger --max-waiters",
                 pool=pool, free=free, leased=leased, cooling=cooling, waiting=waiting,
                 max_waiters=limit)
-        if status != "ok":
-            raise replies.refusal(pool, status, reply)
-        lease = replies.lease(pool, owner, reply, 1)
-        replies.log_change("allocated", lease)
-        ops.low_water(pool, reply[8], reply[9])
-        return lease
+        return ops.allocated(pool, owner, reply)
 
     def undo(result: Lease | Queued) -> Call[Any] | None:
         return ops.release(result) if isinstance(result, Lease) and result.fresh else None
