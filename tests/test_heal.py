@@ -129,6 +129,16 @@ def test_a_client_with_the_database_heals_by_itself_and_a_retry_gets_its_lease(
         assert pool.stats(POOL).mode == "redis"  # healed, not served by the reserve
 
 
+def test_an_order_that_may_wait_heals_a_fenced_pool_and_is_served_by_redis(
+        stale: tuple[WalletPool, Syncer, dict[str, Any]], redis_server: RedisServer,
+        store: sa.Engine) -> None:
+    url = store.url.render_as_string(hide_password=False)
+    with WalletPool.from_url(redis_server.url, database_url=url) as pool:
+        lease = pool.allocate(POOL, "after-failover", wait=2)
+        assert not lease.from_reserve and pool.stats(POOL).mode == "redis"
+        assert lease.token > max(held.token for held in stale[2]["lost"])
+
+
 def test_a_heal_chunk_that_comes_after_the_fence_was_lifted_changes_nothing(
         stale: tuple[WalletPool, Syncer, dict[str, Any]], redis_client: redis.Redis,
         store: sa.Engine) -> None:

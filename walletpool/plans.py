@@ -108,10 +108,14 @@ class Plans:
                 pool, checked, ttl_ms(ttl), correlation_id, user_id)))
         owner_, ttl_arg, cid, uid = call.args
         until = time.monotonic() + wait_ms / 1000
-        waiting = waits.allocate_waiting(self.ops, pool, str(owner_), int(ttl_arg), str(cid),
-                                         str(uid), wait_ms / 1000, high)
         if lane is None:
-            return waiting
+            return waits.allocate_waiting(self.ops, pool, str(owner_), int(ttl_arg), str(cid),
+                                          str(uid), wait_ms / 1000, high)
+        from .store.heal import heal  # SQLAlchemy loads only when needed
+
+        waiting = waits.allocate_waiting(self.ops, pool, str(owner_), int(ttl_arg), str(cid),
+                                         str(uid), wait_ms / 1000, high,
+                                         heal=lambda: heal(self.ops, lane.engine, pool))
         return self._either(pool, waiting, lambda: self._reserve_waiting(
             pool, str(owner_), ttl, correlation_id, user_id, until))
 

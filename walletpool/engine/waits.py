@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .. import validation
-from ..errors import InvalidInput, QueueFull, WaitTimeout
+from ..errors import InvalidInput, PoolFenced, QueueFull, WaitTimeout
 from ..models import Lease
 from . import replies
 from .calls import Call, Pause, Program, Reply, log, text
@@ -35,6 +35,7 @@ from .scripts import script
 if TYPE_CHECKING:
     from .operations import Operations
 
+T = TypeVar("T")
 Priority = Literal["normal", "high"]
 PRIORITIES = ("normal", "high")
 RECHECK = 1.0
@@ -169,9 +170,23 @@ def withdraw(ops: Operations, pool: str, owner: str, give_back: bool, joined_ms:
 
 
 def allocate_waiting(ops: Operations, pool: str, owner: str, ttl_arg: int, cid: str,
-                     uid: str, wait: float, priority: Priority) -> Program[Lease]:
+                     uid: str, wait: float, priority: Priority,
+                     heal: Callable[[], Program[Any]] | None = None) -> Program[Lease]:
     """Allocate, waiting up to `wait` seconds (capped by the pool's max_wait) for a
-    wallet when none is free. WaitTimeout when none was handed to the order in time."""
+    wallet when none is free. WaitTimeout when none was handed to the order in time.
+    `heal` (a client with a database): what heals a fenced pool, before the call that
+    met the fence is sent again."""
+
+    def send(call: Call[T]) -> Program[T]:
+        try:
+            result: T = yield call
+        except PoolFenced:
+            if heal is None:
+                raise
+            yield from heal()
+            result = yield call
+        return result
+
     started = time.monotonic()
     until = started + wait
     # cancelled before its join's reply: it gives back anything leased to it since now,
@@ -179,8 +194,8 @@ def allocate_waiting(ops: Operations, pool: str, owner: str, ttl_arg: int, cid: 
     cancel = withdraw(ops, pool, owner, give_back=True, joined_ms=2**52)
     while True:
         wait_ms = max(1, math.ceil((until - time.monotonic()) * 1000))
-        got = yield join(ops, pool, owner, ttl_arg, cid, uid, wait_ms, priority).with_cancel(
-            cancel)
+        got = yield from send(join(ops, pool, owner, ttl_arg, cid, uid, wait_ms,
+                                   priority).with_cancel(cancel))
         if isinstance(got, Lease):
             return got
         # the pool's max_wait may be shorter than the wait asked for
@@ -191,7 +206,8 @@ def allocate_waiting(ops: Operations, pool: str, owner: str, ttl_arg: int, cid: 
             return replace(heard, waited=time.monotonic() - started)
         if heard == "gone" and time.monotonic() < until - 0.01:
             continue  # its ticket was lost (a restore, a flush): it joins again
-        left = yield withdraw(ops, pool, owner, give_back=False, joined_ms=got.joined_ms)
+        left = yield from send(withdraw(ops, pool, owner, give_back=False,
+                                        joined_ms=got.joined_ms))
         if isinstance(left, Lease):  # handed to it just before the wait ran out
             return replace(left, waited=time.monotonic() - started)
         waited = time.monotonic() - started
