@@ -18,7 +18,7 @@ from .engine.calls import Call, Outcome, Pause, Plan, Program, Query, Running, S
 from .engine.intake import ImportProgress
 from .engine.operations import KEEP, Keep
 from .errors import WalletPoolError
-from .hub import SyncHub
+from .hub import SyncHub, withdraw_cancelled
 from .importer import Source, read_source
 from .keys import pool_names
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, ReleasedTo
@@ -236,7 +236,7 @@ class WalletPool(base.ClientBase):
             try:
                 return self._call(step), None
             except (KeyboardInterrupt, SystemExit):  # Ctrl-C while an order joins the line
-                self._send(step.cancel)
+                withdraw_cancelled(lambda: self._send(step.cancel))  # type: ignore[arg-type]
                 raise
         except WalletPoolError as exc:
             return None, exc

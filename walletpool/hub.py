@@ -114,7 +114,7 @@ class SyncHub(_Hub):
             woken.wait(max(0.0, pause.until - time.monotonic()))
         except BaseException:  # Ctrl-C while waiting: the order withdraws, gives back
             self._leave(waiter)
-            self._client._send(pause.cancel)
+            withdraw_cancelled(lambda: self._client._send(pause.cancel))
             raise
         self._leave(waiter)
         return _outcome(waiter)
@@ -197,6 +197,16 @@ class AsyncHub(_Hub):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+
+
+def withdraw_cancelled(send: Callable[[], Any]) -> None:
+    """Send a cancelled order's withdrawal; a failure is logged, so that the caller
+    sees its own interruption (the ticket then lapses at its deadline, a wallet handed
+    to it at its lease's)."""
+    try:
+        send()
+    except WalletPoolError as exc:
+        log.warning("could not withdraw a cancelled order: %s", exc)
 
 
 async def _shielded(send: Callable[[], Awaitable[Any]]) -> None:
