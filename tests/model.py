@@ -37,7 +37,7 @@ class Ticket:
     uid: str | None
 
     def stored(self) -> str:
-        return f"w {self.deadline} {self.ttl} {self.joined} {self.cid or ''} {self.uid or ''}"
+        return f"{self.deadline} {self.ttl} {self.joined} {self.cid or ''} {self.uid or ''}"
 
 
 @dataclass(frozen=True)
@@ -217,8 +217,7 @@ class PoolModel:
         return "queued", deadline, self.now
 
     def wait_check(self, owners: dict[str, int]) -> list[Lease | str]:
-        self._settle(bool(self.waiters))
-        self._hand_off()
+        self._settle(bool(self.waiters))  # forced while orders wait: it ends by handing off
         found: list[Lease | str] = []
         for owner, joined in owners.items():
             address = self._live(owner)

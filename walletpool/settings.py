@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from urllib.parse import urlsplit, urlunsplit
 
@@ -128,40 +128,11 @@ class Settings:
         """Build settings from `env` (default: os.environ); non-None overrides win."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
-        if "REDIS_URL" in env:
-            values["redis_url"] = env["REDIS_URL"]
-        if "WALLET_QUEUE_REDIS_DB" in env:
-            values["redis_db"] = _number(env, "WALLET_QUEUE_REDIS_DB", int)
-        if "WALLET_QUEUE_TTL" in env:
-            values["lease_ttl"] = _number(env, "WALLET_QUEUE_TTL", float)
-        if "WALLET_MAX_QUEUE_LENGTH" in env:
-            values["max_size"] = _number(env, "WALLET_MAX_QUEUE_LENGTH", int)
-        if "WALLETPOOL_PREFIX" in env:
-            values["prefix"] = env["WALLETPOOL_PREFIX"]
-        if "WALLETPOOL_SOCKET_TIMEOUT" in env:
-            values["socket_timeout"] = _number(env, "WALLETPOOL_SOCKET_TIMEOUT", float)
-        if "WALLETPOOL_MAX_CONNECTIONS" in env:
-            values["max_connections"] = _number(env, "WALLETPOOL_MAX_CONNECTIONS", int)
+        for name, (field_name, parse) in _FROM_ENV.items():
+            if name in env:
+                values[field_name] = parse(env, name)
         if env.get("WALLETPOOL_DATABASE_URL"):
             values["database_url"] = env["WALLETPOOL_DATABASE_URL"]
-        if "ENABLE_REDIS_WALLET_QUEUES" in env:
-            values["redis_queues"] = _flag(env, "ENABLE_REDIS_WALLET_QUEUES")
-        if "WALLETPOOL_BREAKER_FAILURES" in env:
-            values["breaker_failures"] = _number(env, "WALLETPOOL_BREAKER_FAILURES", int)
-        if "WALLETPOOL_BREAKER_PROBE" in env:
-            values["breaker_probe"] = _number(env, "WALLETPOOL_BREAKER_PROBE", float)
-        if "WALLETPOOL_REPLICAS" in env:
-            values["replicas"] = _number(env, "WALLETPOOL_REPLICAS", int)
-        if "WALLETPOOL_REPLICA_TIMEOUT" in env:
-            values["replica_timeout"] = _number(env, "WALLETPOOL_REPLICA_TIMEOUT", float)
-        if "WALLETPOOL_FSYNC" in env:
-            values["fsync"] = _flag(env, "WALLETPOOL_FSYNC")
-        if "WALLETPOOL_WAIT" in env:
-            values["wait"] = _number(env, "WALLETPOOL_WAIT", float)
-        if "WALLETPOOL_MAX_WAITERS" in env:
-            values["max_waiters"] = _number(env, "WALLETPOOL_MAX_WAITERS", int)
-        if "WALLETPOOL_MAX_WAIT" in env:
-            values["max_wait"] = _number(env, "WALLETPOOL_MAX_WAIT", float)
         for name in ("tls_ca", "tls_cert", "tls_key"):
             if env.get(f"WALLETPOOL_{name.upper()}"):
                 values[name] = env[f"WALLETPOOL_{name.upper()}"]
@@ -203,6 +174,18 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) ->
         raise InvalidInput(f"environment variable {name}={env[name]!r} is not a number") from None
 
 
+def _text(env: Mapping[str, str], name: str) -> str:
+    return env[name]
+
+
+def _int(env: Mapping[str, str], name: str) -> int | float:
+    return _number(env, name, int)
+
+
+def _float(env: Mapping[str, str], name: str) -> int | float:
+    return _number(env, name, float)
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     value = env[name].strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -211,6 +194,27 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
         return False
     raise InvalidInput(f"environment variable {name}={env[name]!r} is not true or false")
 
+
+_FROM_ENV: dict[str, tuple[str, Callable[[Mapping[str, str], str], object]]] = {
+    "REDIS_URL": ("redis_url", _text),
+    "WALLET_QUEUE_REDIS_DB": ("redis_db", _int),
+    "WALLET_QUEUE_TTL": ("lease_ttl", _float),
+    "WALLET_MAX_QUEUE_LENGTH": ("max_size", _int),
+    "WALLETPOOL_PREFIX": ("prefix", _text),
+    "WALLETPOOL_SOCKET_TIMEOUT": ("socket_timeout", _float),
+    "WALLETPOOL_MAX_CONNECTIONS": ("max_connections", _int),
+    "ENABLE_REDIS_WALLET_QUEUES": ("redis_queues", _flag),
+    "WALLETPOOL_BREAKER_FAILURES": ("breaker_failures", _int),
+    "WALLETPOOL_BREAKER_PROBE": ("breaker_probe", _float),
+    "WALLETPOOL_REPLICAS": ("replicas", _int),
+    "WALLETPOOL_REPLICA_TIMEOUT": ("replica_timeout", _float),
+    "WALLETPOOL_FSYNC": ("fsync", _flag),
+    "WALLETPOOL_WAIT": ("wait", _float),
+    "WALLETPOOL_MAX_WAITERS": ("max_waiters", _int),
+    "WALLETPOOL_MAX_WAIT": ("max_wait", _float),
+}
+"""Environment name -> (Settings field, how its text is read), for Settings.from_env
+(the database URL and the TLS files count only when not empty: read apart)."""
 
 _USERINFO_RE = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
 _QUERY_SECRET_RE = re.compile(r"(?P<head>[?&](?:password|sentinel_password)=)[^&#]*",

@@ -80,8 +80,8 @@ if not address then
       flush_events(now)
       return exhausted()
     end
-    local joined, deadline, since = join(conf, now, owner, wait_ms, priority == 'high', ttl_ms,
-                                         cid, uid)
+    local joined, deadline, since = join(now, owner, wait_ms, priority == 'high', ttl_ms, cid,
+                                         uid)
     if joined ~= 'queued' then
       flush_events(now)
       local reply = exhausted()

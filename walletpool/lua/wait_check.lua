@@ -35,8 +35,8 @@ if not conf.exists then return {'nopool'} end
 if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
 if fenced(conf, now) then return fenced_error() end
-settle(conf, now, redis.call('EXISTS', K.waiters) == 1)  -- hands out what it frees
-hand_off(conf, now)
+-- (with orders waiting the settle is forced, and it ends by handing out what is free)
+settle(conf, now, redis.call('EXISTS', K.waiters) == 1)
 local reply, handed = {'ok'}, 0
 for i = 1, #ARGV, 2 do
   local owner, joined = ARGV[i], tonumber(ARGV[i + 1])

@@ -9,7 +9,7 @@
 -- An order that finds no free wallet may wait (allocate.lua with a wait): its owner
 -- joins `waiters`, a zset ordered by priority, then arrival (every high score is below
 -- every normal one), and `tickets` keeps the order's ticket while it waits, owner ->
--- 'w deadline_ms ttl_ms joined_ms cid uid'. A wallet that becomes free while an order
+-- 'deadline_ms ttl_ms joined_ms cid uid'. A wallet that becomes free while an order
 -- waits goes to the first live waiter in the same script (hand_off): a lease for the
 -- owner, its ticket gone, so a waiter never finds a wallet in the free queue. The
 -- order learns of it from the lease itself: leased at or after it joined.
@@ -18,7 +18,7 @@ local NORMAL = 2^52  -- normal orders score from here; arrival numbers stay belo
 local function read_ticket(owner)
   local raw = redis.call('HGET', K.tickets, owner)
   if not raw then return nil end
-  local d, ttl, j, c, u = raw:match('^w (%d+) (%d+) (%d+) (%S*) (%S*)$')
+  local d, ttl, j, c, u = raw:match('^(%d+) (%d+) (%d+) (%S*) (%S*)$')
   if d == nil then error('a ticket is malformed: ' .. raw) end
   return {deadline = tonumber(d), ttl = tonumber(ttl), joined = tonumber(j), c = c, u = u}
 end
@@ -88,7 +88,7 @@ end
 -- Make the owner wait: its ticket, at the back of its priority, unless it holds one.
 -- Returns 'queued' with its deadline and when it joined, 'full' with the count and the
 -- limit, or 'off' when the pool lets no order wait (max_wait 0).
-local function join(conf, now, owner, wait_ms, high, ttl_ms, cid, uid)
+local function join(now, owner, wait_ms, high, ttl_ms, cid, uid)
   local ticket = read_ticket(owner)
   if ticket and ticket.deadline > now then
     return 'queued', ticket.deadline, ticket.joined
@@ -102,8 +102,8 @@ local function join(conf, now, owner, wait_ms, high, ttl_ms, cid, uid)
   local deadline = now + math.min(wait_ms, max_wait_ms)
   local order = redis.call('HINCRBY', K.conf, 'wait_seq', 1)
   redis.call('ZADD', K.waiters, (high and 0 or NORMAL) + order, owner)
-  redis.call('HSET', K.tickets, owner, 'w ' .. fmt(deadline) .. ' ' .. fmt(ttl_ms) .. ' '
-             .. fmt(now) .. ' ' .. cid .. ' ' .. uid)
+  redis.call('HSET', K.tickets, owner, fmt(deadline) .. ' ' .. fmt(ttl_ms) .. ' ' .. fmt(now)
+             .. ' ' .. cid .. ' ' .. uid)
   emit_waiter('queued', owner, fmt(deadline), cid, uid, 'priority=' .. (high and 'high' or 'normal'))
   return 'queued', deadline, now
 end
