@@ -46,6 +46,24 @@ def test_tokens_strictly_increase_across_leases(btc: WalletPool) -> None:
     assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
 
 
+def test_tokens_start_at_the_clock_in_microseconds_or_go_on_from_a_counter_ahead(
+        pool: WalletPool, redis_client: redis.Redis) -> None:
+    pool.add("LIVE", [f"w{i}" for i in range(5)])  # the server's clock, not a frozen one
+    seq = "wp:{LIVE}:seq"
+    seconds, micros = redis_client.time()
+    before = seconds * 1_000_000 + micros
+    first = pool.allocate("LIVE", owner="order-1")
+    seconds, micros = redis_client.time()
+    assert before < first.token <= seconds * 1_000_000 + micros + 1  # the clock, in µs
+    assert int(redis_client.get(seq) or 0) == first.token
+    ahead = first.token + 10**9  # a counter ahead of the clock (a batch, a clock stepped back)
+    redis_client.set(seq, ahead)
+    second = pool.allocate("LIVE", owner="order-2")
+    assert second.token == ahead + 1 and int(redis_client.get(seq) or 0) == ahead + 1
+    many = pool.allocate_many("LIVE", ["order-3", "order-4"])
+    assert [lease.token for lease in many] == [ahead + 2, ahead + 3]
+
+
 def test_an_empty_pool_raises_pool_exhausted_with_the_counts(btc: WalletPool) -> None:
     for i in range(5):
         btc.allocate("COIN", owner=f"order-{i}")

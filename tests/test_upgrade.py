@@ -168,7 +168,8 @@ def test_upgrade_keeps_everything_of_a_populated_pool(
     assert sync_pool.add(POOL, ["w010", "w003"]).duplicates == 2
     fresh = sync_pool.allocate(POOL, "after-upgrade")
     assert fresh.address == "w009"
-    assert fresh.token == max(seq, round(fresh.leased_at * 1000) * TOKENS_PER_MS) + 1
+    clock = round(fresh.leased_at * 1000) * TOKENS_PER_MS  # the ms it was leased in, in µs
+    assert max(seq, clock) < fresh.token <= max(seq, clock + TOKENS_PER_MS - 1) + 1
     old = old_leases["w002"]
     assert sync_pool.release(Lease(pool=POOL, address="w002", owner=old["o"],
                                    token=int(old["t"]), expires_at=0.0, leased_at=0.0)) \

@@ -53,7 +53,7 @@ if ttl_ms == nil then return fail('bad ttl') end
 if wait_ms == nil then return fail('bad wait') end
 if priority ~= 'normal' and priority ~= 'high' then return fail('bad priority') end
 
-local conf = read_conf()
+local conf = read_conf('hot')
 if not conf.exists then return {'nopool'} end
 if outdated(conf) then return layout_error(conf) end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end

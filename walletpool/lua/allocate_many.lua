@@ -38,7 +38,7 @@ for i = 5, #ARGV do
   if not valid_id(ARGV[i], false) then return fail('bad owner') end
 end
 
-local conf = read_conf()
+local conf = read_conf('hot')
 if not conf.exists then return {'nopool'} end
 if outdated(conf) then return layout_error(conf) end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end

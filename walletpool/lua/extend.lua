@@ -27,7 +27,7 @@ if not valid_id(owner, false) then return fail('bad owner') end
 if int_arg(token, 1, 2^53) == nil then return fail('bad token') end
 if ttl_ms == nil then return fail('bad ttl') end
 
-local conf = read_conf()
+local conf = read_conf('hot')
 if outdated(conf) then return layout_error(conf) end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)

@@ -29,7 +29,7 @@ if not valid_address(address) then return fail('bad address') end
 if not valid_id(owner, false) then return fail('bad owner') end
 if int_arg(token, 1, 2^53) == nil then return fail('bad token') end
 
-local conf = read_conf()
+local conf = read_conf('hot')
 if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
 if fenced(conf, now) then return fenced_error() end

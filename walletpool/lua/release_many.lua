@@ -28,7 +28,7 @@ for i = 1, #ARGV, 3 do
   addresses[#addresses + 1], owners[#owners + 1], tokens[#tokens + 1] = ARGV[i], ARGV[i + 1], ARGV[i + 2]
 end
 
-local conf = read_conf()
+local conf = read_conf('hot')
 if outdated(conf) then return layout_error(conf) end
 local now = now_ms(conf)
 if fenced(conf, now) then return fenced_error() end

@@ -24,7 +24,7 @@ local function lease_heads(conf, now, owners, ttl_ms, cid, uid, kind)
   end
   local n = #popped
   if n == 0 then return popped, {} end
-  local last = next_tokens(now, n)
+  local last = next_tokens(conf, now, n)
   local expires, leased_at = fmt(now + ttl_ms), fmt(now)
   local leases, lease_args, expiry_args = {}, {}, {}
   for i, address in ipairs(popped) do

@@ -22,6 +22,10 @@ local function owner_field(owner)
 end
 
 local function load_leases(addresses)
+  if #addresses == 1 then  -- the hot path (release): one HGET, no slicing
+    local raw = redis.call('HGET', K.leases, addresses[1])
+    return {raw and unpack_lease(raw) or false}
+  end
   local leases = bulk_read('HMGET', K.leases, addresses)
   for i, raw in ipairs(leases) do
     leases[i] = raw and unpack_lease(raw) or false
