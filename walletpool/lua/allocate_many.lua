@@ -54,13 +54,14 @@ for i = 5, #ARGV do
   local owner = ARGV[i]
   if held[owner] == nil then
     order[#order + 1] = owner
-    local address, lease = live_lease_of(conf, now, owner)
-    if address then
-      held[owner] = {address, lease, 0}
-    else
-      held[owner] = false
-      needy[#needy + 1] = owner
-    end
+    held[owner] = false
+  end
+end
+for i, live in ipairs(live_leases_of(conf, now, order)) do
+  if live then
+    held[order[i]] = {live[1], live[2], 0}
+  else
+    needy[#needy + 1] = order[i]
   end
 end
 if #needy > redis.call('LLEN', K.free) then

@@ -30,12 +30,10 @@ local function lease_heads(conf, now, owners, ttl_ms, cid, uid, kind)
   for i, address in ipairs(popped) do
     local lease = {o = owners[i], t = fmt(last - n + i), e = expires, l = leased_at, c = cid, u = uid}
     leases[i] = lease
-    lease_args[#lease_args + 1] = address
-    lease_args[#lease_args + 1] = pack_lease(lease)
-    lease_args[#lease_args + 1] = owner_field(owners[i])
-    lease_args[#lease_args + 1] = address
-    expiry_args[#expiry_args + 1] = expires
-    expiry_args[#expiry_args + 1] = address
+    local at = 4 * i  -- (explicit positions: `#` searches the table each time)
+    lease_args[at - 3], lease_args[at - 2] = address, pack_lease(lease)
+    lease_args[at - 1], lease_args[at] = owner_field(owners[i]), address
+    expiry_args[2 * i - 1], expiry_args[2 * i] = expires, address
   end
   if n == 1 then  -- the hot path: one call each, no slicing
     redis.call('HSET', K.leases, lease_args[1], lease_args[2], lease_args[3], lease_args[4])
