@@ -46,7 +46,7 @@ from . import (
     walletpool_rows,
 )
 from .designs import allocator_version, make
-from .measure import machine, measure
+from .measure import Job, machine, side_by_side
 from .postgres import dsn_of
 from .report import Results, chart, markdown, targets, write_json
 from .syncer import throughput
@@ -132,37 +132,46 @@ def run(p: Plan, folder: Path) -> Results:
 
         pool.configure("COIN", lease_ttl=600, cooldown=0, max_size=POOL_SIZE, min_free=0)
         pool.add("COIN", growth.addresses("coin", POOL_SIZE))
-        r.rows += walletpool_rows.rows(server.url, client, pool, "COIN", p.rounds, p.cycles,
-                                       p.processes, p.tasks, progress)
-        r.rows += waiting.rows(server.url, p.rounds, p.handoffs, p.drained_seconds, progress)
         for pair in (floors.RAW, floors.MINIMAL):  # the floors, driven the same way
-            progress(floors.ROW_NAMES[pair.name])
             pair.fill(client, p.cycles + 10)
-            r.rows.append(measure("floor", floors.ROW_NAMES[pair.name], p.rounds, p.cycles,
-                                  pair.round(client)))
-
         wallets = growth.addresses("alt", POOL_SIZE)
-        for kind, url, sequential_name, batch_name, name in [
-            ("naive", server.url, NAMES["naive"], None, None),
-            ("postgres", dsn, NAMES["pg"], NAMES["pg_batch"], "PostgreSQL SKIP LOCKED"),
-            ("redis-allocator", server.url, NAMES["allocator"], NAMES["allocator_batch"],
-             "redis-allocator"),
-        ]:
-            design = make(kind, url, "ALT")
+        alts = {kind: make(kind, url, "ALT") for kind, url in
+                [("naive", server.url), ("postgres", dsn), ("redis-allocator", server.url)]}
+        for design in alts.values():
             design.setup(wallets)
-            progress(sequential_name)
-            r.rows.append(measure("alternatives", sequential_name, p.rounds, p.cycles,
-                                  alternatives.sequential(design)))
-            if batch_name:
-                progress(batch_name)
-                r.rows.append(measure("alternatives", batch_name, p.rounds, p.cycles * 10,
-                                      alternatives.batched(design)))
+
+        # The rows the targets compare, one client each, their rounds taken in turn.
+        jobs = walletpool_rows.jobs(client, pool, "COIN", p.cycles)
+        jobs += [Job("floor", floors.ROW_NAMES[pair.name], p.cycles, pair.round(client))
+                 for pair in (floors.RAW, floors.MINIMAL)]
+        jobs += [Job("alternatives", NAMES["naive"], p.cycles,
+                     alternatives.sequential(alts["naive"]))]
+        for kind, sequential_name, batch_name in [
+            ("postgres", NAMES["pg"], NAMES["pg_batch"]),
+            ("redis-allocator", NAMES["allocator"], NAMES["allocator_batch"]),
+        ]:
+            jobs += [Job("alternatives", sequential_name, p.cycles,
+                         alternatives.sequential(alts[kind])),
+                     Job("alternatives", batch_name, p.cycles * 10,
+                         alternatives.batched(alts[kind]))]
+        progress(f"one client, {len(jobs)} rows side by side: "
+                 + ", ".join(job.name for job in jobs))
+        r.rows += side_by_side(jobs, p.rounds)
+        for design in alts.values():
             design.close()
-            if name:  # several processes, as walletpool's row
-                label = f"{name}, {p.processes} processes"
-                progress(label)
-                r.rows.append(processes.measure("alternatives", label, kind, url, "ALT",
-                                                p.processes, p.rounds, p.cycles * 2))
+
+        # Several processes of each design, their rounds taken in turn.
+        names = process_names(p.processes)
+        progress(f"{p.processes} processes of each design, side by side")
+        r.rows += processes.side_by_side(
+            [("walletpool", names["procs"], "walletpool", server.url, "COIN"),
+             ("alternatives", names["pg_procs"], "postgres", dsn, "ALT"),
+             ("alternatives", names["allocator_procs"], "redis-allocator", server.url, "ALT")],
+            p.processes, p.rounds, p.cycles * 2)
+        progress(f"AsyncWalletPool, {p.tasks} tasks")
+        r.rows.append(walletpool_rows.measure_async(server.url, "COIN", p.tasks, p.rounds,
+                                                    p.cycles * 2))
+        r.rows += waiting.rows(server.url, p.rounds, p.handoffs, p.drained_seconds, progress)
 
         if ceiling.redis_benchmark() is None:
             r.notes.append("redis-benchmark is not installed here: no ceiling rows.")

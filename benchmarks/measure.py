@@ -45,6 +45,33 @@ def measure(group: str, name: str, rounds: int, cycles: int, one_round: Round,
     return row_from(group, name, rates, latencies, note)
 
 
+@dataclass
+class Job:
+    """A row to measure beside others (side_by_side): its round and cycles per round."""
+
+    group: str
+    name: str
+    cycles: int
+    one_round: Round
+
+
+def side_by_side(jobs: list[Job], rounds: int) -> list[Row]:
+    """Every job's rounds taken in turn, round 1 of each job, then round 2 of each, and
+    so on, after one warm-up round each a tenth as long. The machine's load moves over
+    minutes, so rows measured one after the other see different machines; taken in turn,
+    the rows a ratio compares share the same moments."""
+    for job in jobs:
+        job.one_round(max(1, job.cycles // 10), [])
+    rates: list[list[float]] = [[] for _ in jobs]
+    latencies: list[list[float]] = [[] for _ in jobs]
+    for _ in range(rounds):
+        for i, job in enumerate(jobs):
+            started = time.perf_counter()
+            job.one_round(job.cycles, latencies[i])
+            rates[i].append(job.cycles / (time.perf_counter() - started))
+    return [row_from(job.group, job.name, rates[i], latencies[i]) for i, job in enumerate(jobs)]
+
+
 def row_from(group: str, name: str, rates: list[float], latencies: list[float],
              note: str = "") -> Row:
     latencies = sorted(latencies)

@@ -62,3 +62,19 @@ def measure(group: str, name: str, kind: str, url: str, pool: str, count: int, r
         rates.append(share * count / elapsed)
         latencies += seen
     return row_from(group, name, rates, latencies)
+
+
+def side_by_side(rows: list[tuple[str, str, str, str, str]], count: int, rounds: int,
+                 cycles: int) -> list[Row]:
+    """measure() of several designs, (group, name, kind, url, pool) each, their rounds
+    taken in turn (see measure.side_by_side)."""
+    share = max(1, cycles // count)
+    rates: list[list[float]] = [[] for _ in rows]
+    latencies: list[list[float]] = [[] for _ in rows]
+    for _ in range(rounds):
+        for i, (_, _, kind, url, pool) in enumerate(rows):
+            elapsed, seen = one_round(kind, url, pool, count, share)
+            rates[i].append(share * count / elapsed)
+            latencies[i] += seen
+    return [row_from(group, name, rates[i], latencies[i])
+            for i, (group, name, _, _, _) in enumerate(rows)]

@@ -1,19 +1,16 @@
-"""walletpool's own rows: one client sequential, batched and pipelined, several
-processes (processes.py), asyncio tasks, and the floor they all stand on, a no-op
-EVALSHA."""
+"""walletpool's own rows: one client sequential, batched and pipelined, asyncio tasks,
+and the floor they all stand on, a no-op EVALSHA (several processes: processes.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 import redis
 
 from walletpool import AsyncWalletPool, WalletPool
 
-from . import processes
-from .measure import Round, Row, measure, row_from
+from .measure import Job, Round, Row, row_from
 
 BATCH = 100
 
@@ -89,21 +86,12 @@ def measure_async(url: str, name: str, tasks: int, rounds: int, cycles: int) -> 
     return row_from("walletpool", f"AsyncWalletPool, {tasks} tasks", rates, latencies)
 
 
-def rows(url: str, client: redis.Redis, pool: WalletPool, name: str, rounds: int, cycles: int,
-         process_count: int, tasks: int, progress: Callable[[str], None]) -> list[Row]:
-    out = []
-    for label, job, n in [
-        ("no-op EVALSHA x2 (redis-py floor)", noop_evalsha(client), cycles),
-        ("walletpool sequential", sequential(pool, name), cycles),
-        (f"walletpool allocate_many/release_many ({BATCH})", batched(pool, name), cycles * 10),
-        (f"walletpool pipeline ({BATCH})", pipelined(pool, name), cycles * 10),
-    ]:
-        progress(label)
-        out.append(measure("walletpool", label, rounds, n, job))
-    progress(f"walletpool, {process_count} processes")
-    out.append(processes.measure("walletpool", f"walletpool, {process_count} processes",
-                                 "walletpool", url, name, process_count, rounds, cycles * 2))
-    progress(f"AsyncWalletPool, {tasks} tasks")
-    out.append(measure_async(url, name, tasks, rounds, cycles * 2))
-    return out
-
+def jobs(client: redis.Redis, pool: WalletPool, name: str, cycles: int) -> list[Job]:
+    """walletpool's one-client rows and the no-op floor, to measure beside the others."""
+    return [
+        Job("walletpool", "no-op EVALSHA x2 (redis-py floor)", cycles, noop_evalsha(client)),
+        Job("walletpool", "walletpool sequential", cycles, sequential(pool, name)),
+        Job("walletpool", f"walletpool allocate_many/release_many ({BATCH})", cycles * 10,
+            batched(pool, name)),
+        Job("walletpool", f"walletpool pipeline ({BATCH})", cycles * 10, pipelined(pool, name)),
+    ]
