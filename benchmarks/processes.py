@@ -53,21 +53,11 @@ def one_round(kind: str, url: str, pool: str, count: int, share: int
     return elapsed, latencies
 
 
-def measure(group: str, name: str, kind: str, url: str, pool: str, count: int, rounds: int,
-            cycles: int) -> Row:
-    share = max(1, cycles // count)
-    rates, latencies = [], []
-    for _ in range(rounds):
-        elapsed, seen = one_round(kind, url, pool, count, share)
-        rates.append(share * count / elapsed)
-        latencies += seen
-    return row_from(group, name, rates, latencies)
-
-
 def side_by_side(rows: list[tuple[str, str, str, str, str]], count: int, rounds: int,
                  cycles: int) -> list[Row]:
-    """measure() of several designs, (group, name, kind, url, pool) each, their rounds
-    taken in turn (see measure.side_by_side)."""
+    """One row per design, (group, name, kind, url, pool) each: `rounds` rounds of
+    `count` processes sharing `cycles`, the designs' rounds taken in turn (see
+    measure.side_by_side)."""
     share = max(1, cycles // count)
     rates: list[list[float]] = [[] for _ in rows]
     latencies: list[list[float]] = [[] for _ in rows]
