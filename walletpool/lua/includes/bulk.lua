@@ -4,12 +4,8 @@
 -- whole), well under Lua's stack limit for unpack.
 local SLICE = 1000
 
--- Run `command key args...` over a long argument list in slices (none when it is empty).
+-- Run `command key args...` over a long argument list in slices.
 local function bulk(command, key, args)
-  if #args <= SLICE then
-    if #args > 0 then redis.call(command, key, unpack(args)) end
-    return
-  end
   for i = 1, #args, SLICE do
     redis.call(command, key, unpack(args, i, math.min(i + SLICE - 1, #args)))
   end

@@ -21,7 +21,7 @@ end
 local function live_leases_of(conf, now, owners)
   local fields = {}
   for i, owner in ipairs(owners) do fields[i] = owner_field(owner) end
-  local addresses = #fields > 0 and bulk_read('HMGET', K.leases, fields) or {}
+  local addresses = bulk_read('HMGET', K.leases, fields)
   local found, at = {}, {}
   for i = 1, #owners do
     if addresses[i] then
@@ -31,7 +31,7 @@ local function live_leases_of(conf, now, owners)
   end
   local out, expired, expired_leases = {}, {}, {}
   for i = 1, #owners do out[i] = false end
-  local leases = #found > 0 and load_leases(found) or {}
+  local leases = load_leases(found)
   for j, address in ipairs(found) do
     local lease = leases[j]
     if lease and tonumber(lease.e) <= now then
