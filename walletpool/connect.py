@@ -75,7 +75,8 @@ def is_sentinel(url: str) -> bool:
 def client_for(redis_module: Any, settings: Settings) -> tuple[Any, list[Any]]:
     """A client of `redis_module` that owns its connections (close() closes them), and
     the clients of the sentinels, for the caller to close after it."""
-    options = connection_options(settings)
+    options = connection_options(settings,
+                                 asyncio=redis_module.__name__ == "redis.asyncio")
     if not is_sentinel(settings.redis_url):
         try:
             connections = redis_module.BlockingConnectionPool.from_url(

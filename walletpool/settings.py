@@ -140,19 +140,27 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
 
-def connection_options(settings: Settings) -> dict[str, object]:
+def connection_options(settings: Settings, *, asyncio: bool = False) -> dict[str, object]:
     """Options for redis-py's BlockingConnectionPool.from_url, sync or async: callers wait
     up to socket_timeout for a free connection, and redis-py retries nothing, so that
-    walletpool alone decides which calls are safe to send twice."""
+    walletpool alone decides which calls are safe to send twice. The retry object is of
+    the client's own kind (redis-py 8.2+ warns when a sync one reaches an asyncio client)."""
     from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
+    if asyncio:
+        from redis.asyncio.retry import Retry as AsyncRetry
+
+        retry: object = AsyncRetry(NoBackoff(), 0)
+    else:
+        from redis.retry import Retry
+
+        retry = Retry(NoBackoff(), 0)
     options: dict[str, object] = {
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.socket_timeout,
         "max_connections": settings.max_connections,
         "timeout": settings.socket_timeout,
-        "retry": Retry(NoBackoff(), 0),
+        "retry": retry,
     }
     if settings.redis_url.lower().startswith("rediss"):  # rediss:// and rediss+sentinel://
         tls = {"ssl_ca_certs": settings.tls_ca, "ssl_certfile": settings.tls_cert,
