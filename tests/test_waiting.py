@@ -27,7 +27,7 @@ from walletpool import (
 )
 from walletpool.dev.redis_server import RedisServer
 from walletpool.engine import waits
-from walletpool.engine.waits import Queued
+from walletpool.engine.waits import Priority, Queued
 from walletpool.testing import freeze_clock, shift_clock
 
 POOL = "COIN"
@@ -339,48 +339,57 @@ def test_two_calls_of_one_order_wait_on_one_ticket_and_get_one_lease(
 @on_first_server
 def test_a_thousand_asyncio_waiters_on_a_pool_of_ten_share_a_few_connections(
         redis_server: RedisServer, redis_client: redis.Redis) -> None:
-    """Each order waits up to 3 s, holds its wallet 20 ms, releases it: about 150 are
-    served per second, so some are served and the rest time out. Every one ends one way
-    or the other, no wallet is held twice or lost, and the client's connections stay at
-    its pool's size however many wait."""
+    """1,000 orders wait on one client with 8 connections. 100 high-priority orders join
+    first (they may wait a minute); then 900 normal ones that wait 1 s. The 10 wallets
+    held are released: the first 90 orders served give theirs back at once, the last 10
+    keep them, so exactly 100 hand-offs happen and all go to the high-priority orders,
+    ahead of every normal one in line; the 900 time out. The outcome is counted, not
+    timed, so no machine speed changes it. Every order ends one way or the other, no
+    wallet is held twice or lost, and the client never opens more connections than its
+    pool's size however many wait (Redis's own count of connections accepted)."""
     max_connections = 8
+    patient, hurried = 100, 900
 
     async def run() -> tuple[list[Lease], int, int]:
+        accepted_before = redis_client.info("stats")["total_connections_received"]
         async with AsyncWalletPool.from_url(redis_server.url,
                                             max_connections=max_connections) as pool:
-            await pool.configure(POOL, max_waiters=1000)
+            await pool.configure(POOL, max_waiters=patient + hurried)
             await pool.add(POOL, [f"a{i}" for i in range(10)])
             held = [await pool.allocate(POOL, f"h{i}") for i in range(10)]
             served: list[Lease] = []
             timeouts = 0
 
-            async def order(i: int) -> None:
+            async def order(name: str, wait: float, priority: Priority) -> None:
                 nonlocal timeouts
                 try:
-                    lease = await pool.allocate(POOL, f"o{i}", wait=3)
+                    lease = await pool.allocate(POOL, name, wait=wait, priority=priority)
                 except WaitTimeout:
                     timeouts += 1
                     return
                 served.append(lease)
-                await asyncio.sleep(0.02)
-                await pool.release(lease)
+                if len(served) <= patient - 10:
+                    await pool.release(lease)
 
-            orders = [asyncio.create_task(order(i)) for i in range(1000)]
-            while (await pool.stats(POOL)).waiting < 1000:
+            orders = [asyncio.create_task(order(f"p{i}", 60, "high")) for i in range(patient)]
+            while (await pool.stats(POOL)).waiting < patient:
                 await asyncio.sleep(0.05)
-            peak = len(redis_client.client_list()) - 1  # the test's own connection aside
+            orders += [asyncio.create_task(order(f"o{i}", 1, "normal"))
+                       for i in range(hurried)]
+            await asyncio.sleep(0)  # the hurried orders send their joins
             await pool.release_many(held)
             await asyncio.gather(*orders)
-            return served, timeouts, peak
+        accepted = redis_client.info("stats")["total_connections_received"] - accepted_before
+        return served, timeouts, accepted
 
-    served, timeouts, peak = asyncio.run(run())
-    assert len(served) + timeouts == 1000
-    assert len(served) > 50 and timeouts > 0
-    assert peak <= max_connections
+    served, timeouts, accepted = asyncio.run(run())
+    assert len(served) == patient and timeouts == hurried
+    assert all(lease.owner.startswith("p") for lease in served)
+    assert accepted <= max_connections
     assert len({lease.token for lease in served}) == len(served)
     assert all(lease.fresh for lease in served)
     state = check_invariants(redis_client, "wp", POOL)
-    assert len(state["free"]) == 10  # type: ignore[arg-type]
+    assert len(state["lease"]) == 10 and not state["free"]  # type: ignore[arg-type]
     assert redis_client.zcard(f"wp:{{{POOL}}}:waiters") == 0
     # no two orders held one wallet at once: each wallet's leases follow one another
     by_wallet: dict[str, list[Lease]] = {}

