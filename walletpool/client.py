@@ -69,6 +69,10 @@ class WalletPool(base.ClientBase):
         return pool
 
     def close(self) -> None:
+        with self._hubs_lock:
+            hubs = list(self._hubs.values())
+        for hub in hubs:  # their readers stop before the connections they read on close
+            hub.close()
         self.redis.close()
         for sentinel in self._sentinels:
             sentinel.close()

@@ -100,6 +100,7 @@ class SyncHub(_Hub):
         self._client = client
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closing = False
 
     def wait(self, pause: Pause) -> object:
         waiter = Waiter(pause.owner, pause.until, pause.joined_ms)
@@ -119,12 +120,26 @@ class SyncHub(_Hub):
         self._leave(waiter)
         return _outcome(waiter)
 
+    def close(self) -> None:
+        """Stop the reader before the client's connections close: a read cut off under
+        it fails in redis-py's parser (AttributeError in 5.0) instead of returning. Any
+        call still waiting learns that the client closed."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=BLOCK_MS / 1000 + self._client.settings.socket_timeout)
+
     def _run(self) -> None:
         state = self._state
         while True:
             with self._lock:
-                if not state.waiting:
+                closed = state.fail(WalletPoolError(
+                    f"the client of pool {state.pool} was closed while orders waited")
+                ) if self._closing else []
+                if self._closing or not state.waiting:
                     self._thread, state.fresh = None, True
+                    self._wake(closed)
                     return
                 cursor = state.cursor
             try:
