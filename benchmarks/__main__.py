@@ -42,6 +42,7 @@ from . import (
     floors,
     growth,
     processes,
+    servers,
     waiting,
     walletpool_rows,
 )
@@ -93,16 +94,18 @@ class Plan:
     server_rounds: int
     handoffs: int
     drained_seconds: float
+    memory_wallets: int
 
 
 def plan(args: argparse.Namespace) -> Plan:
     if args.quick:  # every row, tiny: proves the runner works (the test suite runs this)
-        return Plan(1, 200, 2, 8, [1_000, 5_000], 1_000, 2, 1.0, 2_000, 2_000, 200, 1, 20, 0.5)
+        return Plan(1, 200, 2, 8, [1_000, 5_000], 1_000, 2, 1.0, 2_000, 2_000, 200, 1, 20, 0.5,
+                    5_000)
     # Redis's time per call: many short rounds (a second or two each), whose median a
     # burst of load on the shared machine moves less than it moves a few long ones.
     return Plan(args.rounds, args.cycles, 2 * (os.cpu_count() or 2), 64,
                 [1_000, 100_000, 1_000_000], 10_000, 4, 6.0, 50_000, 200_000, 4_000,
-                3 * args.rounds, 300, 3.0)
+                3 * args.rounds, 300, 3.0, 100_000)
 
 
 def progress(what: str) -> None:
@@ -208,6 +211,9 @@ def run(p: Plan, folder: Path) -> Results:
     progress("Redis's own time per call, on every server found")
     r.server_us_per_call = floors.every_server(folder / "servers", p.server_calls,
                                                 p.server_rounds)
+    progress("the servers side by side: speed and memory")
+    r.servers = servers.compare(folder / "compare", p.rounds, p.cycles, p.memory_wallets,
+                                p.server_calls, progress)
     return r
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from .contention import Contention
 from .measure import Row
+from .servers import ServerFigures
+from .servers import table as servers_table
 
 
 @dataclass
@@ -27,6 +29,8 @@ class Results:
     syncer_events_per_s: float = 0.0
     server_us_per_call: dict[str, dict[str, float]] = field(default_factory=dict)
     """Server (valkey-9.1.2, redis-7.0.15, ...) -> script -> Redis's µs per call."""
+    servers: list[ServerFigures] = field(default_factory=list)
+    """The servers side by side: speed and memory (benchmarks/servers.py)."""
     notes: list[str] = field(default_factory=list)
 
     def has(self, name: str) -> bool:
@@ -151,6 +155,12 @@ def markdown(r: Results, goals: list[Target], seq_name: str) -> str:
         "apart, round trip and client left out), and as a multiple of a no-op script:",
         "",
         *_server_table(r.server_us_per_call),
+        "",
+        "The servers walletpool can start, side by side (sequential rounds taken in turn; "
+        "memory of a pool of free wallets with its stream trimmed; `walletpool up` takes "
+        "Valkey when no redis-server is installed):",
+        "",
+        *servers_table(r.servers),
         "",
         "| target | wanted | measured | met |",
         "|---|---|---|---|",

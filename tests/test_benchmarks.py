@@ -44,6 +44,12 @@ def test_the_quick_run_produces_every_row_the_files_and_no_double_allocation(
     newer = [s for s in servers if s.startswith(("redis-7", "redis-8", "valkey"))]
     assert len(results["targets"]) == 10 + 2 * len(newer)
     assert 0 < results["memory_bytes_per_wallet"] < 10_000
+    compared = {f["server"]: f for f in results["servers"]}
+    assert set(compared) == set(servers)  # every server found, Valkey and Redis 6.2 among them
+    assert any(s.startswith("valkey-") for s in compared)
+    assert any(s.startswith("redis-6.") for s in compared)
+    assert all(f["row"]["cycles_per_s"] > 0 and f["allocate_us"] > 0
+               and 0 < f["bytes_per_wallet"] < 10_000 for f in compared.values())
     assert results["reap_seconds"] > 0 and results["syncer_events_per_s"] > 0
 
     races = {c["design"]: c for c in results["contention"]}
@@ -55,4 +61,5 @@ def test_the_quick_run_produces_every_row_the_files_and_no_double_allocation(
 
     markdown = (tmp_path / "results.md").read_text()
     assert "| walletpool sequential |" in markdown and "| target |" in markdown
+    assert "| server (allocator) |" in markdown
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
