@@ -78,9 +78,10 @@ def compare(folder: Path, rounds: int, cycles: int, wallets: int, calls: int,
             jobs = []
             for name, _ in servers:
                 progress(f"servers: {name}")
+                size = max(1_000, calls + 10)  # the µs rounds lease `calls` at once
                 pools[name].configure("SEQ", lease_ttl=600, cooldown=0, min_free=0,
-                                      network="plain", max_size=1_000)
-                pools[name].add("SEQ", addresses("seq", 1_000))
+                                      network="plain", max_size=size)
+                pools[name].add("SEQ", addresses("seq", size))
                 jobs.append(Job("servers", f"walletpool sequential, {name}", cycles,
                                 sequential(pools[name], "SEQ")))
             rows = side_by_side(jobs, rounds)
