@@ -18,6 +18,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from tests.conftest import fresh_database
 from walletpool import (
     BackendUnavailable,
     InvalidInput,
@@ -26,6 +27,7 @@ from walletpool import (
     WaitTimeout,
     WalletPool,
 )
+from walletpool.dev.postgres_server import PostgresServer
 from walletpool.dev.redis_server import RedisServer
 from walletpool.models import RESERVE_TOKEN_BASE
 from walletpool.reserve import queries as reserve
@@ -190,6 +192,40 @@ def test_the_breaker_stops_trying_a_hung_redis_and_probes_it_again(
     mode: str = pool.mode  # the allocation switched it back
     assert not lease.from_reserve and mode == "redis"
     pool.close()
+
+
+def test_with_redis_and_the_database_both_down_every_error_is_backend_unavailable(
+        own_redis: RedisServer, restartable_postgres: PostgresServer) -> None:
+    """Redis hangs (SIGSTOP: a pause, a partition), so the breaker keeps the client off
+    it, and the database is down too: allocate, release and stats raise
+    BackendUnavailable, never SQLAlchemy's errors. Once Redis answers again, the next
+    call reaches it at once although the breaker's probe is an hour away: a client
+    whose reserve is unreachable tries Redis again instead of failing meanwhile."""
+    engine = fresh_database(restartable_postgres.url)
+    assert own_redis.process is not None
+    try:
+        pool = ready_pool(own_redis, engine, breaker_failures=1, breaker_probe=3600)
+        pool.rebalance("COIN")
+        in_redis = pool.allocate("COIN", "before")
+        os.kill(own_redis.process.pid, signal.SIGSTOP)
+        from_reserve = pool.allocate("COIN", "during")  # the breaker opens
+        assert from_reserve.from_reserve and pool.mode == "fallback"
+        restartable_postgres.kill()
+        for call in (lambda: pool.allocate("COIN", "both-down"),
+                     lambda: pool.allocate("COIN", "both-down", wait=0.3),
+                     lambda: pool.release(from_reserve),
+                     lambda: pool.release(in_redis),
+                     lambda: pool.stats("COIN")):
+            with pytest.raises(BackendUnavailable, match="database is unavailable"):
+                call()
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+        lease = pool.allocate("COIN", "after")
+        mode: str = pool.mode  # the allocation switched it back
+        assert not lease.from_reserve and mode == "redis"
+        assert pool.release(in_redis) == "free"
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+        engine.dispose()
 
 
 def test_the_syncer_and_a_late_stream_never_touch_a_wallet_of_the_reserve(

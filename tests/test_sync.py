@@ -347,3 +347,82 @@ def test_a_lease_redis_issued_but_never_synced_is_refused_after_restore(
     again = btc.allocate("COIN", "o-next")
     assert again.token > unsynced.token  # its token can never be issued again
     assert btc.release(synced) == "free"
+
+
+def test_a_syncer_started_while_the_database_is_down_waits_for_it(
+        pool: WalletPool, redis_client: redis.Redis,
+        restartable_postgres: PostgresServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A syncer exits only when told to: one started while its database is down waits
+    for it (with backoff) instead of exiting, then copies everything."""
+    pg = fresh_database(restartable_postgres.url)
+    pool.configure("SYNC", lease_ttl=600)
+    pool.add("SYNC", [f"s{i}" for i in range(100)])
+    appended = 101 + churn(pool, "SYNC", 3)
+    restartable_postgres.kill()
+    syncer = Syncer(pool.redis, pg, batch_size=64, block=0.01)
+    thread = threading.Thread(target=syncer.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any("database unavailable at start" in r.getMessage()
+                      for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert thread.is_alive()
+        restartable_postgres.start()
+        while count(pg, schema.events) < appended and time.monotonic() < deadline + 30:
+            time.sleep(0.05)
+    finally:
+        syncer.stop()
+        thread.join()
+    assert count(pg, schema.events) == appended
+    assert reconcile(redis_client, pg, "wp", "SYNC") == []
+    pg.dispose()
+
+
+def test_a_failing_lag_report_never_stops_the_syncer(
+        redis_server: RedisServer, pool: WalletPool, redis_client: redis.Redis,
+        pg: sa.Engine) -> None:
+    """The lag report and the rebalance run beside the sync: when one fails (here the
+    syncer's user may not XRANGE, which only the report reads with; in the field a Redis
+    time-out in the middle of it), the failure is logged and the syncer goes on."""
+    redis_client.acl_setuser("syncer", enabled=True, passwords=["+secret"], keys=["*"],
+                             channels=["*"], commands=["+@all", "-xrange"])
+    client = redis.Redis(port=redis_server.port, username="syncer", password="secret")
+    syncer = Syncer(client, pg, batch_size=64, block=0.01, report_every=0)
+    thread = threading.Thread(target=syncer.run)
+    try:
+        pool.configure("SYNC", lease_ttl=600)
+        pool.add("SYNC", [f"s{i}" for i in range(100)])
+        thread.start()
+        appended = 101 + churn(pool, "SYNC", 3)
+        deadline = time.monotonic() + 30
+        while count(pg, schema.events) < appended and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert thread.is_alive()
+        appended += churn(pool, "SYNC", 3)  # and it keeps syncing
+        while count(pg, schema.events) < appended and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert thread.is_alive()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            syncer.report()  # the report did fail all along
+    finally:
+        syncer.stop()
+        thread.join()
+        client.close()
+        redis_client.acl_deluser("syncer")
+    assert count(pg, schema.events) == appended
+
+
+def test_the_syncers_own_writes_honour_the_durability_settings(
+        pool: WalletPool, pg: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebalance's moves and a heal are the syncer's own writes to Redis: they wait for
+    the replicas the environment asks for (WALLETPOOL_REPLICAS), or those of the
+    settings `walletpool sync` passes."""
+    monkeypatch.setenv("WALLETPOOL_REPLICAS", "1")
+    monkeypatch.setenv("WALLETPOOL_FSYNC", "true")
+    writer = Syncer(pool.redis, pg)._pool_client()
+    assert (writer.settings.replicas, writer.settings.fsync) == (1, True)
+    durability = writer._durability  # the client that runs its programs waits for them
+    assert (durability.replicas, durability.fsync) == (1, True)
+    given = Syncer(pool.redis, pg, settings=pool.settings)._pool_client()
+    assert given.settings is pool.settings

@@ -33,6 +33,7 @@ from .hub import AsyncHub, _shielded
 from .importer import Source, read_source
 from .keys import conf_pattern, pool_from_conf_key
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, ReleasedTo
+from .reserve.lane import database_step
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ class AsyncWalletPool(base.ClientBase):
     async def _outcome(self, step: Step) -> Outcome:
         try:
             if isinstance(step, Query):
-                return await asyncio.to_thread(step.run), None
+                return await asyncio.to_thread(database_step, step.run), None
             if isinstance(step, Pause):
                 return await self._hub(step.pool).wait(step), None
             if isinstance(step, Sleep):

@@ -614,7 +614,8 @@ def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: f
     engine = _engine(ctx, database_url)
     syncer = Syncer(pool.redis, engine, prefix=pool.settings.prefix,
                     consumer=consumer, batch_size=batch_size, block=block,
-                    claim_idle=claim_idle, rebalance_every=rebalance_every or None)
+                    claim_idle=claim_idle, rebalance_every=rebalance_every or None,
+                    settings=pool.settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: syncer.stop())
     with _reported():

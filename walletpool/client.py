@@ -22,6 +22,7 @@ from .hub import SyncHub, withdraw_cancelled
 from .importer import Source, read_source
 from .keys import pool_names
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, ReleasedTo
+from .reserve.lane import database_step
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -229,7 +230,7 @@ class WalletPool(base.ClientBase):
     def _outcome(self, step: Step) -> Outcome:
         try:
             if isinstance(step, Query):
-                return step.run(), None
+                return database_step(step.run), None
             if isinstance(step, Pause):
                 return self._hub(step.pool).wait(step), None
             if isinstance(step, Sleep):

@@ -62,7 +62,8 @@ class Plans:
         when it is unreachable. Every outcome is fed to the breaker."""
         lane = self.lane
         assert lane is not None
-        if lane.use_redis():
+        tried = lane.use_redis()
+        if tried:
             try:
                 result = yield from self._healing(pool, redis)
             except BackendUnavailable as exc:
@@ -70,7 +71,22 @@ class Plans:
             else:
                 lane.breaker.succeeded()
                 return result
-        return (yield from database())
+        try:
+            return (yield from database())
+        except BackendUnavailable as unreachable:
+            if tried or not lane.redis_enabled:
+                raise
+            database_error = unreachable
+        # The breaker kept this call off Redis, but the reserve cannot be reached either:
+        # Redis once more, at once, rather than failing until the breaker's next probe.
+        try:
+            result = yield from self._healing(pool, redis)
+        except BackendUnavailable as exc:
+            lane.breaker.failed(exc)
+            raise BackendUnavailable(f"pool {pool}: Redis and the database are both "
+                                     f"unavailable ({exc}; {database_error})") from exc
+        lane.breaker.succeeded()
+        return result
 
     def _healing(self, pool: str, plan: Plan[T]) -> Program[T]:
         """A plan on Redis; when the pool is fenced (its Redis lost writes the database

@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from .engine.calls import Reply, text
 from .engine.wire import SyncRedis
 from .errors import BackendUnavailable, WalletPoolError
 from .keys import key, pool_names
+from .settings import Settings
 from .store.apply import Event, apply_batch, stream_id
 from .store.migrations import check, missing_schema
 
@@ -87,12 +89,15 @@ class Syncer:
     def __init__(self, client: SyncRedis, engine: sa.Engine, *, prefix: str = "wp",
                  consumer: str | None = None, batch_size: int = 1000, block: float = 1.0,
                  claim_idle: float = 30.0, report_every: float = 10.0,
-                 rebalance_every: float | None = 30.0, heal_every: float = 0.25) -> None:
+                 rebalance_every: float | None = 30.0, heal_every: float = 0.25,
+                 settings: Settings | None = None) -> None:
         """`rebalance_every`: seconds between rebalances of every pool's reserve
         (walletpool.reserve.rebalance), the first right at start; None: never.
         `heal_every`: seconds between checks that every pool is armed and runs on the
         Redis process the database vouched for; a fenced pool is healed then
-        (walletpool.store.heal)."""
+        (walletpool.store.heal). `settings`: what the syncer's own writes to Redis (a
+        rebalance's moves, a heal) honour, replicas and fsync above all; default: the
+        environment's (Settings.from_env)."""
         self.redis = client
         self.engine = engine
         self.prefix = prefix
@@ -114,6 +119,7 @@ class Syncer:
         """stop() came while a batch waited for the database: it was left in the stream."""
         self._heal_at = 0.0
         self._client: Any = None
+        self.settings = settings or Settings.from_env(prefix=prefix)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -218,8 +224,12 @@ class Syncer:
     # -- the loop -----------------------------------------------------------------------
 
     def run(self) -> int:
-        """Sync until stop(); returns the number of events committed."""
-        check(self.engine)
+        """Sync until stop(); returns the number of events committed. It exits on
+        nothing else: an outage of Redis or of the database, at start too, is waited
+        out with backoff, and any other failure of a round is logged and the round tried
+        again (a database without walletpool's schema aside: no retry mends that)."""
+        if not self._database_ready():
+            return self.committed
         log.info("syncer started", extra={"consumer": self.consumer, "group": GROUP})
         next_report = time.monotonic() + self.report_every
         delay = 0.1
@@ -246,24 +256,53 @@ class Syncer:
                 delay = min(delay * 2, 5.0)
                 continue
             if time.monotonic() >= next_report:
-                self.report()
                 next_report = time.monotonic() + self.report_every
+                self._aside("report", self.report)
             if self.rebalance_every is not None and time.monotonic() >= self._rebalance_at:
                 self._rebalance_at = time.monotonic() + self.rebalance_every
-                self.rebalance()
+                self._aside("rebalance", self.rebalance)
             if not done:
                 self._stopping.wait(self.block)
         log.info("syncer stopped", extra={"consumer": self.consumer,
                                           "committed": self.committed})
         return self.committed
 
+    @staticmethod
+    def _aside(what: str, job: Callable[[], object]) -> None:
+        """A job beside the sync (the lag report, the rebalance): its failure, a Redis
+        time-out as much as a bug, is logged and the job tried at its next turn; it
+        never stops the syncer, and the sync's own backoff is not its business."""
+        try:
+            job()
+        except Exception as exc:
+            log.warning("%s failed, trying again at its next turn: %s", what, exc,
+                        exc_info=not isinstance(exc, (rx.RedisError, WalletPoolError,
+                                                      sa.exc.OperationalError)))
+
+    def _database_ready(self) -> bool:
+        """Wait, with backoff, until the database answers and has this code's schema;
+        False when stop() came first. A schema that is missing or of another version
+        raises: no wait mends it."""
+        delay = 0.1
+        while True:
+            try:
+                check(self.engine)
+                return True
+            except sa.exc.OperationalError as exc:
+                if missing_schema(str(exc.orig)):
+                    raise
+                log.warning("database unavailable at start, waiting for it", extra={
+                    "retry_in": delay, "error": str(exc.orig).strip()[:200]})
+            if self._stopping.wait(delay):
+                return False
+            delay = min(delay * 2, 5.0)
+
     def _pool_client(self) -> Any:
         """A WalletPool on the syncer's Redis, to run programs (heal, rebalance) with."""
         if self._client is None:
             from .client import WalletPool
-            from .settings import Settings
 
-            self._client = WalletPool(self.redis, settings=Settings(prefix=self.prefix))
+            self._client = WalletPool(self.redis, settings=self.settings)
         return self._client
 
     def heal(self) -> list[Healed]:

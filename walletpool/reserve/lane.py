@@ -13,13 +13,14 @@ goes here, this module only serves it (docs/design.md, "The reserve lane").
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import chains
 from ..engine.calls import fields
-from ..errors import BackendUnavailable, InvalidAddress, PoolExhausted
+from ..errors import BackendUnavailable, InvalidAddress, PoolExhausted, WalletPoolError
 from ..models import AddResult, ImportReport, Lease, Mode, PoolStats, Rejected, ReleasedTo
 from ..settings import Settings
 from .breaker import Breaker
@@ -28,6 +29,27 @@ if TYPE_CHECKING:  # SQLAlchemy loads only when a client first needs the databas
     import sqlalchemy as sa
 
 log = logging.getLogger("walletpool")
+T = TypeVar("T")
+
+
+def database_step(run: Callable[[], T]) -> T:
+    """Run one database step of a plan (a Query), as both clients do: SQLAlchemy's
+    errors leave it as walletpool's own, BackendUnavailable when the database cannot be
+    reached (so that a plan can turn to Redis), WalletPoolError otherwise."""
+    try:
+        return run()
+    except Exception as exc:
+        if "sqlalchemy" not in sys.modules:  # then no error of its can be raised
+            raise
+        import sqlalchemy.exc as sa_exc
+
+        if not isinstance(exc, sa_exc.SQLAlchemyError):
+            raise
+        text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError,
+                            sa_exc.TimeoutError, sa_exc.DisconnectionError)):
+            raise BackendUnavailable(f"the database is unavailable: {text}") from exc
+        raise WalletPoolError(f"the database failed: {text}") from exc
 
 
 class ReserveLane:
