@@ -252,7 +252,28 @@ class AsyncWalletPool(base.ClientBase):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_once(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
-        """As WalletPool._send_once: FCALL where the server has Functions, else EVALSHA."""
+        """As WalletPool._send_once: refused for want of replicas, once more on the
+        primary Sentinel names now."""
+        try:
+            return await self._run_script(call, acknowledged)
+        except rx.ResponseError as exc:
+            if not wire.refused_write(exc) or not await self._follow_primary():
+                raise
+        return await self._run_script(call, acknowledged)
+
+    async def _follow_primary(self) -> bool:
+        """As WalletPool._follow_primary."""
+        ask = wire.primary_lookup(self.redis)
+        if ask is None:
+            return False
+        try:
+            await ask()
+        except rx.RedisError:
+            return False
+        return True
+
+    async def _run_script(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
+        """As WalletPool._run_script: FCALL where the server has Functions, else EVALSHA."""
         async def execute(*args: Any) -> Any:
             if acknowledged is None:
                 return await self.redis.execute_command(*args)

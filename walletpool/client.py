@@ -287,6 +287,29 @@ class WalletPool(base.ClientBase):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
+        """The call on the server; refused there for want of replicas (a primary
+        Sentinel demoted, still believing it leads), once more on the primary Sentinel
+        names now (wire.refused_write)."""
+        try:
+            return self._run_script(call, acknowledged)
+        except redis.exceptions.ResponseError as exc:
+            if not wire.refused_write(exc) or not self._follow_primary():
+                raise
+        return self._run_script(call, acknowledged)
+
+    def _follow_primary(self) -> bool:
+        """Ask Sentinel for the primary now; redis-py then drops the idle connections to
+        one it no longer names. False without Sentinel, or when it names none."""
+        ask = wire.primary_lookup(self.redis)
+        if ask is None:
+            return False
+        try:
+            ask()
+        except redis.exceptions.RedisError:
+            return False
+        return True
+
+    def _run_script(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
         """FCALL where the server has Functions (loading the library when it lacks it),
         else EVALSHA, falling back to EVAL on NOSCRIPT."""
         execute = self._execute

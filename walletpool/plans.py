@@ -288,9 +288,13 @@ class Plans:
         if lane is None:
             raise InvalidInput("rebalance needs the database: pass database_url or set "
                                "WALLETPOOL_DATABASE_URL")
+        return self._rebalance(lane, pool)
+
+    def _rebalance(self, lane: ReserveLane, pool: str) -> Program[Rebalanced]:
         from .reserve.rebalance import rebalance  # SQLAlchemy loads only when needed
 
-        return rebalance(self.ops, lane.engine, pool)
+        engine = yield from ask(lambda: lane.ready_engine)  # the schema is checked first
+        return (yield from rebalance(self.ops, engine, pool))
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from redis import exceptions as rx
 
 from .engine.calls import Reply, text
-from .engine.wire import SyncRedis
+from .engine.wire import SyncRedis, primary_lookup
 from .errors import BackendUnavailable, WalletPoolError
 from .keys import key, pool_names
 from .settings import Settings
@@ -139,6 +139,7 @@ class Syncer:
         claim = time.monotonic() >= self._claim_at
         if claim:
             self._claim_at = time.monotonic() + self.claim_idle_ms / 2000
+        read_from = self._primary()
         for pool in pool_names(self.redis, self.prefix):
             if self.stopping:
                 break
@@ -148,6 +149,9 @@ class Syncer:
             if entries:
                 events = [event for entry_id, fields in entries
                           for event in Event.of_entry(pool, entry_id, fields)]
+                if self._primary() != read_from:
+                    self._lost_primary(read_from)
+                    break
                 if not self._commit(events):
                     break
                 self.redis.xack(stream, GROUP, *[entry_id for entry_id, _ in entries])
@@ -155,6 +159,22 @@ class Syncer:
                 done += len(events)
         self.committed += done
         return done
+
+    def _primary(self) -> object:
+        """On a redis+sentinel:// URL, the primary Sentinel names now (asking also makes
+        redis-py drop idle connections to one it no longer names); None otherwise."""
+        ask = primary_lookup(self.redis)
+        return ask() if ask is not None else None
+
+    def _lost_primary(self, read_from: object) -> None:
+        """The batch in hand was read from a server Sentinel no longer names primary (a
+        demoted one that still believes it leads): it is not committed, so that nothing
+        such a server acknowledged reaches the database as if it were true. The next
+        round reads the new primary, its own pending entries first."""
+        log.warning("the primary changed during the read: batch left uncommitted",
+                    extra={"read_from": str(read_from), "primary": str(self._primary())})
+        self._own_pending_read.clear()
+        self._groups.clear()
 
     def _ensure_group(self, stream: str) -> None:
         if stream in self._groups:

@@ -4,6 +4,7 @@ errors. No I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -27,6 +28,25 @@ AsyncRedis = redis.asyncio.Redis | redis.asyncio.RedisCluster
 
 UNREACHABLE = (rx.ConnectionError, rx.TimeoutError, rx.ReadOnlyError, rx.ClusterDownError,
                rx.TryAgainError)
+
+
+REFUSALS = ("NOREPLICAS", "MASTERDOWN")
+
+
+def refused_write(exc: BaseException) -> bool:
+    """Whether the server refused a call before running it because it takes no writes
+    now: a primary without the replicas min-replicas-to-write asks for (a demoted one
+    above all: its replicas left it for the new primary), a replica cut off its
+    primary. Sending the call again is safe; a client that follows Sentinel sends it to
+    the primary Sentinel names now (WalletPool._send_once)."""
+    return isinstance(exc, rx.ResponseError) and any(w in str(exc) for w in REFUSALS)
+
+
+def primary_lookup(client: object) -> Callable[[], Any] | None:
+    """A Sentinel-managed client's question 'which server is the primary now?' (redis-py's
+    get_master_address, a coroutine for an asyncio client; asking also drops idle
+    connections to a primary Sentinel no longer names). None for any other client."""
+    return getattr(getattr(client, "connection_pool", None), "get_master_address", None)
 
 
 class Attempt:
@@ -174,6 +194,8 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
                      " check with get_lease.")
         reason = str(exc).rstrip(".") or type(exc).__name__
         return BackendUnavailable(f"Redis at {where} is unavailable: {reason}.{doubt}")
+    if refused_write(exc):
+        return BackendUnavailable(f"Redis at {where} refuses writes now: {exc}")
     if isinstance(exc, rx.ResponseError) and "walletpool-layout:" in str(exc):
         return _outdated(str(exc), call)
     if isinstance(exc, rx.ResponseError) and "walletpool-fenced:" in str(exc):

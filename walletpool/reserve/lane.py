@@ -62,16 +62,31 @@ class ReserveLane:
         self.redis_enabled = settings.redis_queues
         self._engine: sa.Engine | None = None
         self._engine_lock = threading.Lock()
+        self._schema_checked = False
 
     @property
     def engine(self) -> sa.Engine:
+        """The database's engine, made on first use without a query: the plans hand it
+        to programs (heal, rebalance) whose queries run as database steps, where an
+        outage becomes BackendUnavailable."""
         with self._engine_lock:
             if self._engine is None:
                 from ..store.engine import create_engine
-                from .queries import ready
 
-                self._engine = ready(create_engine(self.settings.database_url or ""))
+                self._engine = create_engine(self.settings.database_url or "")
             return self._engine
+
+    @property
+    def ready_engine(self) -> sa.Engine:
+        """The engine once the schema has been found to be this walletpool's (the lane's
+        own calls, each inside a database step)."""
+        engine = self.engine
+        if not self._schema_checked:
+            from .queries import ready
+
+            ready(engine)
+            self._schema_checked = True
+        return engine
 
     @property
     def mode(self) -> Mode:
@@ -90,9 +105,9 @@ class ReserveLane:
                  user_id: str | None) -> Lease:
         from . import queries as reserve
 
-        lease = reserve.allocate(self.engine, pool, owner, ttl_ms, correlation_id, user_id)
+        lease = reserve.allocate(self.ready_engine, pool, owner, ttl_ms, correlation_id, user_id)
         if lease is None:
-            counts = reserve.counts(self.engine, pool)
+            counts = reserve.counts(self.ready_engine, pool)
             log.warning("reserve exhausted", extra=fields(pool=pool, leased=counts.leased))
             if self.redis_enabled:
                 why = (f"Redis is unavailable and the database's reserve has no free wallet "
@@ -127,8 +142,8 @@ class ReserveLane:
         from . import queries as reserve
 
         if lease.from_reserve:
-            return reserve.release(self.engine, lease)
-        reserve.queue_release(self.engine, lease)
+            return reserve.release(self.ready_engine, lease)
+        reserve.queue_release(self.ready_engine, lease)
         log.warning("release queued until Redis is back", extra=fields(
             pool=lease.pool, address=lease.wallet, owner=lease.owner, token=lease.token))
         return "queued"
@@ -137,7 +152,7 @@ class ReserveLane:
         from . import queries as reserve
 
         if lease.from_reserve:
-            return reserve.extend(self.engine, lease, ttl_ms)
+            return reserve.extend(self.ready_engine, lease, ttl_ms)
         raise BackendUnavailable(
             f"lease of {lease.wallet} in pool {lease.pool} is Redis's and Redis is unavailable: "
             "it cannot be extended now (release it, or retry when Redis is back)")
@@ -145,7 +160,7 @@ class ReserveLane:
     def get_lease(self, pool: str, owner: str) -> Lease | None:
         from . import queries as reserve
 
-        return reserve.get_lease(self.engine, pool, owner)
+        return reserve.get_lease(self.ready_engine, pool, owner)
 
     def stats(self, pool: str) -> PoolStats:
         """The pool as the database sees it (Redis's part as of the last sync)."""
@@ -154,9 +169,9 @@ class ReserveLane:
         from ..store import schema
         from . import queries as reserve
 
-        counts = reserve.counts(self.engine, pool)
+        counts = reserve.counts(self.ready_engine, pool)
         w, p = schema.wallets, schema.pools
-        with self.engine.connect() as conn:
+        with self.ready_engine.connect() as conn:
             settings = conn.execute(sa.select(p).where(p.c.name == pool)).mappings().first()
             if settings is None:
                 from ..errors import PoolNotFound
@@ -186,7 +201,7 @@ class ReserveLane:
         from . import queries as reserve
 
         settings = dict(zip(pairs[::2], pairs[1::2], strict=True))
-        return reserve.configure(self.engine, pool, {str(k): v for k, v in settings.items()})
+        return reserve.configure(self.ready_engine, pool, {str(k): v for k, v in settings.items()})
 
     def _network(self, pool: str, create: bool) -> chains.Network:
         """The pool's network from the database (the pool is made when `create`)."""
@@ -195,12 +210,12 @@ class ReserveLane:
         from ..store import schema
         from . import queries as reserve
 
-        with self.engine.connect() as conn:
+        with self.ready_engine.connect() as conn:
             known = conn.execute(sa.select(schema.pools.c.network).where(
                 schema.pools.c.name == pool)).scalar()
         name = known or chains.default_network(pool)
         if known is None and create:
-            reserve.configure(self.engine, pool, {
+            reserve.configure(self.ready_engine, pool, {
                 "lease_ttl_ms": self.settings.lease_ttl_ms, "max_size": self.settings.max_size,
                 "network": name})
         return chains.network(name)
@@ -216,7 +231,7 @@ class ReserveLane:
             bad = checked.rejected[0]
             raise InvalidAddress(f"pool {pool}: {bad.text!r} (position {bad.line}) is not a "
                                  f"valid {network.name} wallet: {bad.reason}; nothing added")
-        added, duplicates = reserve.add(self.engine, pool, checked.wallets)
+        added, duplicates = reserve.add(self.ready_engine, pool, checked.wallets)
         return AddResult(added, duplicates + checked.duplicates)
 
     def import_wallets(self, pool: str, rows: Sequence[Any], rejected: Sequence[Rejected],
@@ -230,10 +245,10 @@ class ReserveLane:
         refused = sorted([*rejected, *checked.rejected], key=lambda r: r.line)
         read = len(rows) + len(rejected)
         if dry_run:
-            have = len(reserve.known(self.engine, pool, checked.wallets))
+            have = len(reserve.known(self.ready_engine, pool, checked.wallets))
             return ImportReport(pool, network.name, read, len(checked.wallets) - have,
                                 checked.duplicates + have, refused, dry_run=True)
-        added, duplicates = reserve.add(self.engine, pool, checked.wallets) \
+        added, duplicates = reserve.add(self.ready_engine, pool, checked.wallets) \
             if checked.wallets else (0, 0)
         return ImportReport(pool, network.name, read, added, checked.duplicates + duplicates,
                             refused)
@@ -241,4 +256,4 @@ class ReserveLane:
     def reap(self, pool: str) -> int:
         from . import queries as reserve
 
-        return reserve.reap(self.engine, pool)
+        return reserve.reap(self.ready_engine, pool)
