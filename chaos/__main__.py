@@ -31,8 +31,8 @@ from walletpool.store.restore import reconcile
 from walletpool.syncer import lag
 from walletpool.verify import pool_state, problems
 
-from .checker import Findings, availability, check, recovery_line, verdict
-from .nemesis import Nemesis
+from .checker import Findings, Promise, availability, check, recovery_line, verdict
+from .nemesis import Fault, Nemesis
 from .proxy import Proxy
 from .topology import ROOT, Topology
 
@@ -168,8 +168,8 @@ def read_histories(out: Path) -> list[dict[str, object]]:
     return records
 
 
-def report(args: argparse.Namespace, binary: Path, found: Findings, promises: list,  # type: ignore[type-arg]
-           faults: list, nemesis_errors: list[str], seconds: float) -> str:  # type: ignore[type-arg]
+def report(args: argparse.Namespace, binary: Path, found: Findings, promises: list[Promise],
+           faults: list[Fault], nemesis_errors: list[str], seconds: float) -> str:
     during, outside = availability(found.available_during), availability(
         found.available_outside)
     kinds: dict[str, int] = {}

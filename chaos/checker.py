@@ -13,6 +13,7 @@ holding's token above the one before."""
 from __future__ import annotations
 
 import bisect
+import itertools
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -98,7 +99,7 @@ def check(records: list[Record], commits: dict[tuple[str, str, int], float],
                 found.doubles.append((first, second, committed_by(first, second.start)))
         for lane in (True, False):
             tokens = [h.token for h in wallet if h.reserve is lane]
-            for before, after in zip(tokens, tokens[1:], strict=False):
+            for before, after in itertools.pairwise(tokens):
                 found.token_repeats += after == before
                 found.token_backwards += after < before
 
@@ -111,8 +112,8 @@ def check(records: list[Record], commits: dict[tuple[str, str, int], float],
         if not r.get("wp"):
             found.foreign_errors.append(r)
         if r["op"] == "release" and kind == "LeaseLost" and r["try"] == 0:
-            h = tokens_of.get(r["owner"])
-            found.lost.append((r, h is not None and committed_by(h, r["t0"])))
+            holding = tokens_of.get(r["owner"])
+            found.lost.append((r, holding is not None and committed_by(holding, r["t0"])))
 
     windows = sorted((f.start, f.end) for f in faults)
     during = outside = (0, 0)
@@ -141,7 +142,8 @@ SETTLE = 2.0
 
 def longest_gap(times: list[float], start: float, end: float) -> float:
     """The longest stretch without an allocation Redis served that overlaps [start,
-    end]: how long the fault kept the Redis lane down (0: it never stopped)."""
+    end], counted from `start` when it began before: how long the fault kept the Redis
+    lane down (0: it never stopped)."""
     i = max(0, bisect.bisect_left(times, start) - 1)
     longest = 0.0
     while i + 1 < len(times) and times[i] <= end:

@@ -1,7 +1,8 @@
 """The faults, and a schedule of them that is random (from the seed) and overlapping: a
 fault of the Redis servers at a time (a kill and a pause of one process would undo each
 other), while faults of the database, the syncer, a client's link and the scripts come
-on top of it. Every fault is recorded with its start and end on the monotonic clock."""
+on top of it, each thread choosing its next fault uniformly. Every fault is recorded
+with its start and end on the monotonic clock."""
 
 from __future__ import annotations
 
@@ -171,6 +172,11 @@ OTHER_FAULTS: dict[str, Callable[[Topology, random.Random], str]] = {
 }
 
 
+GAP = (2.0, 6.0)
+"""Seconds between one fault's end and the next one's start, in each of the two
+threads: with the faults' own lengths, about one fault every 3 s in all."""
+
+
 class Nemesis:
     """Runs faults until `until`: one thread for the servers' faults, one for the
     others, each with random gaps, so that faults overlap at random."""
@@ -202,7 +208,7 @@ class Nemesis:
               seed: int) -> None:
         rng = random.Random(self.rng.random() + seed)
         while time.monotonic() < self.until - 1:
-            time.sleep(rng.uniform(1.0, 4.0))
+            time.sleep(rng.uniform(*GAP))
             if time.monotonic() >= self.until - 1:
                 return
             kind = rng.choice(sorted(faults))

@@ -55,8 +55,8 @@ class Proxy:
             threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
 
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
-        source.settimeout(0.05)
         try:
+            source.settimeout(0.05)
             while not self._closed:
                 if self._cut.is_set():
                     time.sleep(0.05)

@@ -24,6 +24,7 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import IO, Any
 
 from walletpool import AsyncWalletPool, Lease, LeaseLost, PoolExhausted, WalletPool
@@ -55,9 +56,60 @@ class History:
             record["result"] = result
         self.out.write(json.dumps(record) + "\n")
 
+    def done(self, op: str, pool: str, owner: str, t0: float, got: Any, lease: Lease | None,
+             attempt: int) -> None:
+        if op == "allocate":
+            self.write(op, pool, owner, t0, True, lease=got, attempt=attempt)
+        else:
+            self.write(op, pool, owner, t0, True, lease=lease, attempt=attempt,
+                       result=str(got))
+
 
 def settle_delay(attempt: int) -> float:
     return 0.05 * (attempt + 1)
+
+
+FINAL = (PoolExhausted, LeaseLost)
+"""Outcomes another try cannot change: the order moves on."""
+
+
+def attempts(history: History, op: str, name: str, owner: str, call: Callable[[], Any],
+             lease: Lease | None) -> Any:
+    """`call` until it succeeds, TRIES times at most, each try in the history; None when
+    none did."""
+    for attempt in range(TRIES):
+        t0 = time.monotonic()
+        try:
+            got = call()
+        except FINAL as exc:
+            history.write(op, name, owner, t0, False, exc, lease, attempt)
+            return None
+        except Exception as exc:
+            history.write(op, name, owner, t0, False, exc, lease, attempt)
+            time.sleep(settle_delay(attempt))
+            continue
+        history.done(op, name, owner, t0, got, lease, attempt)
+        return got
+    return None
+
+
+async def attempts_async(history: History, op: str, name: str, owner: str,
+                         call: Callable[[], Awaitable[Any]], lease: Lease | None) -> Any:
+    """As attempts, awaited."""
+    for attempt in range(TRIES):
+        t0 = time.monotonic()
+        try:
+            got = await call()
+        except FINAL as exc:
+            history.write(op, name, owner, t0, False, exc, lease, attempt)
+            return None
+        except Exception as exc:
+            history.write(op, name, owner, t0, False, exc, lease, attempt)
+            await asyncio.sleep(settle_delay(attempt))
+            continue
+        history.done(op, name, owner, t0, got, lease, attempt)
+        return got
+    return None
 
 
 def run_sync(args: argparse.Namespace, history: History, rng: random.Random) -> None:
@@ -69,38 +121,14 @@ def run_sync(args: argparse.Namespace, history: History, rng: random.Random) -> 
         while time.monotonic() < args.until:
             n += 1
             name, owner = rng.choice(pools), f"{history.worker}-{n}"
-            lease = None
-            for attempt in range(TRIES):
-                t0 = time.monotonic()
-                try:
-                    lease = pool.allocate(name, owner)
-                except PoolExhausted as exc:
-                    history.write("allocate", name, owner, t0, False, exc, attempt=attempt)
-                    break
-                except Exception as exc:
-                    history.write("allocate", name, owner, t0, False, exc, attempt=attempt)
-                    time.sleep(settle_delay(attempt))
-                    continue
-                history.write("allocate", name, owner, t0, True, lease=lease, attempt=attempt)
-                break
+            lease = attempts(history, "allocate", name, owner,
+                             partial(pool.allocate, name, owner), None)
             if lease is None:
                 time.sleep(0.01)
                 continue
             time.sleep(rng.uniform(*HOLD_S))
-            for attempt in range(TRIES):
-                t0 = time.monotonic()
-                try:
-                    result = pool.release(lease)
-                except LeaseLost as exc:
-                    history.write("release", name, owner, t0, False, exc, lease, attempt)
-                    break
-                except Exception as exc:
-                    history.write("release", name, owner, t0, False, exc, lease, attempt)
-                    time.sleep(settle_delay(attempt))
-                    continue
-                history.write("release", name, owner, t0, True, lease=lease, attempt=attempt,
-                              result=str(result))
-                break
+            attempts(history, "release", name, owner,
+                     partial(pool.release, lease), lease)
     finally:
         pool.close()
 
@@ -110,40 +138,20 @@ async def run_async(args: argparse.Namespace, history: History, rng: random.Rand
                                     socket_timeout=args.socket_timeout)
     pools = args.pools.split(",")
 
-    async def attempts(op: str, name: str, owner: str, call: Callable[[], Awaitable[Any]],
-                       lease: Lease | None) -> Any:
-        for attempt in range(TRIES):
-            t0 = time.monotonic()
-            try:
-                got = await call()
-            except (PoolExhausted, LeaseLost) as exc:
-                history.write(op, name, owner, t0, False, exc, lease, attempt)
-                return None
-            except Exception as exc:
-                history.write(op, name, owner, t0, False, exc, lease, attempt)
-                await asyncio.sleep(settle_delay(attempt))
-                continue
-            if op == "allocate":
-                history.write(op, name, owner, t0, True, lease=got, attempt=attempt)
-            else:
-                history.write(op, name, owner, t0, True, lease=lease, attempt=attempt,
-                              result=str(got))
-            return got
-        return None
-
     async def orders(task: int) -> None:
         n = 0
         while time.monotonic() < args.until:
             n += 1
             name, owner = rng.choice(pools), f"{history.worker}.{task}-{n}"
-            lease = await attempts("allocate", name, owner,
-                                   lambda: pool.allocate(name, owner), None)
+            lease = await attempts_async(
+                history, "allocate", name, owner,
+                partial(pool.allocate, name, owner), None)
             if lease is None:
                 await asyncio.sleep(0.01)
                 continue
             await asyncio.sleep(rng.uniform(*HOLD_S))
-            held: Lease = lease
-            await attempts("release", name, owner, lambda: pool.release(held), held)
+            await attempts_async(history, "release", name, owner,
+                                 partial(pool.release, lease), lease)
 
     try:
         await asyncio.gather(*(orders(i) for i in range(args.tasks)))
