@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -220,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="servers without min-replicas-to-write (to show what it stops)")
     parser.add_argument("--out", type=Path, default=None, help="histories and the report")
     args = parser.parse_args(argv)
+    # SIGTERM (a CI time-out, kill) ends the run through its cleanup, not around it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rng = random.Random(args.seed)
     binary = pick_binary(args.fsync)
     out = args.out or Path(tempfile.mkdtemp(prefix="walletpool-chaos-"))

@@ -241,3 +241,64 @@ def test_a_hand_off_no_replica_confirmed_is_taken_back_and_the_waiter_told(
         assert isinstance(outcome[0], NotReplicated)
         assert pool.get_lease(POOL, "waiter") is None  # taken back on the primary
         assert pool.stats(POOL).free == 1
+
+
+def test_doctor_asks_a_primary_with_replicas_to_refuse_writes_without_them(
+        replicated: Replicated) -> None:
+    """A primary Sentinel demoted while it was paused comes back believing it leads; with
+    min-replicas-to-write it refuses writes, as its replicas left it (the nemesis
+    measures what that closes). doctor warns where it is missing, and where replicas
+    are asked for without fsync (an AOF cut short can lose what they acknowledged)."""
+    from click.testing import CliRunner
+
+    from walletpool.cli import main
+
+    url = replicated.primary.url
+    runner = CliRunner()
+    env = {"WALLETPOOL_REPLICAS": "0", "WALLETPOOL_FSYNC": "false"}
+    unguarded = runner.invoke(main, ["--redis-url", url, "doctor"], env=env)
+    assert unguarded.exit_code == 1
+    assert "WARN  replication: 1 replicas attached, min-replicas-to-write 0" in unguarded.output
+    assert "durability" not in unguarded.output
+    with redis.Redis(port=replicated.primary.port) as primary:
+        primary.config_set("min-replicas-to-write", 1)
+        try:
+            guarded = runner.invoke(main, ["--redis-url", url, "doctor"], env=env)
+            assert "ok    replication: 1 replicas attached, min-replicas-to-write 1" \
+                in guarded.output
+            loose = runner.invoke(main, ["--redis-url", url, "doctor"],
+                                  env={**env, "WALLETPOOL_REPLICAS": "1"})
+            assert "WARN  durability: replicas=1 without fsync" in loose.output
+            assert loose.exit_code == 1
+        finally:
+            primary.config_set("min-replicas-to-write", 0)
+
+
+@pytest.mark.parametrize("client_kind", CLIENTS)
+def test_a_primary_short_of_replicas_refuses_as_backend_unavailable(
+        replicated: Replicated, client_kind: str) -> None:
+    """min-replicas-to-write refuses the call before the script runs (NOREPLICAS): the
+    caller gets BackendUnavailable, which a client with a database answers from its
+    reserve, and nothing changed."""
+    from walletpool import BackendUnavailable
+
+    with redis.Redis(port=replicated.primary.port) as primary:
+        primary.flushall()
+        replicated.wait_in_sync()
+        plain = WalletPool.from_url(replicated.primary.url)
+        plain.configure("COIN", lease_ttl=60)
+        plain.add("COIN", ["a1", "a2"])
+        plain.close()
+        loop = asyncio.new_event_loop()
+        client = (WalletPool.from_url(replicated.primary.url) if client_kind == "WalletPool"
+                  else cast(WalletPool, Blocking(AsyncWalletPool.from_url(
+                      replicated.primary.url), loop)))
+        primary.config_set("min-replicas-to-write", 2)  # one is attached
+        try:
+            with pytest.raises(BackendUnavailable, match="refuses writes now: NOREPLICAS"):
+                client.allocate("COIN", "o1")
+        finally:
+            primary.config_set("min-replicas-to-write", 0)
+        assert client.stats("COIN").free == 2
+        client.close()
+        loop.close()

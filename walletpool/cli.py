@@ -836,7 +836,8 @@ def doctor(ctx: click.Context, database_url: str | None, as_json: bool) -> None:
     pool = _pool(ctx)
     with _reported():
         try:
-            findings = check_redis(pool.redis, pool.settings.prefix)
+            findings = check_redis(pool.redis, pool.settings.prefix,
+                                   pool.settings.replicas, pool.settings.fsync)
         except Exception as exc:
             raise wire.translate(exc, pool._where) from exc
     if database_url:

@@ -1,7 +1,11 @@
 """`walletpool doctor`: checks of a deployment, each a line with ok / WARN / FAIL.
 
 Redis: reachable, version 6.2 or newer, AOF on (a restart keeps the pools),
-maxmemory-policy noeviction (an evicted key would drop wallets). Per pool: its key
+maxmemory-policy noeviction (an evicted key would drop wallets). Replication: a primary
+with replicas refuses writes without them (min-replicas-to-write >= 1: a primary that
+Sentinel demoted while it was paused or cut off, and that still believes it leads,
+then sells nothing); `replicas` >= 1 without `fsync` leaves a primary that restarts
+from an AOF cut short (a power loss) able to lose acknowledged leases. Per pool: its key
 layout (one written by walletpool 0.1 needs `walletpool upgrade`), stream entries not
 yet committed to the database and the age of the oldest (the syncer is down or
 behind). The database, when given: reachable, schema current."""
@@ -29,7 +33,32 @@ class Finding:
 
 
 
-def check_redis(client: SyncRedis, prefix: str) -> list[Finding]:
+def check_replication(client: SyncRedis, replicas: int, fsync: bool) -> list[Finding]:
+    """The guard against a demoted primary that keeps selling, and the durability the
+    client's settings give (README, "Replicas and failover")."""
+    info = client.info("replication")
+    found = []
+    attached = int(info.get("connected_slaves", 0))
+    if text(info.get("role", "master")) == "master" and attached:
+        guard = int(text(client.config_get("min-replicas-to-write").get(
+            "min-replicas-to-write", 0)))
+        found.append(Finding(
+            "ok" if guard >= 1 else "WARN", "replication",
+            f"{attached} replicas attached, min-replicas-to-write {guard}" + (
+                "" if guard >= 1 else ": a primary that Sentinel demotes while it is paused "
+                "or cut off goes on taking writes until it learns of it; set "
+                "min-replicas-to-write 1 and min-replicas-max-lag 2")))
+    if replicas >= 1 and not fsync:
+        found.append(Finding(
+            "WARN", "durability",
+            f"replicas={replicas} without fsync: a primary that crashes and restarts from "
+            "an AOF cut short (a power loss) before its failover can lose leases its "
+            "replicas acknowledged; set WALLETPOOL_FSYNC=true (WAITAOF: Redis 7.2+, Valkey)"))
+    return found
+
+
+def check_redis(client: SyncRedis, prefix: str, replicas: int = 0,
+                fsync: bool = False) -> list[Finding]:
     info = client.info()
     found = []
     version = text(info.get("redis_version", "0"))
@@ -46,6 +75,7 @@ def check_redis(client: SyncRedis, prefix: str) -> list[Finding]:
                          policy if policy == "noeviction" else
                          f"{policy}: Redis may evict pool keys under memory pressure; "
                          "set noeviction"))
+    found += check_replication(client, replicas, fsync)
     for pool in pool_names(client, prefix):
         layout = int(text(client.hget(key(prefix, pool, "conf"), "layout") or 1))
         if layout != LAYOUT:

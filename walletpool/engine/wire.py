@@ -195,7 +195,9 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
         reason = str(exc).rstrip(".") or type(exc).__name__
         return BackendUnavailable(f"Redis at {where} is unavailable: {reason}.{doubt}")
     if refused_write(exc):
-        return BackendUnavailable(f"Redis at {where} refuses writes now: {exc}")
+        message = str(exc)
+        said = message[min(message.find(w) for w in REFUSALS if w in message):]
+        return BackendUnavailable(f"Redis at {where} refuses writes now: {said}")
     if isinstance(exc, rx.ResponseError) and "walletpool-layout:" in str(exc):
         return _outdated(str(exc), call)
     if isinstance(exc, rx.ResponseError) and "walletpool-fenced:" in str(exc):
