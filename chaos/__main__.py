@@ -227,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     binary = pick_binary(args.fsync)
     out = args.out or Path(tempfile.mkdtemp(prefix="walletpool-chaos-"))
     out.mkdir(parents=True, exist_ok=True)
+    if any(out.glob("history-*.jsonl")):
+        raise SystemExit(f"chaos: {out} holds the histories of an earlier run; name an "
+                         "empty folder with --out (or none: a new one is made)")
     env = {"WALLETPOOL_REPLICAS": str(args.replicas),
            "WALLETPOOL_FSYNC": "true" if args.fsync else "false",
            "WALLETPOOL_SOCKET_TIMEOUT": "1", "WALLETPOOL_REPLICA_TIMEOUT": "0.5",
