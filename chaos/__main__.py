@@ -1,8 +1,9 @@
 """Run the nemesis: `python -m chaos [--seconds S] [--replicas N] [--fsync] [--seed K]`.
 
-It starts the topology (topology.py), fills two pools, starts the syncer and the
-workers (3 sync, one of them behind a proxy that can partition it, and 1 asyncio with 3
-tasks), runs random overlapping faults for S seconds, then mends everything, lets the
+It starts the topology (topology.py), fills three pools, starts the syncer and the
+workers (sync, sync behind a proxy that can partition it, sync in batches of 5, asyncio
+with 3 tasks, and asyncio with 3 orders that may wait on a pool of 2 wallets), runs
+random overlapping faults for S seconds, then mends everything, lets the
 syncer catch up, and checks: the histories (checker.py), reconcile, conservation. The
 report goes to stdout and, with the histories, to --out. Exit 0 when every promise held,
 1 when one broke. Every process it starts it stops by pid; loopback only."""
@@ -37,8 +38,9 @@ from .nemesis import Fault, Nemesis
 from .proxy import Proxy
 from .topology import ROOT, Topology
 
-POOLS = ["ALPHA", "BETA"]
-WALLETS = 300
+POOLS = {"ALPHA": 300, "BETA": 300, "GAMMA": 2}
+"""Pool -> wallets. GAMMA is small on purpose: its three orders that may wait keep one
+of them in line, so hand-offs to waiters run under the faults too."""
 RESERVE = 30
 
 
@@ -54,14 +56,17 @@ def pick_binary(fsync: bool) -> Path:
 
 def start_workers(top: Topology, proxy: Proxy, out: Path, until: float, seed: int,
                   env: dict[str, str]) -> list[tuple[str, subprocess.Popen[bytes]]]:
-    plans = [("sync-1", top.url, 0), ("sync-2", top.url, 0), ("sync-proxied", proxy.url, 0),
-             ("asyncio", top.url, 3)]
+    big = "ALPHA,BETA"
+    plans = [("sync", top.url, big, []), ("sync-proxied", proxy.url, big, []),
+             ("sync-batch", top.url, big, ["--batch", "5"]),
+             ("asyncio", top.url, big, ["--tasks", "3"]),
+             ("asyncio-waiting", top.url, "GAMMA", ["--tasks", "3", "--wait", "1"])]
     workers = []
-    for name, url, tasks in plans:
+    for name, url, pools, options in plans:
         command = [sys.executable, "-m", "chaos.worker", "--id", name, "--url", url,
-                   "--database-url", top.database_url, "--pools", ",".join(POOLS),
+                   "--database-url", top.database_url, "--pools", pools,
                    "--until", str(until), "--out", str(out / f"history-{name}.jsonl"),
-                   "--tasks", str(tasks), "--seed", str(seed)]
+                   "--seed", str(seed), *options]
         log = open(out / f"worker-{name}.log", "w")  # noqa: SIM115 (closed with the process)
         workers.append((name, subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT,
                                                env={**os.environ, **env},
@@ -131,8 +136,9 @@ def final_state(top: Topology) -> tuple[dict[str, int], dict[str, str]]:
                 counted = (len(state.free) + len(state.lease) + len(state.cooling)
                            + len(state.reserve))
                 found = problems(state)
-                conserved[pool] = "ok" if counted == WALLETS and not found else (
-                    f"{counted} of {WALLETS} wallets; " + "; ".join(found[:3]))
+                wallets = POOLS[pool]
+                conserved[pool] = "ok" if counted == wallets and not found else (
+                    f"{counted} of {wallets} wallets; " + "; ".join(found[:3]))
     finally:
         engine.dispose()
     return differences, conserved
@@ -243,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
               f"PostgreSQL in {out}", file=sys.stderr, flush=True)
         top.postgres.settings["track_commit_timestamp"] = "on"
         top.start()
-        top.fill(POOLS, WALLETS, RESERVE)
+        top.fill(POOLS, RESERVE)
         top.start_syncer()
         proxy = Proxy(top.primary_port)
         until = time.monotonic() + args.seconds

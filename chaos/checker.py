@@ -24,6 +24,11 @@ from .nemesis import Fault
 Record = dict[str, Any]
 
 
+NO_WALLET = ("PoolExhausted", "WaitTimeout")
+"""Answers that the pool had no wallet for the order: the service answered, so they
+count neither for nor against availability."""
+
+
 @dataclass
 class Holding:
     pool: str
@@ -50,7 +55,7 @@ class Findings:
     """Failures that were not a WalletPoolError."""
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     available_during: tuple[int, int] = (0, 0)
-    """(succeeded, tried) allocations invoked during a fault (PoolExhausted aside)."""
+    """(succeeded, tried) allocations invoked during a fault (NO_WALLET aside)."""
     available_outside: tuple[int, int] = (0, 0)
     recovery: dict[str, list[float]] = field(default_factory=dict)
     """Fault kind -> for each fault, the longest time Redis served no allocation while
@@ -118,7 +123,7 @@ def check(records: list[Record], commits: dict[tuple[str, str, int], float],
     windows = sorted((f.start, f.end) for f in faults)
     during = outside = (0, 0)
     for r in records:
-        if r["op"] != "allocate" or r.get("err") == "PoolExhausted":
+        if r["op"] != "allocate" or r.get("err") in NO_WALLET:
             continue
         inside = any(start <= r["t0"] <= end for start, end in windows)
         ok = int(bool(r["ok"]))

@@ -107,12 +107,14 @@ class Topology:
     def database_url(self) -> str:
         return self.postgres.url
 
-    def fill(self, pools: list[str], wallets: int, reserve: int) -> None:
-        """The pools and their wallets (plain network: the checks are the engine's)."""
+    def fill(self, pools: dict[str, int], reserve: int) -> None:
+        """The pools and their wallets (plain network: the checks are the engine's), a
+        reserve in the database for each pool large enough to spare one."""
         with WalletPool.from_url(self.url, database_url=self.database_url) as pool:
-            for name in pools:
+            for name, wallets in pools.items():
                 pool.configure(name, lease_ttl=30, cooldown=0, max_size=10 * wallets,
-                               network="plain", reserve=reserve)
+                               network="plain", reserve=reserve if wallets > reserve else 0,
+                               max_waiters=10)
                 pool.add(name, [f"{name.lower()}-w{i:04d}" for i in range(wallets)])
 
     # -- the processes the nemesis acts on ---------------------------------------------

@@ -5,7 +5,9 @@ ms and release it, until a deadline, each operation written to a history (JSON l
         --out FILE [--tasks N]
 
 `--tasks N` runs N asyncio tasks on one AsyncWalletPool; without it, one thread on a
-WalletPool. Times are time.monotonic(), one clock for every process of the machine.
+WalletPool (`--batch N`: N owners an order, through allocate_many and release_many).
+`--wait S`: an order may wait S seconds for a wallet. Times are time.monotonic(), one
+clock for every process of the machine.
 
 A record: {"w": worker, "op": "allocate"|"release", "pool", "owner", "t0": invoked,
 "t1": completed, "ok": bool, "err": the exception's class, "wp": whether it is a
@@ -27,7 +29,14 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import IO, Any
 
-from walletpool import AsyncWalletPool, Lease, LeaseLost, PoolExhausted, WalletPool
+from walletpool import (
+    AsyncWalletPool,
+    Lease,
+    LeaseLost,
+    PoolExhausted,
+    WaitTimeout,
+    WalletPool,
+)
 from walletpool.errors import WalletPoolError
 
 TRIES = 3
@@ -56,63 +65,91 @@ class History:
             record["result"] = result
         self.out.write(json.dumps(record) + "\n")
 
-    def done(self, op: str, pool: str, owner: str, t0: float, got: Any, lease: Lease | None,
-             attempt: int) -> None:
+
+class Order:
+    """One order's calls, as the history records them: an allocation (one owner, or a
+    batch of owners in one allocate_many) and its release."""
+
+    def __init__(self, history: History, pool: str, owners: list[str]) -> None:
+        self.history = history
+        self.pool = pool
+        self.owners = owners
+        self.leases: list[Lease] = []
+
+    def allocated(self, t0: float, got: Lease | list[Lease], attempt: int) -> None:
+        self.leases = got if isinstance(got, list) else [got]
+        for lease in self.leases:
+            self.history.write("allocate", self.pool, lease.owner, t0, True, lease=lease,
+                               attempt=attempt)
+
+    def released(self, t0: float, got: object, attempt: int) -> None:
+        held = got if isinstance(got, list) else [True] * len(self.leases)
+        for lease, still in zip(self.leases, held, strict=True):
+            if still:
+                self.history.write("release", self.pool, lease.owner, t0, True, lease=lease,
+                                   attempt=attempt, result=str(got))
+            else:  # release_many's False: the lease was no longer held
+                lost = LeaseLost("release_many: no longer held", pool=self.pool,
+                                 address=lease.address, owner=lease.owner,
+                                 token=lease.token, reason="none")
+                self.history.write("release", self.pool, lease.owner, t0, False, lost, lease,
+                                   attempt)
+
+    def failed(self, op: str, t0: float, error: BaseException, attempt: int) -> None:
         if op == "allocate":
-            self.write(op, pool, owner, t0, True, lease=got, attempt=attempt)
-        else:
-            self.write(op, pool, owner, t0, True, lease=lease, attempt=attempt,
-                       result=str(got))
+            for owner in self.owners:
+                self.history.write(op, self.pool, owner, t0, False, error, attempt=attempt)
+        for lease in self.leases if op == "release" else []:
+            self.history.write(op, self.pool, lease.owner, t0, False, error, lease, attempt)
 
 
 def settle_delay(attempt: int) -> float:
     return 0.05 * (attempt + 1)
 
 
-FINAL = (PoolExhausted, LeaseLost)
+FINAL = (PoolExhausted, LeaseLost, WaitTimeout)
 """Outcomes another try cannot change: the order moves on."""
 
 
-def attempts(history: History, op: str, name: str, owner: str, call: Callable[[], Any],
-             lease: Lease | None) -> Any:
-    """`call` until it succeeds, TRIES times at most, each try in the history; None when
-    none did."""
+def attempts(order: Order, op: str, call: Callable[[], Any]) -> bool:
+    """`call` until it succeeds, TRIES times at most, each try in the history."""
     for attempt in range(TRIES):
         t0 = time.monotonic()
         try:
             got = call()
         except FINAL as exc:
-            history.write(op, name, owner, t0, False, exc, lease, attempt)
-            return None
+            order.failed(op, t0, exc, attempt)
+            return False
         except Exception as exc:
-            history.write(op, name, owner, t0, False, exc, lease, attempt)
+            order.failed(op, t0, exc, attempt)
             time.sleep(settle_delay(attempt))
             continue
-        history.done(op, name, owner, t0, got, lease, attempt)
-        return got
-    return None
+        (order.allocated if op == "allocate" else order.released)(t0, got, attempt)
+        return True
+    return False
 
 
-async def attempts_async(history: History, op: str, name: str, owner: str,
-                         call: Callable[[], Awaitable[Any]], lease: Lease | None) -> Any:
+async def attempts_async(order: Order, op: str, call: Callable[[], Awaitable[Any]]) -> bool:
     """As attempts, awaited."""
     for attempt in range(TRIES):
         t0 = time.monotonic()
         try:
             got = await call()
         except FINAL as exc:
-            history.write(op, name, owner, t0, False, exc, lease, attempt)
-            return None
+            order.failed(op, t0, exc, attempt)
+            return False
         except Exception as exc:
-            history.write(op, name, owner, t0, False, exc, lease, attempt)
+            order.failed(op, t0, exc, attempt)
             await asyncio.sleep(settle_delay(attempt))
             continue
-        history.done(op, name, owner, t0, got, lease, attempt)
-        return got
-    return None
+        (order.allocated if op == "allocate" else order.released)(t0, got, attempt)
+        return True
+    return False
 
 
 def run_sync(args: argparse.Namespace, history: History, rng: random.Random) -> None:
+    """Orders one at a time; with --batch N, N owners an order, through allocate_many
+    and release_many."""
     pool = WalletPool.from_url(args.url, database_url=args.database_url,
                                socket_timeout=args.socket_timeout)
     pools = args.pools.split(",")
@@ -120,20 +157,27 @@ def run_sync(args: argparse.Namespace, history: History, rng: random.Random) -> 
     try:
         while time.monotonic() < args.until:
             n += 1
-            name, owner = rng.choice(pools), f"{history.worker}-{n}"
-            lease = attempts(history, "allocate", name, owner,
-                             partial(pool.allocate, name, owner), None)
-            if lease is None:
+            name = rng.choice(pools)
+            if args.batch:
+                owners = [f"{history.worker}-{n}.{i}" for i in range(args.batch)]
+                order = Order(history, name, owners)
+                allocate: Callable[[], Any] = partial(pool.allocate_many, name, owners)
+            else:
+                order = Order(history, name, [f"{history.worker}-{n}"])
+                allocate = partial(pool.allocate, name, order.owners[0], wait=args.wait)
+            if not attempts(order, "allocate", allocate):
                 time.sleep(0.01)
                 continue
             time.sleep(rng.uniform(*HOLD_S))
-            attempts(history, "release", name, owner,
-                     partial(pool.release, lease), lease)
+            attempts(order, "release", partial(pool.release_many, order.leases)
+                     if args.batch else partial(pool.release, order.leases[0]))
     finally:
         pool.close()
 
 
 async def run_async(args: argparse.Namespace, history: History, rng: random.Random) -> None:
+    """--tasks N orders at once on one client (with --wait, each may wait for a
+    wallet: the pool's waiters and their hand-offs)."""
     pool = AsyncWalletPool.from_url(args.url, database_url=args.database_url,
                                     socket_timeout=args.socket_timeout)
     pools = args.pools.split(",")
@@ -142,16 +186,13 @@ async def run_async(args: argparse.Namespace, history: History, rng: random.Rand
         n = 0
         while time.monotonic() < args.until:
             n += 1
-            name, owner = rng.choice(pools), f"{history.worker}.{task}-{n}"
-            lease = await attempts_async(
-                history, "allocate", name, owner,
-                partial(pool.allocate, name, owner), None)
-            if lease is None:
+            order = Order(history, rng.choice(pools), [f"{history.worker}.{task}-{n}"])
+            if not await attempts_async(order, "allocate", partial(
+                    pool.allocate, order.pool, order.owners[0], wait=args.wait)):
                 await asyncio.sleep(0.01)
                 continue
             await asyncio.sleep(rng.uniform(*HOLD_S))
-            await attempts_async(history, "release", name, owner,
-                                 partial(pool.release, lease), lease)
+            await attempts_async(order, "release", partial(pool.release, order.leases[0]))
 
     try:
         await asyncio.gather(*(orders(i) for i in range(args.tasks)))
@@ -170,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=0, help="asyncio tasks (0: sync)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--socket-timeout", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, default=0, help="owners per allocate_many")
+    parser.add_argument("--wait", type=float, default=0.0,
+                        help="seconds an order may wait for a wallet")
     args = parser.parse_args(argv)
     rng = random.Random(f"{args.seed}-{args.id}")
     with open(args.out, "a", buffering=1) as out:  # line-buffered: a killed worker keeps its lines
