@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +28,30 @@ SERVICE = "walletpool"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def build_fsync_log(folder: Path) -> Path | None:
+    """chaos/fsync_log.c built into `folder`, or None when the machine has no C compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    library = folder / "libfsynclog.so"
+    done = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(library),
+                           str(Path(__file__).with_name("fsync_log.c")), "-ldl"],
+                          capture_output=True, text=True)
+    return library if done.returncode == 0 else None
+
+
+def durable_size(log: Path, aof: Path) -> int:
+    """The size `aof` had when its last successful fsync began: a power loss keeps at
+    least that much of it (0 when it was never fsynced)."""
+    size = 0
+    if log.exists():
+        for line in log.read_text().splitlines():
+            path, _, text = line.rpartition(" ")
+            if path == str(aof) and text.isdigit():
+                size = int(text)
+    return size
+
+
 class Topology:
     def __init__(self, folder: Path, binary: Path, replicas: int, guard: bool,
                  env: dict[str, str]) -> None:
@@ -40,7 +65,18 @@ class Topology:
         extra = ["--repl-diskless-sync-delay", "0"]
         if guard:
             extra += ["--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"]
-        self.servers = [RedisServer(folder / f"redis-{i}", binary=binary, extra_args=extra)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.fsync_log: Path | None = None
+        """Where the servers note what they fsynced of their AOF (chaos/fsync_log.c);
+        None when no C compiler could build the library that notes it."""
+        preload = build_fsync_log(folder)
+        server_env: dict[str, str] | None = None
+        if preload is not None:
+            self.fsync_log = folder / "fsynced.log"
+            server_env = {"LD_PRELOAD": str(preload),
+                          "WALLETPOOL_FSYNC_LOG": str(self.fsync_log)}
+        self.servers = [RedisServer(folder / f"redis-{i}", binary=binary, extra_args=extra,
+                                    env=server_env)
                         for i in range(1 + replicas)]
         self.sentinel_port = free_port()
         self.sentinel: subprocess.Popen[bytes] | None = None

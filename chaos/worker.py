@@ -7,7 +7,8 @@ ms and release it, until a deadline, each operation written to a history (JSON l
 `--tasks N` runs N asyncio tasks on one AsyncWalletPool; without it, one thread on a
 WalletPool (`--batch N`: N owners an order, through allocate_many and release_many).
 `--wait S`: an order may wait S seconds for a wallet. Times are time.monotonic(), one
-clock for every process of the machine.
+clock for every process of the machine. The clients' settings come from the
+environment (WALLETPOOL_REPLICAS, WALLETPOOL_SOCKET_TIMEOUT, ...), as the run sets it.
 
 A record: {"w": worker, "op": "allocate"|"release", "pool", "owner", "t0": invoked,
 "t1": completed, "ok": bool, "err": the exception's class, "wp": whether it is a
@@ -150,8 +151,7 @@ async def attempts_async(order: Order, op: str, call: Callable[[], Awaitable[Any
 def run_sync(args: argparse.Namespace, history: History, rng: random.Random) -> None:
     """Orders one at a time; with --batch N, N owners an order, through allocate_many
     and release_many."""
-    pool = WalletPool.from_url(args.url, database_url=args.database_url,
-                               socket_timeout=args.socket_timeout)
+    pool = WalletPool.from_url(args.url, database_url=args.database_url)
     pools = args.pools.split(",")
     n = 0
     try:
@@ -178,8 +178,7 @@ def run_sync(args: argparse.Namespace, history: History, rng: random.Random) -> 
 async def run_async(args: argparse.Namespace, history: History, rng: random.Random) -> None:
     """--tasks N orders at once on one client (with --wait, each may wait for a
     wallet: the pool's waiters and their hand-offs)."""
-    pool = AsyncWalletPool.from_url(args.url, database_url=args.database_url,
-                                    socket_timeout=args.socket_timeout)
+    pool = AsyncWalletPool.from_url(args.url, database_url=args.database_url)
     pools = args.pools.split(",")
 
     async def orders(task: int) -> None:
@@ -210,7 +209,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--tasks", type=int, default=0, help="asyncio tasks (0: sync)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--socket-timeout", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=0, help="owners per allocate_many")
     parser.add_argument("--wait", type=float, default=0.0,
                         help="seconds an order may wait for a wallet")

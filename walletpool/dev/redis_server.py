@@ -120,16 +120,18 @@ class RedisServer:
 
     def __init__(self, data_dir: Path, binary: Path | None = None, port: int | None = None,
                  appendfsync: str | None = "everysec", extra_args: list[str] | None = None,
-                 daemon: bool = False) -> None:
+                 daemon: bool = False, env: dict[str, str] | None = None) -> None:
         """`daemon`: the server detaches (redis-server --daemonize) and outlives this
         process; its pid is in `data_dir`/redis.pid and down() stops it (stop and kill
-        act only on a child). Else it is this process's child."""
+        act only on a child). Else it is this process's child. `env`: more environment
+        for the server's process (the nemesis preloads a library with it)."""
         self.binary = binary or find_binary()
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendfsync = appendfsync
         self.extra_args = extra_args or []
         self.daemon = daemon
+        self.env = {**os.environ, **env} if env else None
         self.process: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
 
@@ -155,10 +157,11 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         if self.daemon:  # the command forks the server and returns at once
             subprocess.run(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           check=True, timeout=timeout)
+                           check=True, timeout=timeout, env=self.env)
         else:
             self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL, start_new_session=True)
+                                            stderr=subprocess.DEVNULL, start_new_session=True,
+                                            env=self.env)
             self.pid = self.process.pid
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         try:
