@@ -33,7 +33,15 @@ from walletpool.store.restore import reconcile
 from walletpool.syncer import lag
 from walletpool.verify import pool_state, problems
 
-from .checker import Findings, Promise, availability, check, recovery_line, verdict
+from .checker import (
+    Findings,
+    Promise,
+    availability,
+    check,
+    failover_lines,
+    recovery_line,
+    verdict,
+)
 from .nemesis import Fault, Nemesis
 from .proxy import Proxy
 from .topology import ROOT, Topology
@@ -173,6 +181,12 @@ def commit_times(database_url: str) -> dict[tuple[str, str, int], float]:
             for pool, owner, token, at in rows if at is not None}
 
 
+def read_primaries(path: Path) -> list[tuple[float, str]]:
+    if not path.exists():
+        return []
+    return [(row["t"], row["sentinel"]) for row in map(json.loads, path.read_text().splitlines())]
+
+
 def read_histories(out: Path) -> list[dict[str, object]]:
     records = []
     for path in sorted(out.glob("history-*.jsonl")):
@@ -212,6 +226,7 @@ def report(args: argparse.Namespace, binary: Path, found: Findings, promises: li
         "errors " + ", ".join(f"{k} {n}" for k, n in sorted(found.errors_by_kind.items())),
         "Redis lane down (the longest stretch with no allocation served by Redis, per "
         "fault): " + "; ".join(recovery_line(found)),
+        "faults of the primary: " + "; ".join(failover_lines(found)),
     ]
     if nemesis_errors:
         lines.append("faults not made: " + "; ".join(nemesis_errors[:5]))
@@ -280,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         caught_up(top)
         differences, conserved = final_state(top)
         commits = commit_times(top.database_url)
-        found = check(read_histories(out), commits, nemesis.faults, end_of_run)
+        found = check(read_histories(out), commits, nemesis.faults, end_of_run,
+                      read_primaries(out / "roles.log"))
         promises = verdict(found, args.replicas, args.fsync, len(top.syncer_exits), crashed,
                            differences, conserved)
         text = report(args, binary, found, promises, nemesis.faults, nemesis.errors,

@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .nemesis import Fault
+from .nemesis import PRIMARY_FAULTS, Fault
 
 Record = dict[str, Any]
 
@@ -57,6 +57,8 @@ class Findings:
     available_during: tuple[int, int] = (0, 0)
     """(succeeded, tried) allocations invoked during a fault (NO_WALLET aside)."""
     available_outside: tuple[int, int] = (0, 0)
+    failovers: list[tuple[str, float, float | None]] = field(default_factory=list)
+    """Faults of the primary: (kind, Redis lane back after, Sentinel's switch after)."""
     recovery: dict[str, list[float]] = field(default_factory=dict)
     """Fault kind -> for each fault, the longest time Redis served no allocation while
     it lasted (or within SETTLE seconds after): the Redis lane's outage."""
@@ -82,7 +84,9 @@ def holdings(records: list[Record], end_of_run: float) -> list[Holding]:
 
 
 def check(records: list[Record], commits: dict[tuple[str, str, int], float],
-          faults: list[Fault], end_of_run: float) -> Findings:
+          faults: list[Fault], end_of_run: float,
+          primaries: list[tuple[float, str]] | None = None) -> Findings:
+    """`primaries`: (when, port) of the primary Sentinel named, sampled through the run."""
     found = Findings(operations=len(records))
     held = holdings(records, end_of_run)
     found.leases = len(held)
@@ -138,7 +142,37 @@ def check(records: list[Record], commits: dict[tuple[str, str, int], float],
     for fault in faults:
         found.recovery.setdefault(fault.kind, []).append(
             longest_gap(served, fault.start, fault.end + SETTLE))
+    found.failovers = failovers(records, faults, primaries or [])
     return found
+
+
+TAKES_EFFECT = 0.05
+"""Seconds a fault may take to act after it is recorded as begun (Sentinel is asked for
+the primary first)."""
+
+
+def failovers(records: list[Record], faults: list[Fault], primaries: list[tuple[float, str]]
+              ) -> list[tuple[str, float, float | None]]:
+    """For each fault of the primary: (kind, seconds until the first allocation invoked
+    after it that Redis served, seconds until Sentinel named another primary, or None
+    when it did not before Redis served again)."""
+    invoked = sorted((r["t0"], r["t1"]) for r in records
+                     if r["op"] == "allocate" and r["ok"] and not r.get("reserve"))
+    starts = [t0 for t0, _ in invoked]
+    out = []
+    for fault in faults:
+        if fault.kind not in PRIMARY_FAULTS or not fault.note.startswith("port "):
+            continue
+        port = fault.note.split()[1].rstrip(",")
+        i = bisect.bisect_right(starts, fault.start + TAKES_EFFECT)
+        if i >= len(invoked):
+            continue
+        back = invoked[i][1] - fault.start
+        switched = next((t - fault.start for t, named in primaries
+                         if t > fault.start and named.isdigit() and named != port), None)
+        out.append((fault.kind, back, switched if switched is not None and
+                    switched <= back else None))
+    return out
 
 
 SETTLE = 2.0
@@ -209,6 +243,23 @@ def verdict(found: Findings, replicas: int, fsync: bool, syncer_exits: int,
 def availability(pair: tuple[int, int]) -> float:
     ok, tried = pair
     return ok / tried if tried else 1.0
+
+
+def failover_lines(found: Findings) -> list[str]:
+    """Per kind of fault of the primary: when Redis served again, and how long after
+    Sentinel named the new primary where it did so first."""
+    kinds = sorted({kind for kind, *_ in found.failovers})
+    lines = []
+    for kind in kinds:
+        backs = [back for k, back, _ in found.failovers if k == kind]
+        after = [back - sw for k, back, sw in found.failovers if k == kind and sw is not None]
+        line = (f"{kind}: Redis served again after {statistics.median(backs):.2f} s "
+                f"(median; max {max(backs):.2f} s; {len(backs)} faults)")
+        if after:
+            line += (f"; {len(after)} failed over: {statistics.median(after):.2f} s after "
+                     f"Sentinel named the new primary (max {max(after):.2f} s)")
+        lines.append(line)
+    return lines
 
 
 def recovery_line(found: Findings) -> list[str]:

@@ -167,6 +167,9 @@ SERVER_FAULTS: dict[str, Callable[[Topology, random.Random], str]] = {
     "power loss (AOF cut)": aof_cut,
     "kill replica": kill_replica,
 }
+PRIMARY_FAULTS = ("kill primary", "pause primary", "stall replication, kill",
+                  "power loss (AOF cut)")
+"""The faults that take the primary away: the ones a failover may answer."""
 OTHER_FAULTS: dict[str, Callable[[Topology, random.Random], str]] = {
     "kill syncer": kill_syncer,
     "restart database": restart_database,
