@@ -81,6 +81,21 @@ def test_a_release_whose_reply_was_lost_is_resolved_by_its_token(
     check_invariants(redis_client, "wp", "COIN")
 
 
+def test_a_release_many_whose_reply_was_lost_reports_each_lease_released(
+        lossy: tuple[LossyProxy, WalletPool], redis_client: redis.Redis) -> None:
+    """As for one release: sent again, each lease refused with its deadline ahead was
+    released by the first call, and the caller is told so, not that it was lost."""
+    proxy, pool = lossy
+    leases = pool.allocate_many("COIN", ["o1", "o2"])
+    proxy.drop_replies = 1
+    assert pool.release_many(leases) == [True, True]
+    assert proxy.dropped == 1
+    assert pool.stats("COIN").leased == 0
+    with pytest.raises(LeaseLost):  # released once: a later release is refused
+        pool.release(leases[0])
+    check_invariants(redis_client, "wp", "COIN")
+
+
 def test_a_lost_release_reply_in_a_cooling_pool_reports_cooling(
         lossy: tuple[LossyProxy, WalletPool], redis_client: redis.Redis) -> None:
     proxy, pool = lossy

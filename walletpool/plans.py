@@ -177,8 +177,12 @@ class Plans:
         return self._either(pool, call, lambda: ask(lambda: lane.allocate_many(
             pool, list(owners), ttl_ms(ttl), correlation_id, user_id, partial)))
 
-    def release(self, lease: Lease) -> Plan[ReleasedTo]:
+    def release(self, lease: Lease, *, maybe_applied: bool = False) -> Plan[ReleasedTo]:
+        """`maybe_applied`: an earlier call that may have released it failed (its reply
+        lost): a refusal with the lease's deadline ahead then means it did."""
         call = self.ops.release(lease)
+        if maybe_applied and call.resend is not None:
+            call = call.resend
         lane = self.lane
         if lane is None:
             return call
@@ -192,15 +196,17 @@ class Plans:
             return call
         if any(lease.from_reserve for lease in leases):
             return self._one_by_one(leases)
+        # the batch failed on Redis, perhaps after it ran: each lease alone resolves that
         return self._either(leases[0].pool if leases else "", call,
-                            lambda: self._one_by_one(leases))
+                            lambda: self._one_by_one(leases, maybe_applied=True))
 
-    def _one_by_one(self, leases: Sequence[Lease]) -> Program[list[bool]]:
+    def _one_by_one(self, leases: Sequence[Lease], maybe_applied: bool = False
+                    ) -> Program[list[bool]]:
         """Each lease through its own plan: a reserve lease to the database, a Redis
         lease to Redis (or queued while it is down)."""
         done = []
         for lease in leases:
-            plan = self.release(lease)
+            plan = self.release(lease, maybe_applied=maybe_applied)
             try:
                 yield from as_program(plan)
                 done.append(True)

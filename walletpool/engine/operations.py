@@ -204,7 +204,28 @@ class Operations:
                     replies.log_change("released", lease, state=outcome)
             return [not o.startswith("lost:") for o in outcomes]
 
-        return Call(script("release_many"), keys, tuple(args), decode, idempotent=False)
+        sent_at = time.time()
+
+        def resolve(reply: Reply) -> list[bool]:
+            """Sent again after the first one's reply was lost: as for release, a lease
+            refused with its deadline still ahead was released by the first one."""
+            outcomes = [text(r) for r in reply[1:]]
+            done = [
+                not o.startswith("lost:") or (o in ("lost:none", "lost:stale")
+                                              and sent_at < lease.expires_at - 1)
+                for lease, o in zip(leases, outcomes, strict=False)]
+            for lease, outcome, released in zip(leases, outcomes, done, strict=False):
+                if not released:
+                    replies.log_lost(lease, outcome[5:])
+                elif not outcome.startswith("lost:"):
+                    replies.log_change("released", lease, state=outcome)
+                else:  # released by the first call; where the wallet is now is not said
+                    replies.log_change("released", lease)
+            return done
+
+        return Call(script("release_many"), keys, tuple(args), decode, idempotent=False,
+                    resend=Call(script("release_many"), keys, tuple(args), resolve,
+                                idempotent=False))
 
     def extend(self, lease: Lease, ttl: float | None = None) -> Call[Lease]:
         keys, args = self._lease_args(lease)
