@@ -1,7 +1,7 @@
 """A service that runs with `python -W error` can use walletpool: building either client,
 using it and closing it warns nothing, whatever redis-py the range allows (the suite
 runs this on the lock, on the lowest versions pyproject claims and on the newest releases;
-scripts/dependency-range). In a subprocess, so that warnings at import count too."""
+scripts/dependency_range.py). In a subprocess, so that warnings at import count too."""
 
 from __future__ import annotations
 
