@@ -165,6 +165,27 @@ def test_sigterm_stops_sync_while_the_database_is_away(
     assert "Traceback" not in (tmp_path / "err").read_text()
 
 
+def test_sync_started_while_the_database_is_away_waits_for_it_and_stops_on_sigterm(
+        redis_server: RedisServer, sync_pool: WalletPool, tmp_path: Path) -> None:
+    """A syncer exits only when told to: started while its database is down, it says so
+    in one line and waits, and SIGTERM stops it cleanly (exit 0, no traceback)."""
+    sync_pool.add("CASH", ["l1"])
+    nowhere = f"postgresql://walletpool:s3cret@127.0.0.1:{free_port()}/walletpool"
+    run = _walletpool("--redis-url", redis_server.url, "sync", "--database-url", nowhere,
+                      stderr=tmp_path / "err")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "waiting for it" not in (tmp_path / "err").read_text():
+        time.sleep(0.05)
+    err = (tmp_path / "err").read_text()
+    assert "database unavailable at start, waiting for it" in err
+    assert run.poll() is None  # still waiting, not exited
+    run.send_signal(signal.SIGTERM)
+    out, _ = run.communicate(timeout=15)
+    err = (tmp_path / "err").read_text()
+    assert run.returncode == 0 and "committed 0 events" in out, err
+    assert "Traceback" not in err and "s3cret" not in err
+
+
 def test_store_failures_are_one_line_and_the_documented_exit_code(
         cli: Cli, tmp_path: Path) -> None:
     """Defect 5: tracebacks (and exit 1) for a malformed URL, an unreachable database or
@@ -175,7 +196,8 @@ def test_store_failures_are_one_line_and_the_documented_exit_code(
         isinstance(bad_url.exception, SystemExit)
     assert "bad Redis URL 'localhost:6379'" in bad_url.output
     nowhere_db = f"postgresql://walletpool:s3cret@127.0.0.1:{free_port()}/walletpool"
-    for args in (["reconcile"], ["db", "upgrade"], ["restore"], ["rebalance"], ["sync"],
+    # (`sync` without --once waits for its database instead: the test below)
+    for args in (["reconcile"], ["db", "upgrade"], ["restore"], ["rebalance"],
                  ["sync", "--once"], ["heal"]):
         result = cli(*args, "--database-url", nowhere_db)
         assert result.exit_code == 3, (args, result.output)

@@ -350,9 +350,9 @@ class Syncer:
         for name in pool_names(self.redis, self.prefix):
             try:
                 pool._do(rebalance(pool._ops, self.engine, name))
-            except sa.exc.OperationalError as exc:  # an outage, not a bug: no traceback
-                log.warning("rebalance skipped, the database is unavailable", extra={
-                    "pool": name, "error": str(exc.orig).strip().splitlines()[0][:200]})
+            except BackendUnavailable as exc:  # an outage, not a bug: no traceback
+                log.warning("rebalance skipped, a backend is unavailable", extra={
+                    "pool": name, "error": str(exc).strip().splitlines()[0][:200]})
             except Exception:
                 log.exception("rebalance failed, retrying later", extra={"pool": name})
 
