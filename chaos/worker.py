@@ -96,11 +96,15 @@ class Order:
                 self.history.write("release", self.pool, lease.owner, t0, False, lost, lease,
                                    attempt)
 
+    def succeeded(self, op: str, t0: float, got: Any, attempt: int) -> None:
+        (self.allocated if op == "allocate" else self.released)(t0, got, attempt)
+
     def failed(self, op: str, t0: float, error: BaseException, attempt: int) -> None:
         if op == "allocate":
             for owner in self.owners:
                 self.history.write(op, self.pool, owner, t0, False, error, attempt=attempt)
-        for lease in self.leases if op == "release" else []:
+            return
+        for lease in self.leases:
             self.history.write(op, self.pool, lease.owner, t0, False, error, lease, attempt)
 
 
@@ -125,7 +129,7 @@ def attempts(order: Order, op: str, call: Callable[[], Any]) -> bool:
             order.failed(op, t0, exc, attempt)
             time.sleep(settle_delay(attempt))
             continue
-        (order.allocated if op == "allocate" else order.released)(t0, got, attempt)
+        order.succeeded(op, t0, got, attempt)
         return True
     return False
 
@@ -143,7 +147,7 @@ async def attempts_async(order: Order, op: str, call: Callable[[], Awaitable[Any
             order.failed(op, t0, exc, attempt)
             await asyncio.sleep(settle_delay(attempt))
             continue
-        (order.allocated if op == "allocate" else order.released)(t0, got, attempt)
+        order.succeeded(op, t0, got, attempt)
         return True
     return False
 

@@ -210,24 +210,39 @@ class Syncer:
     def _commit(self, events: list[Event]) -> bool:
         """Write one batch, retrying with backoff while the database is away. False when
         stop() came first: the batch stays unacknowledged in the stream, nothing lost."""
+        def write() -> None:
+            with self.engine.begin() as conn:
+                apply_batch(conn, events)
+
+        try:
+            done = self._while_database_away(write, "database unavailable, retrying the batch",
+                                             events=len(events))
+        except sa.exc.OperationalError as exc:  # a missing schema: no retry mends that
+            raise WalletPoolError(
+                f"the database has no walletpool schema ({str(exc.orig).strip()}): "
+                "run `walletpool db upgrade`") from exc
+        if not done:
+            self.abandoned = True
+        return done
+
+    def _while_database_away(self, action: Callable[[], object], waiting: str,
+                             **extra: object) -> bool:
+        """Run `action`, again with backoff (0.1 s doubling to 5 s) while the database
+        cannot be reached, logging `waiting`; False when stop() came first. A missing
+        schema is raised at once (OperationalError): no wait mends it."""
         delay = 0.1
         while True:
             try:
-                with self.engine.begin() as conn:
-                    apply_batch(conn, events)
+                action()
                 return True
             except sa.exc.OperationalError as exc:
-                if missing_schema(str(exc.orig)):  # no retry mends that: say so
-                    raise WalletPoolError(
-                        f"the database has no walletpool schema ({str(exc.orig).strip()}): "
-                        "run `walletpool db upgrade`") from exc
-                log.warning("database unavailable, retrying the batch",
-                            extra={"events": len(events), "retry_in": delay,
-                                   "error": str(exc.orig)[:200]})
-                if self._stopping.wait(delay):
-                    self.abandoned = True
-                    return False
-                delay = min(delay * 2, 5.0)
+                if missing_schema(str(exc.orig)):
+                    raise
+                log.warning(waiting, extra={**extra, "retry_in": delay,
+                                            "error": str(exc.orig).strip()[:200]})
+            if self._stopping.wait(delay):
+                return False
+            delay = min(delay * 2, 5.0)
 
     def _trim(self, stream: str) -> None:
         """Drop entries below the oldest one that any group still needs."""
@@ -303,19 +318,8 @@ class Syncer:
         """Wait, with backoff, until the database answers and has this code's schema;
         False when stop() came first. A schema that is missing or of another version
         raises: no wait mends it."""
-        delay = 0.1
-        while True:
-            try:
-                check(self.engine)
-                return True
-            except sa.exc.OperationalError as exc:
-                if missing_schema(str(exc.orig)):
-                    raise
-                log.warning("database unavailable at start, waiting for it", extra={
-                    "retry_in": delay, "error": str(exc.orig).strip()[:200]})
-            if self._stopping.wait(delay):
-                return False
-            delay = min(delay * 2, 5.0)
+        return self._while_database_away(lambda: check(self.engine),
+                                         "database unavailable at start, waiting for it")
 
     def _pool_client(self) -> Any:
         """A WalletPool on the syncer's Redis, to run programs (heal, rebalance) with."""
