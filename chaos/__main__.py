@@ -265,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
            "WALLETPOOL_FSYNC": "true" if args.fsync else "false",
            # WAITAOF waits for the primary's next fsync (everysec): up to a second
            "WALLETPOOL_SOCKET_TIMEOUT": "2.5" if args.fsync else "1",
-           "WALLETPOOL_REPLICA_TIMEOUT": "1.5" if args.fsync else "0.5",
-           "WALLETPOOL_BREAKER_PROBE": "1"}
+           "WALLETPOOL_REPLICA_TIMEOUT": "1.5" if args.fsync else "0.5"}
     top = Topology(out / "servers", binary, args.servers - 1, args.guard, env)
     proxy: Proxy | None = None
     workers: list[tuple[str, subprocess.Popen[bytes]]] = []

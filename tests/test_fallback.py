@@ -18,7 +18,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, on_first_server
+from tests.replication import Replicated, Sentinels
 from walletpool import (
     BackendUnavailable,
     InvalidInput,
@@ -31,6 +32,7 @@ from walletpool.dev.postgres_server import PostgresServer
 from walletpool.dev.redis_server import RedisServer
 from walletpool.models import RESERVE_TOKEN_BASE
 from walletpool.reserve import queries as reserve
+from walletpool.reserve.breaker import Breaker
 from walletpool.settings import Settings
 from walletpool.store import schema
 from walletpool.store.restore import reconcile, restore
@@ -192,6 +194,70 @@ def test_the_breaker_stops_trying_a_hung_redis_and_probes_it_again(
     mode: str = pool.mode  # the allocation switched it back
     assert not lease.from_reserve and mode == "redis"
     pool.close()
+
+
+def _until_the_lookout_hears_redis(pool: WalletPool, timeout: float = 30.0) -> None:
+    """Until the breaker's lookout has seen Redis answer (an event, not a duration: the
+    bound is only there so that a broken lookout fails the test instead of hanging it)."""
+    lookout = pool._lane.lookout  # type: ignore[union-attr]
+    deadline = time.monotonic() + timeout
+    while lookout.answers == 0:
+        assert time.monotonic() < deadline, "the lookout never heard Redis answer"
+        time.sleep(0.01)
+
+
+def test_a_paused_redis_is_probed_as_soon_as_it_answers_again(
+        own_redis: RedisServer, store: sa.Engine) -> None:
+    """The breaker's next probe is an hour away: only its lookout, which asks Redis every
+    100 ms while the breaker is open, can bring the client back once the pause ends.
+    Meanwhile no caller waits on the paused server."""
+    pool = ready_pool(own_redis, store, breaker_failures=1, breaker_probe=3600)
+    pool.rebalance("COIN")
+    breaker = pool._lane.breaker  # type: ignore[union-attr]
+    assert own_redis.process is not None
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    try:
+        assert pool.allocate("COIN", "opens").from_reserve  # one timeout, then open
+        assert pool.allocate("COIN", "skips").from_reserve
+        assert breaker.redis_attempts == 1 and pool.mode == "fallback"
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+    _until_the_lookout_hears_redis(pool)
+    lease = pool.allocate("COIN", "after")
+    mode: str = pool.mode
+    assert not lease.from_reserve and mode == "redis"
+
+
+@on_first_server
+def test_after_a_failover_the_client_probes_the_primary_sentinel_names(
+        tmp_path: Path, redis_server: RedisServer, store: sa.Engine) -> None:
+    """The primary dies; the client on the redis+sentinel:// URL falls back to the
+    reserve. Its breaker's probe is an hour away, yet once Sentinel names the promoted
+    replica the lookout hears it, and the next allocation is the new primary's."""
+    pair = Replicated(tmp_path, redis_server.binary).start()
+    sentinels = Sentinels(tmp_path, redis_server.binary, pair.primary.port).start()
+    try:
+        url = store.url.render_as_string(hide_password=False)
+        with WalletPool.from_url(sentinels.url, database_url=url, socket_timeout=1.0,
+                                 breaker_failures=1, breaker_probe=3600) as pool:
+            pool.configure("COIN", lease_ttl=60, cooldown=0, max_size=100, reserve=3)
+            pool.add("COIN", WALLETS)
+            synced(pool, store)
+            pool.rebalance("COIN")
+            pair.wait_in_sync()
+            pair.fail_over(promote=False)
+            assert pool.allocate("COIN", "during").from_reserve
+            assert pool.mode == "fallback"
+            promoted = sentinels.wait_promoted(pair.primary.port)
+            _until_the_lookout_hears_redis(pool)
+            lease = pool.allocate("COIN", "after")
+            mode: str = pool.mode  # the allocation switched it back
+            assert not lease.from_reserve and mode == "redis"
+            with redis.Redis(port=promoted) as primary:
+                assert primary.hget("wp:{COIN}:leases", lease.wallet) is not None
+    finally:
+        sentinels.stop()
+        pair.stop()
 
 
 def test_with_redis_and_the_database_both_down_every_error_is_backend_unavailable(
@@ -442,3 +508,28 @@ def test_an_order_that_waits_while_redis_is_down_waits_on_the_reserve(
     got = pool.allocate("COIN", "waiter", wait=10)  # the reserve is asked until one is back
     releaser.join()
     assert got.from_reserve and got.address == held[1].address and got.fresh
+
+
+def test_the_lookout_lets_one_probe_through_at_a_time() -> None:
+    """On the breaker's test clock: each answer the lookout hears lets the next call
+    probe at once, but never a second probe while one is under way."""
+    now = [0.0]
+    opened: list[bool] = []
+    breaker = Breaker(1, 60.0, clock=lambda: now[0])
+    breaker.on_open = lambda: opened.append(True)
+    breaker.answered()  # closed: nothing to hurry
+    breaker.failed(BackendUnavailable("down"))
+    assert opened == [True] and not breaker.allow()
+    breaker.answered()
+    assert breaker.allow()  # the probe
+    breaker.answered()
+    assert not breaker.allow()  # the probe is still under way
+    breaker.failed(BackendUnavailable("still down"))
+    assert not breaker.allow()
+    breaker.answered()
+    assert breaker.allow()
+    breaker.succeeded()
+    assert breaker.mode == "redis" and opened == [True]
+    now[0] = 1000.0  # nothing the lookout heard shortens the next opening's interval
+    breaker.failed(BackendUnavailable("down again"))
+    assert opened == [True, True] and not breaker.allow()

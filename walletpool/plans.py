@@ -34,6 +34,7 @@ from .errors import (
     PoolExhausted,
     PoolFenced,
     WaitTimeout,
+    WalletPoolError,
 )
 from .models import AddResult, ImportReport, Lease, PoolStats, Rejected, ReleasedTo
 from .reserve.lane import ReserveLane
@@ -68,6 +69,9 @@ class Plans:
                 result = yield from self._healing(pool, redis)
             except BackendUnavailable as exc:
                 lane.breaker.failed(exc)
+            except WalletPoolError:  # Redis answered (no wallet free, a lease lost...)
+                lane.breaker.succeeded()
+                raise
             else:
                 lane.breaker.succeeded()
                 return result
@@ -85,6 +89,9 @@ class Plans:
             lane.breaker.failed(exc)
             raise BackendUnavailable(f"pool {pool}: Redis and the database are both "
                                      f"unavailable ({exc}; {database_error})") from exc
+        except WalletPoolError:
+            lane.breaker.succeeded()
+            raise
         lane.breaker.succeeded()
         return result
 

@@ -24,6 +24,7 @@ from ..errors import BackendUnavailable, InvalidAddress, PoolExhausted, WalletPo
 from ..models import AddResult, ImportReport, Lease, Mode, PoolStats, Rejected, ReleasedTo
 from ..settings import Settings
 from .breaker import Breaker
+from .watch import Lookout
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a client first needs the database
     import sqlalchemy as sa
@@ -59,6 +60,8 @@ class ReserveLane:
         assert settings.database_url is not None
         self.settings = settings
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_probe)
+        self.lookout = Lookout(settings, self.breaker)
+        self.breaker.on_open = self.lookout.start
         self.redis_enabled = settings.redis_queues
         self._engine: sa.Engine | None = None
         self._engine_lock = threading.Lock()
@@ -96,6 +99,7 @@ class ReserveLane:
         return self.redis_enabled and self.breaker.allow()
 
     def close(self) -> None:
+        self.lookout.close()
         if self._engine is not None:
             self._engine.dispose()
 
