@@ -57,7 +57,7 @@ class Findings:
     available_during: tuple[int, int] = (0, 0)
     """(succeeded, tried) allocations invoked during a fault (NO_WALLET aside)."""
     available_outside: tuple[int, int] = (0, 0)
-    failovers: list[tuple[str, float, float | None]] = field(default_factory=list)
+    failovers: list[tuple[str, float, float | None, float]] = field(default_factory=list)
     """Faults of the primary: (kind, Redis lane back after, Sentinel's switch after)."""
     recovery: dict[str, list[float]] = field(default_factory=dict)
     """Fault kind -> for each fault, the longest time Redis served no allocation while
@@ -86,7 +86,7 @@ def holdings(records: list[Record], end_of_run: float) -> list[Holding]:
 def check(records: list[Record], commits: dict[tuple[str, str, int], float],
           faults: list[Fault], end_of_run: float,
           primaries: list[tuple[float, str]] | None = None) -> Findings:
-    """`primaries`: (when, port) of the primary Sentinel named, sampled through the run."""
+    """`primaries`: (when, port) of each primary Sentinel named through the run."""
     found = Findings(operations=len(records))
     held = holdings(records, end_of_run)
     found.leases = len(held)
@@ -152,10 +152,11 @@ the primary first)."""
 
 
 def failovers(records: list[Record], faults: list[Fault], primaries: list[tuple[float, str]]
-              ) -> list[tuple[str, float, float | None]]:
+              ) -> list[tuple[str, float, float | None, float]]:
     """For each fault of the primary: (kind, seconds until the first allocation invoked
-    after it that Redis served, seconds until Sentinel named another primary, or None
-    when it did not before Redis served again)."""
+    after it that Redis served, seconds until Sentinel named another primary or None
+    when it did not before Redis served again, seconds until the fault ended: the
+    paused primary resumed, the killed one was restarted)."""
     invoked = sorted((r["t0"], r["t1"]) for r in records
                      if r["op"] == "allocate" and r["ok"] and not r.get("reserve"))
     starts = [t0 for t0, _ in invoked]
@@ -171,7 +172,7 @@ def failovers(records: list[Record], faults: list[Fault], primaries: list[tuple[
         switched = next((t - fault.start for t, named in primaries
                          if t > fault.start and named.isdigit() and named != port), None)
         out.append((fault.kind, back, switched if switched is not None and
-                    switched <= back else None))
+                    switched <= back else None, fault.end - fault.start))
     return out
 
 
@@ -246,20 +247,35 @@ def availability(pair: tuple[int, int]) -> float:
 
 
 def failover_lines(found: Findings) -> list[str]:
-    """Per kind of fault of the primary: when Redis served again, and how long after
-    Sentinel named the new primary where it did so first."""
+    """Per kind of fault of the primary: when Redis served again; how long after
+    Sentinel named the new primary where it did so first; and how long after a primary
+    was there again (client_recovery): the recovery the client itself adds."""
     kinds = sorted({kind for kind, *_ in found.failovers})
     lines = []
     for kind in kinds:
-        backs = [back for k, back, _ in found.failovers if k == kind]
-        after = [back - sw for k, back, sw in found.failovers if k == kind and sw is not None]
+        mine = [f for f in found.failovers if f[0] == kind]
+        backs = [back for _, back, _, _ in mine]
+        after = [back - sw for _, back, sw, _ in mine if sw is not None]
         line = (f"{kind}: Redis served again after {statistics.median(backs):.2f} s "
                 f"(median; max {max(backs):.2f} s; {len(backs)} faults)")
         if after:
             line += (f"; {len(after)} failed over: {statistics.median(after):.2f} s after "
                      f"Sentinel named the new primary (max {max(after):.2f} s)")
+        added = client_recovery(mine)
+        line += (f"; {statistics.median(added):.2f} s after a primary was there again "
+                 f"(Sentinel's new one, or the old one back; max {max(added):.2f} s)")
         lines.append(line)
     return lines
+
+
+def client_recovery(faults: list[tuple[str, float, float | None, float]]) -> list[float]:
+    """Per fault of the primary: seconds from when a primary was there again until Redis
+    served an allocation (0 when it served before: the client never noticed). A primary
+    is there again when Sentinel names a new one, where it failed over first (an old
+    primary that resumes meanwhile is being demoted: it refuses writes); otherwise
+    when the fault ended."""
+    return [max(0.0, back - (sw if sw is not None else ended))
+            for _, back, sw, ended in faults]
 
 
 def recovery_line(found: Findings) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chaos.checker import check, longest_gap, verdict
+from chaos.checker import check, client_recovery, longest_gap, verdict
 from chaos.nemesis import Fault
 
 
@@ -91,3 +91,23 @@ def test_the_redis_lane_outage_is_the_longest_gap_overlapping_the_fault() -> Non
     assert longest_gap(served, 0.15, 0.3) == pytest.approx(1.3)
     assert longest_gap(served, 2.0, 2.5) == pytest.approx(3.0)  # counted from the start
     assert longest_gap(served, 5.5, 6.0) == 0.0
+
+
+def test_recovery_counts_from_the_failover_or_the_faults_end_whichever_came_first() -> None:
+    """Pauses of the primary. 7001 from 10.0 to 13.0 s: Sentinel names 7002 at 12.0 s,
+    Redis serves an allocation invoked after the fault at 12.3 s: the client took
+    0.3 s. 7002 from 20.0 to 21.0 s, no failover: served at 21.5 s, 0.5 s after the end.
+    7002 again from 30.0 to 31.0 s, but Sentinel had begun a failover and names 7003 at
+    32.0 s (the resumed 7002 refuses writes): served at 32.4 s, 0.4 s after the switch."""
+    history = [allocate("a", "w1", 10, 12.3), allocate("b", "w2", 11, 21.5),
+               allocate("c", "w3", 12, 32.4)]
+    faults = [Fault("pause primary", 10.0, 13.0, "port 7001, 3.0 s"),
+              Fault("pause primary", 20.0, 21.0, "port 7002, 1.0 s"),
+              Fault("pause primary", 30.0, 31.0, "port 7002, 1.0 s")]
+    found = check(history, {}, faults, end_of_run=40.0,
+                  primaries=[(0.0, "7001"), (12.0, "7002"), (32.0, "7003")])
+    assert [f[1:] for f in found.failovers] == [
+        pytest.approx((2.3, 2.0, 3.0)), pytest.approx((1.5, None, 1.0)),
+        pytest.approx((2.4, 2.0, 1.0))]
+    assert client_recovery(found.failovers) == [
+        pytest.approx(0.3), pytest.approx(0.5), pytest.approx(0.4)]
