@@ -282,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
                          "empty folder with --out (or none: a new one is made)")
     env = {"WALLETPOOL_REPLICAS": str(args.replicas),
            "WALLETPOOL_FSYNC": "true" if args.fsync else "false",
-           # WAITAOF waits for the primary's next fsync (everysec): up to a second
-           "WALLETPOOL_SOCKET_TIMEOUT": "2.5" if args.fsync else "1",
-           "WALLETPOOL_REPLICA_TIMEOUT": "1.5" if args.fsync else "0.5"}
-    top = Topology(out / "servers", binary, args.servers - 1, args.guard, env)
+           "WALLETPOOL_SOCKET_TIMEOUT": "1",
+           "WALLETPOOL_REPLICA_TIMEOUT": "0.5"}
+    # with fsync the clients wait for fsyncs: the servers make one per write, as doctor
+    # asks (with everysec each allocation would wait for the next second's)
+    top = Topology(out / "servers", binary, args.servers - 1, args.guard, env,
+                   appendfsync="always" if args.fsync else "everysec")
     proxy: Proxy | None = None
     workers: list[tuple[str, subprocess.Popen[bytes]]] = []
     started = time.monotonic()

@@ -54,11 +54,13 @@ def durable_size(log: Path, aof: Path) -> int:
 
 class Topology:
     def __init__(self, folder: Path, binary: Path, replicas: int, guard: bool,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], appendfsync: str = "everysec") -> None:
         """`replicas`: replica servers beside the primary. `guard`: the servers refuse
         writes with no replica attached (min-replicas-to-write 1, max lag 2 s), the
         setting `walletpool doctor` asks for where a primary has replicas. `env`: the
-        settings of the syncer and the workers (WALLETPOOL_REPLICAS, ...)."""
+        settings of the syncer and the workers (WALLETPOOL_REPLICAS, ...).
+        `appendfsync`: the servers' AOF policy (`always` where the clients wait for
+        fsyncs, as doctor asks)."""
         self.folder = folder
         self.binary = binary
         self.env = env
@@ -76,7 +78,7 @@ class Topology:
             server_env = {"LD_PRELOAD": str(preload),
                           "WALLETPOOL_FSYNC_LOG": str(self.fsync_log)}
         self.servers = [RedisServer(folder / f"redis-{i}", binary=binary, extra_args=extra,
-                                    env=server_env)
+                                    env=server_env, appendfsync=appendfsync)
                         for i in range(1 + replicas)]
         self.sentinel_port = free_port()
         self.sentinel: subprocess.Popen[bytes] | None = None
