@@ -270,8 +270,15 @@ def test_doctor_asks_a_primary_with_replicas_to_refuse_writes_without_them(
                                   env={**env, "WALLETPOOL_REPLICAS": "1"})
             assert "WARN  durability: replicas=1 without fsync" in loose.output
             assert loose.exit_code == 1
+            fsync = {**env, "WALLETPOOL_REPLICAS": "1", "WALLETPOOL_FSYNC": "true"}
+            waiting = runner.invoke(main, ["--redis-url", url, "doctor"], env=fsync)
+            assert "WARN  durability: fsync=true with appendfsync everysec" in waiting.output
+            primary.config_set("appendfsync", "always")
+            prompt = runner.invoke(main, ["--redis-url", url, "doctor"], env=fsync)
+            assert "durability" not in prompt.output
         finally:
             primary.config_set("min-replicas-to-write", 0)
+            primary.config_set("appendfsync", "everysec")
 
 
 @pytest.mark.parametrize("client_kind", CLIENTS)

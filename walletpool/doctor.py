@@ -5,7 +5,9 @@ maxmemory-policy noeviction (an evicted key would drop wallets). Replication: a 
 with replicas refuses writes without them (min-replicas-to-write >= 1: a primary that
 Sentinel demoted while it was paused or cut off, and that still believes it leads,
 then sells nothing); `replicas` >= 1 without `fsync` leaves a primary that restarts
-from an AOF cut short (a power loss) able to lose acknowledged leases. Per pool: its key
+from an AOF cut short (a power loss) able to lose acknowledged leases; `fsync` wants
+appendfsync always (with everysec each allocation waits for the next second's fsync).
+Per pool: its key
 layout (one written by walletpool 0.1 needs `walletpool upgrade`), stream entries not
 yet committed to the database and the age of the oldest (the syncer is down or
 behind). The database, when given: reachable, schema current."""
@@ -54,6 +56,15 @@ def check_replication(client: SyncRedis, replicas: int, fsync: bool) -> list[Fin
             f"replicas={replicas} without fsync: a primary that crashes and restarts from "
             "an AOF cut short (a power loss) before its failover can lose leases its "
             "replicas acknowledged; set WALLETPOOL_FSYNC=true (WAITAOF: Redis 7.2+, Valkey)"))
+    if fsync:
+        policy = text(client.config_get("appendfsync").get("appendfsync", "?"))
+        if policy != "always":
+            found.append(Finding(
+                "WARN", "durability",
+                f"fsync=true with appendfsync {policy}: each allocation waits for the "
+                "server's next fsync (up to a second with everysec) and times out as "
+                "NotReplicated when that is later than replica_timeout; set appendfsync "
+                "always on the primary and its replicas"))
     return found
 
 
