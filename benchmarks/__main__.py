@@ -57,6 +57,11 @@ NAMES = {
     "floor": "no-op EVALSHA x2 (redis-py floor)",
     "seq": "walletpool sequential",
     "batch": f"walletpool allocate_many/release_many ({walletpool_rows.BATCH})",
+    "seq_alone": "walletpool sequential, coalesce off",
+    "threads": f"WalletPool, {walletpool_rows.THREADS} threads",
+    "threads_alone": f"WalletPool, {walletpool_rows.THREADS} threads, coalesce off",
+    "tasks": f"AsyncWalletPool, {walletpool_rows.TASKS} tasks",
+    "tasks_alone": f"AsyncWalletPool, {walletpool_rows.TASKS} tasks, coalesce off",
     "naive": "naive RPOP, check, mark (separate round trips), sequential",
     "pg": "PostgreSQL SKIP LOCKED, one client",
     "pg_batch": f"PostgreSQL SKIP LOCKED, batches of {alternatives.BATCH}",
@@ -74,6 +79,7 @@ CEILING = {  # rows only where redis-benchmark is installed
 
 def process_names(count: int) -> dict[str, str]:
     return {"procs": f"walletpool, {count} processes",
+            "procs_tasks": f"walletpool, {count} processes x {processes.TASKS} tasks",
             "pg_procs": f"PostgreSQL SKIP LOCKED, {count} processes",
             "allocator_procs": f"redis-allocator, {count} processes"}
 
@@ -148,6 +154,8 @@ def run(p: Plan, folder: Path) -> Results:
 
         # The rows the targets compare, one client each, their rounds taken in turn.
         jobs = walletpool_rows.jobs(client, pool, "COIN", p.cycles)
+        task_jobs, loops = walletpool_rows.task_jobs(server.url, "COIN", p.cycles)
+        jobs += task_jobs
         jobs += [Job("floor", floors.ROW_NAMES[pair.name], p.cycles, pair.round(client))
                  for pair in (floors.RAW, floors.MINIMAL)]
         jobs += [Job("alternatives", NAMES["naive"], p.cycles,
@@ -165,18 +173,18 @@ def run(p: Plan, folder: Path) -> Results:
         r.rows += side_by_side(jobs, p.rounds)
         for design in alts.values():
             design.close()
+        for loop in loops:
+            loop.close()
 
         # Several processes of each design, their rounds taken in turn.
         names = process_names(p.processes)
         progress(f"{p.processes} processes of each design, side by side")
         r.rows += processes.side_by_side(
             [("walletpool", names["procs"], "walletpool", server.url, "COIN"),
+             ("walletpool", names["procs_tasks"], "walletpool-tasks", server.url, "COIN"),
              ("alternatives", names["pg_procs"], "postgres", dsn, "ALT"),
              ("alternatives", names["allocator_procs"], "redis-allocator", server.url, "ALT")],
             p.processes, p.rounds, p.cycles * 2)
-        progress(f"AsyncWalletPool, {p.tasks} tasks")
-        r.rows.append(walletpool_rows.measure_async(server.url, "COIN", p.tasks, p.rounds,
-                                                    p.cycles * 2))
         r.rows += waiting.rows(server.url, p.rounds, p.handoffs, p.drained_seconds, progress)
 
         if ceiling.redis_benchmark() is None:

@@ -4,6 +4,7 @@ and the floor they all stand on, a no-op EVALSHA (several processes: processes.p
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import redis
@@ -62,6 +63,64 @@ def pipelined(pool: WalletPool, name: str) -> Round:
     return one_round
 
 
+def threads(pool: WalletPool, name: str, count: int) -> Round:
+    """`count` threads on one client, sharing the round's cycles: what a threaded web
+    service does (coalescing makes their concurrent calls batches)."""
+    def one_round(cycles: int, latencies: list[float]) -> None:
+        share = max(1, cycles // count)
+        seen: list[list[float]] = [[] for _ in range(count)]
+
+        def work(t: int) -> None:
+            for i in range(share):
+                began = time.perf_counter()
+                pool.release(pool.allocate(name, f"th{t}-{i}"))
+                seen[t].append(time.perf_counter() - began)
+
+        workers = [threading.Thread(target=work, args=(t,)) for t in range(count)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        for one in seen:
+            latencies += one
+
+    return one_round
+
+
+class Tasks:
+    """`count` asyncio tasks on one AsyncWalletPool, sharing a round's cycles, on an
+    event loop of their own that lives across rounds (so that the rows can be taken in
+    turn with the others, side by side)."""
+
+    def __init__(self, url: str, name: str, count: int, coalesce: bool = True) -> None:
+        self.name = name
+        self.count = count
+        self.loop = asyncio.new_event_loop()
+        self.pool = self.loop.run_until_complete(self._connect(url, coalesce))
+
+    @staticmethod
+    async def _connect(url: str, coalesce: bool) -> AsyncWalletPool:
+        return AsyncWalletPool.from_url(url, coalesce=coalesce)
+
+    def one_round(self, cycles: int, latencies: list[float]) -> None:
+        share = max(1, cycles // self.count)
+
+        async def task(t: int) -> None:
+            for i in range(share):
+                began = time.perf_counter()
+                await self.pool.release(await self.pool.allocate(self.name, f"t{t}-{i}"))
+                latencies.append(time.perf_counter() - began)
+
+        async def all_tasks() -> None:
+            await asyncio.gather(*(task(t) for t in range(self.count)))
+
+        self.loop.run_until_complete(all_tasks())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.pool.close())
+        self.loop.close()
+
+
 def measure_async(url: str, name: str, tasks: int, rounds: int, cycles: int) -> Row:
     async def run() -> tuple[list[float], list[float]]:
         rates: list[float] = []
@@ -86,12 +145,34 @@ def measure_async(url: str, name: str, tasks: int, rounds: int, cycles: int) -> 
     return row_from("walletpool", f"AsyncWalletPool, {tasks} tasks", rates, latencies)
 
 
+THREADS = 16
+TASKS = 64
+
+
 def jobs(client: redis.Redis, pool: WalletPool, name: str, cycles: int) -> list[Job]:
-    """walletpool's one-client rows and the no-op floor, to measure beside the others."""
+    """walletpool's one-client rows and the no-op floor, to measure beside the others.
+    `pool` coalesces (the default); each row that measures what coalescing changes has
+    a twin with it off, measured in turn with it."""
+    alone = WalletPool.from_url(pool.settings.redis_url, coalesce=False)
     return [
         Job("walletpool", "no-op EVALSHA x2 (redis-py floor)", cycles, noop_evalsha(client)),
         Job("walletpool", "walletpool sequential", cycles, sequential(pool, name)),
+        Job("walletpool", "walletpool sequential, coalesce off", cycles,
+            sequential(alone, name)),
         Job("walletpool", f"walletpool allocate_many/release_many ({BATCH})", cycles * 10,
             batched(pool, name)),
         Job("walletpool", f"walletpool pipeline ({BATCH})", cycles * 10, pipelined(pool, name)),
+        Job("walletpool", f"WalletPool, {THREADS} threads", cycles * 2,
+            threads(pool, name, THREADS)),
+        Job("walletpool", f"WalletPool, {THREADS} threads, coalesce off", cycles * 2,
+            threads(alone, name, THREADS)),
     ]
+
+
+def task_jobs(url: str, name: str, cycles: int) -> tuple[list[Job], list[Tasks]]:
+    """The asyncio rows, coalescing on and off: jobs to take in turn with the others,
+    and the loops to close after."""
+    on, off = Tasks(url, name, TASKS), Tasks(url, name, TASKS, coalesce=False)
+    return [Job("walletpool", f"AsyncWalletPool, {TASKS} tasks", cycles * 4, on.one_round),
+            Job("walletpool", f"AsyncWalletPool, {TASKS} tasks, coalesce off", cycles * 4,
+                off.one_round)], [on, off]

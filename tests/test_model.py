@@ -43,6 +43,7 @@ from walletpool import (
     WalletPool,
 )
 from walletpool.engine import waits
+from walletpool.engine.calls import Outcome
 from walletpool.testing import freeze_clock, shift_clock
 
 POOL = "COIN"
@@ -204,6 +205,58 @@ class PoolMachine(RuleBasedStateMachine):
     def extend(self, lease: Lease, ttl: float | None) -> None:
         self.both(lambda: self.pool.extend(lease, ttl=ttl),
                   lambda: self.model.extend(lease, ms(ttl)))
+
+    # -- concurrent calls a client coalesced: one batch script, each caller's outcome as
+    # -- its call alone would have had, in arrival order (walletpool/coalesce.py)
+
+    def each(self, outcome: Outcome, on_model: Any) -> Any:
+        """As `both`, for one caller of a batch: its own outcome against the model's."""
+        value, error = outcome
+        try:
+            expected: Any = on_model()
+        except (PoolExhausted, LeaseLost, PoolFull, WalletNotFound, QueueFull) as exc:
+            assert error is not None and comparable(error) == comparable(exc), (error, exc)
+            return None
+        assert error is None, error
+        assert value == expected
+        return value
+
+    @rule(target=leases, callers=st.lists(st.tuples(
+        st.sampled_from(OWNERS), st.sampled_from(TTLS), st.sampled_from([0, 0, *WAITS]),
+        st.booleans()), min_size=1, max_size=5))
+    def allocate_together(self, callers: list[tuple[str, float | None, float, bool]]) -> Any:
+        """Owners may repeat (a retry beside the first call), some may wait."""
+        ops = self.pool._ops
+        calls = [ops.allocate(POOL, owner, ttl) if not wait else
+                 waits.join(ops, POOL, owner, ms(ttl) or 0, "", "", ms(wait) or 0,
+                            "high" if high else "normal")
+                 for owner, ttl, wait, high in callers]
+        got = []
+        for (owner, ttl, wait, high), (value, error) in zip(
+                callers, self.pool._send_batch(calls), strict=True):
+            if value is not None and not isinstance(value, Lease):
+                value = (value.deadline_ms, value.joined_ms, value.now_ms)
+            outcome = self.each((value, error), lambda o=owner, t=ttl, w=wait, h=high:
+                                self.model.allocate(o, ms(t), None, None, ms(w) or 0, h))
+            if isinstance(outcome, Lease):
+                self.fresh_tokens([outcome])
+                got.append(outcome)
+            elif outcome is not None:
+                self.joined[owner] = outcome[1]
+        return multiple(*got)
+
+    @rule(leases=st.lists(leases, min_size=1, max_size=5))
+    def release_together(self, leases: list[Lease]) -> None:
+        """A lease may repeat (released twice at once)."""
+        calls = [self.pool._ops.release(lease) for lease in leases]
+        for lease, outcome in zip(leases, self.pool._send_batch(calls), strict=True):
+            self.each(outcome, lambda held=lease: self.model.release(held))
+
+    @rule(leases=st.lists(leases, min_size=1, max_size=5), ttl=st.sampled_from(TTLS))
+    def extend_together(self, leases: list[Lease], ttl: float | None) -> None:
+        calls = [self.pool._ops.extend(lease, ttl) for lease in leases]
+        for lease, outcome in zip(leases, self.pool._send_batch(calls), strict=True):
+            self.each(outcome, lambda held=lease: self.model.extend(held, ms(ttl)))
 
     @rule(owner=st.sampled_from(OWNERS))
     def get_lease(self, owner: str) -> None:

@@ -40,7 +40,7 @@ MUTATIONS: list[tuple[str, ...]] = [
     ("expiry: off by one at the deadline", "includes/live_lease_of.lua",
      "if tonumber(lease.e) <= now then\n    expire_leases",
      "if tonumber(lease.e) < now then\n    expire_leases", "reap"),
-    ("idempotence: a second lease per owner", "allocate.lua",
+    ("idempotence: a second lease per owner", "includes/allocate_one.lua",
      "local address, lease = live_lease_of(conf, now, owner)", "local address, lease = nil, nil",
      "allocate"),
     ("dedupe: add ignores known wallets", "add.lua",
@@ -85,6 +85,22 @@ MUTATIONS: list[tuple[str, ...]] = [
      "hand_off(conf, now)  -- the wallet", "local _ = conf  -- the wallet", "waiting"),
     ("waiters: a cancelled order keeps the wallet handed to it", "withdraw.lua",
      "give_back == '1' and tonumber(lease.l) >= joined", "false", "waiting"),
+    ("coalescing: the batch script serves its callers last first", "allocate_batch.lua",
+     "for i = 1, n do\n  if replies[i] == nil then\n    local at",
+     "for i = n, 1, -1 do\n  if replies[i] == nil then\n    local at", "coalesce"),
+    # (files outside lua/ are named from there)
+    ("coalescing: a batch taken out of arrival order", "../coalesce.py",
+     "caller = lane.queue.popleft()", "caller = lane.queue.pop()", "coalesce"),
+    ("coalescing: one caller's error given to another", "../engine/batches.py",
+     "    return [_outcome(call, r) for call, r in zip(calls, own, strict=True)]",
+     "    return sorted((_outcome(call, r) for call, r in zip(calls, own, strict=True)),"
+     " key=lambda o: o[1] is None)", "coalesce"),
+    ("coalescing: a cancelled caller's lease kept", "../coalesce.py",
+     "back = call.cancel if call.cancel is not None else taking_back(call, outcome)",
+     "back = None", "coalesce"),
+    ("coalescing: one wait skipped for a batch", "../client.py",
+     "acknowledged: list[int] | None = [] if self._durability.applies(batch) else None",
+     "acknowledged: list[int] | None = None", "coalesce"),
 ]
 SUITE = sorted({f"tests/test_{area}.py" for *_, areas in MUTATIONS for area in areas.split()}
                | {"tests/test_model.py"})

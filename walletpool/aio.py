@@ -12,7 +12,8 @@ import redis.asyncio as aredis
 from redis import exceptions as rx
 
 from . import base
-from .engine import wire
+from .coalesce import AsyncCoalescer
+from .engine import batches, wire
 from .engine.calls import (
     Call,
     Outcome,
@@ -51,17 +52,22 @@ class AsyncWalletPool(base.ClientBase):
                  on_low_water: Callable[[LowWater], object] | None = None,
                  database_url: str | None = None, replicas: int | None = None,
                  replica_timeout: float | None = None, fsync: bool | None = None,
-                 wait: float | None = None) -> None:
+                 wait: float | None = None, coalesce: bool | None = None) -> None:
         """See WalletPool: `database_url` enables the fallback to the database's reserve
         (its calls run in a worker thread); `replicas`, `replica_timeout` and `fsync`
-        make allocations wait for replicas."""
+        make allocations wait for replicas; `coalesce` (default True) sends concurrent
+        calls of one kind on one pool, from several tasks, as one script call."""
         super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
                          database_url=database_url, replicas=replicas,
-                         replica_timeout=replica_timeout, fsync=fsync, wait=wait)
+                         replica_timeout=replica_timeout, fsync=fsync, wait=wait,
+                         coalesce=coalesce)
         self.redis: wire.AsyncRedis = client
         self._hook_tasks: set[asyncio.Task[Any]] = set()
         self._ops.spawn = self._spawn
         self._hubs: dict[str, AsyncHub] = {}
+        self._coalescer = AsyncCoalescer(self._call_alone, self._send_batch, self._send,
+                                         self.settings.max_batch) \
+            if self.settings.coalesce else None
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
         """Run what an async low-water hook returned, keeping a reference until done."""
@@ -216,8 +222,34 @@ class AsyncWalletPool(base.ClientBase):
         return hub
 
     async def _call(self, call: Call[T]) -> T:
-        """As WalletPool._call: send, decode, and see that a durable write reached the
-        replicas, else take it back and raise NotReplicated."""
+        """As WalletPool._call: alone, or with others of its kind when coalescing."""
+        if self._coalescer is not None and batches.kind_of(call) is not None:
+            return await self._coalescer.run(call)
+        return await self._call_alone(call)
+
+    async def _send_batch(self, calls: list[Call[Any]]) -> list[Outcome]:
+        """As WalletPool._send_batch."""
+        batch = batches.batch_call(calls)
+        acknowledged: list[int] | None = [] if self._durability.applies(batch) else None
+        try:
+            results = await self._send(batch, acknowledged)
+        except WalletPoolError as exc:
+            return [(None, exc)] * len(calls)
+        if acknowledged is None or self._durability.confirmed(acknowledged[-1]):
+            return results
+        undo, at = batches.unconfirmed(self._durability, calls, results, acknowledged[-1])
+        undone: set[int] = set()
+        if undo:
+            try:
+                back = await self._send(batches.batch_call(undo))
+                undone = {i for i, (_, error) in zip(at, back, strict=True) if error is None}
+            except WalletPoolError as exc:
+                log.warning("could not take back unreplicated writes: %s", exc)
+        return batches.refused(self._durability, calls, results, acknowledged[-1], undone)
+
+    async def _call_alone(self, call: Call[T]) -> T:
+        """As WalletPool._call_alone: send, decode, and see that a durable write reached
+        the replicas, else take it back and raise NotReplicated."""
         if not self._durability.applies(call):
             return await self._send(call)
         acknowledged: list[int] = []

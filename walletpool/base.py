@@ -31,11 +31,12 @@ class ClientBase:
                  on_low_water: Callable[[LowWater], object] | None = None,
                  database_url: str | None = None, replicas: int | None = None,
                  replica_timeout: float | None = None, fsync: bool | None = None,
-                 wait: float | None = None) -> None:
+                 wait: float | None = None, coalesce: bool | None = None) -> None:
         base = settings or Settings.from_env()
         overrides = {name: value for name, value in (
             ("prefix", prefix), ("database_url", database_url), ("replicas", replicas),
-            ("replica_timeout", replica_timeout), ("fsync", fsync), ("wait", wait))
+            ("replica_timeout", replica_timeout), ("fsync", fsync), ("wait", wait),
+            ("coalesce", coalesce))
             if value is not None}
         self.settings = replace(base, **overrides) if overrides else base  # type: ignore[arg-type]
         self._ops = Operations(self.settings, on_low_water)

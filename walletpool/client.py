@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis
 
 from . import base
-from .engine import wire
+from .coalesce import SyncCoalescer
+from .engine import batches, wire
 from .engine.calls import Call, Outcome, Pause, Plan, Program, Query, Running, Sleep, Step, log
 from .engine.intake import ImportProgress
 from .engine.operations import KEEP, Keep
@@ -43,21 +44,28 @@ class WalletPool(base.ClientBase):
                  on_low_water: Callable[[LowWater], object] | None = None,
                  database_url: str | None = None, replicas: int | None = None,
                  replica_timeout: float | None = None, fsync: bool | None = None,
-                 wait: float | None = None) -> None:
+                 wait: float | None = None, coalesce: bool | None = None) -> None:
         """`database_url` (or WALLETPOOL_DATABASE_URL) names the store: allocation then
         falls back to the database's reserve while Redis is unreachable (see
         walletpool.plans). `replicas` (WALLETPOOL_REPLICAS): each allocation, extension
         and retirement returns only once that many replicas acknowledged it, within
         `replica_timeout` seconds, else NotReplicated; `fsync`: and once the primary (and
         each replica counted) wrote it to its AOF (Redis 7.2+, Valkey). `wait`
-        (WALLETPOOL_WAIT): how long `allocate` waits for a wallet by default."""
+        (WALLETPOOL_WAIT): how long `allocate` waits for a wallet by default. `coalesce`
+        (WALLETPOOL_COALESCE, default True): concurrent allocate, release and extend
+        calls of one pool (from several threads) go to Redis as one script call
+        (walletpool.coalesce); False sends each alone."""
         super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
                          database_url=database_url, replicas=replicas,
-                         replica_timeout=replica_timeout, fsync=fsync, wait=wait)
+                         replica_timeout=replica_timeout, fsync=fsync, wait=wait,
+                         coalesce=coalesce)
         self.redis: wire.SyncRedis = client
         self._execute: Callable[..., Any] = client.execute_command
         self._hubs: dict[str, SyncHub] = {}
         self._hubs_lock = threading.Lock()
+        self._coalescer = SyncCoalescer(self._call_alone, self._send_batch,
+                                        self.settings.max_batch) \
+            if self.settings.coalesce else None
 
     @classmethod
     def from_url(cls, url: str | None = None, *, prefix: str | None = None,
@@ -254,6 +262,34 @@ class WalletPool(base.ClientBase):
             return hub
 
     def _call(self, call: Call[T]) -> T:
+        """Send a call (with others of its kind, when coalescing) and decode its reply."""
+        if self._coalescer is not None and batches.kind_of(call) is not None:
+            return self._coalescer.run(call)
+        return self._call_alone(call)
+
+    def _send_batch(self, calls: list[Call[Any]]) -> list[Outcome]:
+        """A batch of calls in one script call; each one's outcome. With `replicas`, one
+        wait for the batch: the durable calls it did not confirm are taken back and
+        become NotReplicated, each as it would alone."""
+        batch = batches.batch_call(calls)
+        acknowledged: list[int] | None = [] if self._durability.applies(batch) else None
+        try:
+            results = self._send(batch, acknowledged)
+        except WalletPoolError as exc:
+            return [(None, exc)] * len(calls)
+        if acknowledged is None or self._durability.confirmed(acknowledged[-1]):
+            return results
+        undo, at = batches.unconfirmed(self._durability, calls, results, acknowledged[-1])
+        undone: set[int] = set()
+        if undo:
+            try:
+                back = self._send(batches.batch_call(undo))
+                undone = {i for i, (_, error) in zip(at, back, strict=True) if error is None}
+            except WalletPoolError as exc:
+                log.warning("could not take back unreplicated writes: %s", exc)
+        return batches.refused(self._durability, calls, results, acknowledged[-1], undone)
+
+    def _call_alone(self, call: Call[T]) -> T:
         """Send a call and decode its reply; a durable write (with `replicas` set) waits
         for the replicas in the same round trip, and one they did not confirm is taken
         back and raised as NotReplicated."""

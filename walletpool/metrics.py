@@ -15,7 +15,9 @@ Two kinds, for two users:
   registry: `walletpool_operation_duration_seconds{op,outcome}` (a histogram; outcome
   `ok` or the error's class name, e.g. `PoolExhausted`) and
   `walletpool_fallback_switches_total` (how often the client moved between Redis and
-  the database's reserve).
+  the database's reserve) and `walletpool_batch_size{op}` (a histogram: how many
+  concurrent calls of `op`, allocate, release or extend, went as one script call; 1 for a
+  call that went alone).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ METRIC_NAMES = (
     "walletpool_wallets", "walletpool_events_unsynced", "walletpool_sync_lag_seconds",
     "walletpool_low_water_alerts_total", "walletpool_exhaustions_total", "walletpool_waiting",
     "walletpool_oldest_wait_seconds", "walletpool_up",
-    "walletpool_operation_duration_seconds", "walletpool_fallback_switches_total")
+    "walletpool_operation_duration_seconds", "walletpool_fallback_switches_total",
+    "walletpool_batch_size")
 """Every metric walletpool exports (the dashboard's queries use these alone)."""
 
 
@@ -143,6 +146,11 @@ def instrument(pool: WalletPool | AsyncWalletPool,
     for op in OPERATIONS:
         method = getattr(pool, op)
         setattr(pool, op, _timed(method, op, duration))
+    if pool._coalescer is not None:
+        sizes = Histogram("walletpool_batch_size",
+                          "Calls per script call when concurrent calls coalesce", ["op"],
+                          registry=target, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+        pool._coalescer.on_batch = lambda op, size: sizes.labels(op).observe(size)
     return duration
 
 

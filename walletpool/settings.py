@@ -27,6 +27,9 @@ Environment names (all documented in the README):
                              certificate (default: the system's CAs)
   WALLETPOOL_TLS_CERT        for rediss:// URLs: a client certificate (with _TLS_KEY)
   WALLETPOOL_TLS_KEY         its private key
+  WALLETPOOL_COALESCE        false: every call goes alone, never in a batch of concurrent
+                             calls of its kind on its pool (default true)
+  WALLETPOOL_MAX_BATCH       the most calls one batch carries (default 100)
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class Settings:
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    coalesce: bool = True
+    max_batch: int = 100
 
     def __post_init__(self) -> None:
         if PREFIX_RE.fullmatch(self.prefix) is None:
@@ -85,6 +90,9 @@ class Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidInput("a client certificate needs its key: set both tls_cert and "
                                "tls_key (WALLETPOOL_TLS_CERT, WALLETPOOL_TLS_KEY)")
+        validation.count("max_batch", self.max_batch, low=1, high=1000)
+        if not isinstance(self.coalesce, bool):
+            raise InvalidInput(f"coalesce must be true or false, not {self.coalesce!r}")
         if not isinstance(self.fsync, bool):
             raise InvalidInput(f"fsync must be true or false, not {self.fsync!r}")
         if not self.redis_queues and not self.database_url:
@@ -220,6 +228,8 @@ _FROM_ENV: dict[str, tuple[str, Callable[[Mapping[str, str], str], object]]] = {
     "WALLETPOOL_WAIT": ("wait", _float),
     "WALLETPOOL_MAX_WAITERS": ("max_waiters", _int),
     "WALLETPOOL_MAX_WAIT": ("max_wait", _float),
+    "WALLETPOOL_COALESCE": ("coalesce", _flag),
+    "WALLETPOOL_MAX_BATCH": ("max_batch", _int),
 }
 """Environment name -> (Settings field, how its text is read), for Settings.from_env
 (the database URL and the TLS files count only when not empty: read apart)."""

@@ -25,23 +25,18 @@
 -- every change the call made.
 -- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
 -- error before anything but the fence is written.
+--- @include "allocate_one"
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
---- @include "exhausted"
 --- @include "fail"
 --- @include "fence"
---- @include "fmt"
 --- @include "int_arg"
---- @include "lease_heads"
 --- @include "layout"
 --- @include "limits"
---- @include "live_lease_of"
---- @include "low_water"
 --- @include "settle"
 --- @include "stream_top"
 --- @include "valid_id"
---- @include "waiters"
 
 local owner, cid, uid = ARGV[1], ARGV[3], ARGV[4]
 local ttl_ms = int_arg(ARGV[2], 0, MAX_TTL_MS)
@@ -61,42 +56,7 @@ local now = now_ms(conf)
 if fenced(conf, now) then return fenced_error() end
 settle(conf, now, false)
 
-local address, lease = live_lease_of(conf, now, owner)
-local fresh, took = 0, 0  -- fresh: this call gave the owner its wallet; took: it popped it
-if not address then
-  local popped, leases = {}, {}
-  if hand_off(conf, now)[owner] then  -- the orders ahead were served, this one among them
-    address, lease = live_lease_of(conf, now, owner)
-  else
-    popped, leases = lease_heads(conf, now, {owner}, ttl_ms, cid, uid)
-    if #popped == 0 then
-      settle(conf, now, true)  -- wallets it frees go to the orders ahead first
-      address, lease = live_lease_of(conf, now, owner)
-      if not address then popped, leases = lease_heads(conf, now, {owner}, ttl_ms, cid, uid) end
-    end
-  end
-  if not address and #popped == 0 then
-    if wait_ms == 0 then
-      flush_events(now)
-      return exhausted()
-    end
-    local joined, deadline, since = join(now, owner, wait_ms, priority == 'high', ttl_ms, cid,
-                                         uid)
-    if joined ~= 'queued' then
-      flush_events(now)
-      local reply = exhausted()
-      if joined == 'off' then return reply end
-      return {'full', reply[2], reply[3], reply[4], deadline, since}
-    end
-    return {'queued', fmt(deadline), fmt(since), flush_events(now) or stream_top(), fmt(now)}
-  end
-  if address then
-    fresh = 1
-  else
-    address, lease, fresh, took = popped[1], leases[1], 1, 1
-  end
-end
-local reply = {'ok', address, lease.t, lease.e, lease.l, lease.c, lease.u, fresh,
-               low_water(conf, took), conf.min_free}
-flush_events(took == 1 and lease.l or now)  -- lease.l: now, formatted already
+local reply, queued = allocate_one(conf, now, owner, ttl_ms, cid, uid, wait_ms, priority == 'high')
+local id = flush_events(now)
+if queued then reply[4] = id or stream_top() end
 return reply

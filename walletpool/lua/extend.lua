@@ -8,14 +8,11 @@
 --- @include "clock"
 --- @include "conf"
 --- @include "emit"
---- @include "expire_leases"
+--- @include "extend_one"
 --- @include "fail"
 --- @include "fence"
---- @include "fmt"
 --- @include "int_arg"
---- @include "keys"
 --- @include "layout"
---- @include "lease_store"
 --- @include "limits"
 --- @include "valid_address"
 --- @include "valid_id"
@@ -32,18 +29,6 @@ if outdated(conf) then return layout_error(conf) end
 if ttl_ms == 0 then ttl_ms = conf.lease_ttl_ms end
 local now = now_ms(conf)
 if fenced(conf, now) then return fenced_error() end
-local lease = load_lease(address)
-if not lease then return {'lost', 'none', ''} end
-if lease.t ~= token or lease.o ~= owner then return {'lost', 'stale', ''} end
-if tonumber(lease.e) <= now then
-  expire_leases(conf, {address}, {lease})
-  flush_events(now)
-  return {'lost', 'expired', lease.e}
-end
-
-lease.e = fmt(now + ttl_ms)
-redis.call('HSET', K.leases, address, pack_lease(lease))
-redis.call('ZADD', K.expiry, now + ttl_ms, address)
-emit('extended', address, 'leased', lease)
+local reply = extend_one(conf, now, address, owner, token, ttl_ms)
 flush_events(now)
-return {'ok', lease.e}
+return reply
