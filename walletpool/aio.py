@@ -223,7 +223,7 @@ class AsyncWalletPool(base.ClientBase):
 
     async def _call(self, call: Call[T]) -> T:
         """As WalletPool._call: alone, or with others of its kind when coalescing."""
-        if self._coalescer is not None and batches.kind_of(call) is not None:
+        if self._coalescer is not None and call.script.name in batches.BATCH_SCRIPTS:
             return await self._coalescer.run(call)
         return await self._call_alone(call)
 

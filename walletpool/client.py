@@ -263,7 +263,7 @@ class WalletPool(base.ClientBase):
 
     def _call(self, call: Call[T]) -> T:
         """Send a call (with others of its kind, when coalescing) and decode its reply."""
-        if self._coalescer is not None and batches.kind_of(call) is not None:
+        if self._coalescer is not None and call.script.name in batches.BATCH_SCRIPTS:
             return self._coalescer.run(call)
         return self._call_alone(call)
 

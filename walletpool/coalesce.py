@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from .engine.batches import batch_key, taking_back
+from .engine.batches import taking_back
 from .engine.calls import Call, Outcome
 from .errors import WalletPoolError
 
@@ -77,7 +77,7 @@ class _Lanes(Generic[W]):
         self._lanes: dict[tuple[str, str], _Lane[W]] = {}
 
     def lane(self, call: Call[Any]) -> _Lane[W]:
-        key = batch_key(call)
+        key = (call.script.name, call.keys[0])  # one kind on one pool (its first key)
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane()
@@ -119,15 +119,16 @@ class SyncCoalescer:
         self._lanes.on_batch = hook
 
     def run(self, call: Call[T]) -> T:
-        me: _Caller[threading.Event] = _Caller(call, threading.Event())
         with self._lock:
             lane = self._lanes.lane(call)
-            if lane.busy:
-                lane.queue.append(me)
-            else:
+            if not lane.busy:  # none in flight: this call goes at once, alone
                 lane.busy = True
-                me.taken = True
-                me.leads = [me]
+                me = None
+            else:
+                me = _Caller(call, threading.Event())
+                lane.queue.append(me)
+        if me is None:
+            return self._alone_first(lane, call)
         if me.leads is None:
             try:
                 me.wake.wait()
@@ -146,6 +147,20 @@ class SyncCoalescer:
         self._lead(lane, me)
         assert me.outcome is not None
         return _unwrap(me.outcome)  # type: ignore[no-any-return]
+
+    def _alone_first(self, lane: _Lane[threading.Event], call: Call[T]) -> T:
+        """The fast path: no caller object, no event; what queued meanwhile goes next."""
+        if self._lanes.on_batch is not None:
+            self._lanes.on_batch(call.script.name, 1)
+        try:
+            return self._alone(call)  # type: ignore[no-any-return]
+        finally:
+            with self._lock:
+                following = self._lanes.take(lane)
+                if following:
+                    following[0].leads = following
+            if following:
+                following[0].wake.set()
 
     def _lead(self, lane: _Lane[threading.Event], me: _Caller[threading.Event]) -> None:
         batch = me.leads

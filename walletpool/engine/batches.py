@@ -28,18 +28,6 @@ ALLOCATE_DEFAULTS: tuple[str | int, ...] = (0, "normal")
 """allocate.lua's optional arguments (wait_ms, priority), as a batch spells them out."""
 
 
-def kind_of(call: Call[Any]) -> str | None:
-    """The kind of batch the call can join, or None for a call that goes alone."""
-    name = call.script.name
-    return name if name in BATCH_SCRIPTS else None
-
-
-def batch_key(call: Call[Any]) -> tuple[str, str]:
-    """Calls with the same key go together: the same kind on the same pool (its keys,
-    the first of which names the pool)."""
-    return call.script.name, call.keys[0]
-
-
 def _args_of(call: Call[Any]) -> tuple[str | int, ...]:
     args = call.args
     if call.script.name == "allocate" and len(args) < 6:
