@@ -312,6 +312,15 @@ class PoolModel:
                 needy.append(owner)
         if len(needy) > len(self.free):
             self._settle(True)
+            # its hand-off may have served an owner of this call that was waiting
+            still = []
+            for owner in needy:
+                address = self._live(owner)
+                if address is not None:
+                    held[owner] = (address, True)
+                else:
+                    still.append(owner)
+            needy = still
             if not partial and len(needy) > len(self.free):
                 raise self._exhausted(len(needy))
         popped = self._lease_heads(needy, ttl or self.lease_ttl, None, None)

@@ -31,6 +31,7 @@ def test_the_quick_run_produces_every_row_the_files_and_no_double_allocation(
     assert {n.split(",")[0] for n in names if n.endswith("processes")} == {
         "walletpool", "PostgreSQL SKIP LOCKED", "redis-allocator"}
     assert any("AsyncWalletPool" in n for n in names)
+    assert any(n.startswith("walletpool,") and n.endswith(" tasks") for n in names)
     assert any(n.startswith("redis-benchmark") for n in names) or any(
         "redis-benchmark is not installed" in note for note in results["notes"])
     assert [row["name"] for row in results["rows"] if row["group"] == "growth"] == [
@@ -42,7 +43,7 @@ def test_the_quick_run_produces_every_row_the_files_and_no_double_allocation(
                        "minimal release", "walletpool allocate", "walletpool release"}
         and all(us > 0 for us in times.values()) for times in servers.values())
     newer = [s for s in servers if s.startswith(("redis-7", "redis-8", "valkey"))]
-    assert len(results["targets"]) == 10 + 2 * len(newer)
+    assert len(results["targets"]) == 17 + 2 * len(newer)  # 7 of them coalescing's
     assert 0 < results["memory_bytes_per_wallet"] < 10_000
     compared = {f["server"]: f for f in results["servers"]}
     assert set(compared) == set(servers)  # every server found, Valkey and Redis 6.2 among them

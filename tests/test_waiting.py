@@ -513,3 +513,22 @@ def test_the_invariant_check_sees_a_ticket_out_of_line(
     redis_client.zrem(f"wp:{{{POOL}}}:waiters", "w0")  # a ticket that lost its place
     assert problems(pool_state(redis_client, "wp", POOL)) == [
         "orders waiting and their tickets disagree"]
+
+
+def test_allocate_many_gives_an_owner_that_waits_one_wallet_not_two(
+        btc: WalletPool, redis_client: redis.Redis) -> None:
+    """o1 waits on a drained pool; two wallets cooling become free (cooldown set to 0),
+    and allocate_many(['o3', 'o1']) settles them before it reports the pool short. The
+    settle hands one to o1, the order in line: o1 then holds that one alone, and o3
+    gets the other (found by the model test: o1 used to get a second wallet too)."""
+    btc.configure("COIN", cooldown=2)
+    held = btc.allocate_many("COIN", [f"h{i}" for i in range(5)])
+    btc.release_many(held[:2])  # cooling for 2 s
+    queued = btc._do(waits.join(btc._ops, "COIN", "o1", 0, "", "", 3000, "normal"))
+    assert isinstance(queued, Queued)
+    btc.configure("COIN", cooldown=0)  # cooled now, but no settle is due yet
+    got = btc.allocate_many("COIN", ["o3", "o1"], partial=True)
+    assert sorted((lease.owner, lease.fresh) for lease in got) == [("o1", True), ("o3", True)]
+    assert len({lease.wallet for lease in got}) == 2
+    check_invariants(redis_client, "wp", "COIN")
+    assert btc.stats("COIN").leased == 5

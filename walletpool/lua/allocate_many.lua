@@ -66,6 +66,17 @@ for i, live in ipairs(live_leases_of(conf, now, order)) do
 end
 if #needy > redis.call('LLEN', K.free) then
   settle(conf, now, true)
+  -- its hand-off may have served an owner of this call that was waiting: that owner
+  -- holds the wallet handed to it (fresh), and needs no other
+  local still = {}
+  for i, live in ipairs(live_leases_of(conf, now, needy)) do
+    if live then
+      held[needy[i]] = {live[1], live[2], 1}
+    else
+      still[#still + 1] = needy[i]
+    end
+  end
+  needy = still
   if partial == '0' and #needy > redis.call('LLEN', K.free) then
     flush_events(now)
     return exhausted()
