@@ -2,7 +2,8 @@
 
 It starts the topology (topology.py), fills three pools, starts the syncer and the
 workers (sync, sync behind a proxy that can partition it, sync in batches of 5, asyncio
-with 3 tasks, and asyncio with 3 orders that may wait on a pool of 2 wallets), runs
+with 12 tasks whose calls coalesce, and asyncio with 4 orders that may wait on a pool of
+2 wallets), runs
 random overlapping faults for S seconds, then mends everything, lets the
 syncer catch up, and checks: the histories (checker.py), reconcile, conservation. The
 report goes to stdout and, with the histories, to --out. Exit 0 when every promise held,
@@ -77,8 +78,9 @@ def start_workers(top: Topology, proxy: Proxy, out: Path, until: float, seed: in
     big = "ALPHA,BETA"
     plans = [("sync", top.url, big, []), ("sync-proxied", proxy.url, big, []),
              ("sync-batch", top.url, big, ["--batch", "5"]),
-             ("asyncio", top.url, big, ["--tasks", "3"]),
-             ("asyncio-waiting", top.url, "GAMMA", ["--tasks", "3", "--wait", "1"])]
+             # enough tasks that their calls coalesce into batches (walletpool.coalesce)
+             ("asyncio", top.url, big, ["--tasks", "12"]),
+             ("asyncio-waiting", top.url, "GAMMA", ["--tasks", "4", "--wait", "1"])]
     workers = []
     for name, url, pools, options in plans:
         command = [sys.executable, "-m", "chaos.worker", "--id", name, "--url", url,
@@ -218,8 +220,22 @@ def read_histories(out: Path) -> list[dict[str, object]]:
     return records
 
 
+def coalesced(out: Path) -> str:
+    """How the asyncio workers' calls went to Redis: script calls, and those that carried
+    several concurrent calls (walletpool.coalesce), from each worker's batches file."""
+    sizes: dict[int, int] = {}
+    for path in out.glob("history-*.batches.json"):
+        for size, n in json.loads(path.read_text()).items():
+            sizes[int(size)] = sizes.get(int(size), 0) + n
+    together = {size: n for size, n in sizes.items() if size > 1}
+    return (f"coalescing (asyncio workers): {sum(sizes.values()):,} script calls, "
+            f"{sum(together.values()):,} of them batches carrying "
+            f"{sum(size * n for size, n in together.items()):,} calls, largest "
+            f"{max(sizes, default=0)}")
+
+
 def report(args: argparse.Namespace, binary: Path, found: Findings, promises: list[Promise],
-           faults: list[Fault], nemesis_errors: list[str], seconds: float) -> str:
+           faults: list[Fault], nemesis_errors: list[str], seconds: float, out: Path) -> str:
     during, outside = availability(found.available_during), availability(
         found.available_outside)
     kinds: dict[str, int] = {}
@@ -246,6 +262,7 @@ def report(args: argparse.Namespace, binary: Path, found: Findings, promises: li
         "Redis lane down (the longest stretch with no allocation served by Redis, per "
         "fault): " + "; ".join(recovery_line(found)),
         "faults of the primary: " + "; ".join(failover_lines(found)),
+        coalesced(out),
     ]
     if nemesis_errors:
         lines.append("faults not made: " + "; ".join(nemesis_errors[:5]))
@@ -322,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         promises = verdict(found, args.replicas, args.fsync, len(top.syncer_exits), crashed,
                            differences, conserved)
         text = report(args, binary, found, promises, nemesis.faults, nemesis.errors,
-                      args.seconds)
+                      args.seconds, out)
         (out / "report.md").write_text(text)
         (out / "faults.json").write_text(json.dumps([asdict(f) for f in nemesis.faults],
                                                     indent=1))

@@ -26,8 +26,10 @@ import random
 import sys
 import time
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import IO, Any
 
 from walletpool import (
@@ -184,6 +186,9 @@ async def run_async(args: argparse.Namespace, history: History, rng: random.Rand
     wallet: the pool's waiters and their hand-offs)."""
     pool = AsyncWalletPool.from_url(args.url, database_url=args.database_url)
     pools = args.pools.split(",")
+    sizes: Counter[int] = Counter()  # calls per script call, when the client coalesces
+    if pool._coalescer is not None:
+        pool._coalescer.on_batch = lambda op, size: sizes.update([size])
 
     async def orders(task: int) -> None:
         n = 0
@@ -201,6 +206,8 @@ async def run_async(args: argparse.Namespace, history: History, rng: random.Rand
         await asyncio.gather(*(orders(i) for i in range(args.tasks)))
     finally:
         await pool.close()
+        Path(args.out).with_suffix(".batches.json").write_text(json.dumps(
+            {str(size): n for size, n in sorted(sizes.items())}))
 
 
 def main(argv: list[str] | None = None) -> int:
