@@ -39,9 +39,11 @@ CLIENT_FACING = [
     "test_waiting", "test_events", "test_bad_input", "test_validation", "test_fallback",
     "test_outage", "test_backend", "test_sync", "test_heal", "test_reconcile", "test_migrations",
     "test_cli", "test_metrics", "test_logs", "test_secrets", "test_tls", "test_replicas",
+    "test_coalesce",
 ]
-"""What a user's code touches: both clients, their errors and settings, the reserve in the
-database, the syncer, the CLI and the metrics."""
+"""What a user's code touches: both clients, their errors and settings, coalescing (whose
+batch replies carry each caller's error inside an array: the parser must hand it over),
+the reserve in the database, the syncer, the CLI and the metrics."""
 NAME_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
