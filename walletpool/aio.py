@@ -237,15 +237,8 @@ class AsyncWalletPool(base.ClientBase):
             return [(None, exc)] * len(calls)
         if acknowledged is None or self._durability.confirmed(acknowledged[-1]):
             return results
-        undo, at = batches.unconfirmed(self._durability, calls, results, acknowledged[-1])
-        undone: set[int] = set()
-        if undo:
-            try:
-                back = await self._send(batches.batch_call(undo))
-                undone = {i for i, (_, error) in zip(at, back, strict=True) if error is None}
-            except WalletPoolError as exc:
-                log.warning("could not take back unreplicated writes: %s", exc)
-        return batches.refused(self._durability, calls, results, acknowledged[-1], undone)
+        return await self._run(batches.unconfirmed(self._durability, calls, results,
+                                                  acknowledged[-1]))
 
     async def _call_alone(self, call: Call[T]) -> T:
         """As WalletPool._call_alone: send, decode, and see that a durable write reached

@@ -279,15 +279,8 @@ class WalletPool(base.ClientBase):
             return [(None, exc)] * len(calls)
         if acknowledged is None or self._durability.confirmed(acknowledged[-1]):
             return results
-        undo, at = batches.unconfirmed(self._durability, calls, results, acknowledged[-1])
-        undone: set[int] = set()
-        if undo:
-            try:
-                back = self._send(batches.batch_call(undo))
-                undone = {i for i, (_, error) in zip(at, back, strict=True) if error is None}
-            except WalletPoolError as exc:
-                log.warning("could not take back unreplicated writes: %s", exc)
-        return batches.refused(self._durability, calls, results, acknowledged[-1], undone)
+        return self._run(batches.unconfirmed(self._durability, calls, results,
+                                                  acknowledged[-1]))
 
     def _call_alone(self, call: Call[T]) -> T:
         """Send a call and decode its reply; a durable write (with `replicas` set) waits

@@ -98,7 +98,21 @@ class _Lanes(Generic[W]):
             self.on_batch(batch[0].call.script.name, len(batch))
 
 
-class SyncCoalescer:
+class _Coalescer(Generic[W]):
+    """What both coalescers share: their queues, and the batch sizes' listener."""
+
+    _lanes: _Lanes[W]
+
+    @property
+    def on_batch(self) -> BatchSizes | None:
+        return self._lanes.on_batch
+
+    @on_batch.setter
+    def on_batch(self, hook: BatchSizes | None) -> None:
+        self._lanes.on_batch = hook
+
+
+class SyncCoalescer(_Coalescer[threading.Event]):
     """Coalescing for WalletPool (threads). `alone(call)` sends one call as the client
     does without coalescing; `together(calls)` sends a batch and returns each outcome."""
 
@@ -109,14 +123,6 @@ class SyncCoalescer:
         self._together = together
         self._lanes: _Lanes[threading.Event] = _Lanes(max_batch, on_batch)
         self._lock = threading.Lock()
-
-    @property
-    def on_batch(self) -> BatchSizes | None:
-        return self._lanes.on_batch
-
-    @on_batch.setter
-    def on_batch(self, hook: BatchSizes | None) -> None:
-        self._lanes.on_batch = hook
 
     def run(self, call: Call[T]) -> T:
         with self._lock:
@@ -195,7 +201,7 @@ class SyncCoalescer:
             return [(None, exc)]
 
 
-class AsyncCoalescer:
+class AsyncCoalescer(_Coalescer["asyncio.Future[Outcome]"]):
     """Coalescing for AsyncWalletPool (tasks): as SyncCoalescer, with `alone` and
     `together` awaited, and `give_back(call)` sending what undoes a cancelled caller's
     result."""
@@ -209,14 +215,6 @@ class AsyncCoalescer:
         self._give_back = give_back
         self._lanes: _Lanes[asyncio.Future[Outcome]] = _Lanes(max_batch, on_batch)
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def on_batch(self) -> BatchSizes | None:
-        return self._lanes.on_batch
-
-    @on_batch.setter
-    def on_batch(self, hook: BatchSizes | None) -> None:
-        self._lanes.on_batch = hook
 
     async def run(self, call: Call[T]) -> T:
         lane = self._lanes.lane(call)

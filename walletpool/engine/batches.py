@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import WalletPoolError
-from .calls import Call, Outcome, Reply
+from .calls import Call, Outcome, Program, Reply, log
 from .scripts import script
 
 if TYPE_CHECKING:
@@ -92,16 +92,25 @@ def taking_back(call: Call[Any], outcome: Outcome) -> Call[Any] | None:
 
 
 def unconfirmed(durability: Durability, calls: list[Call[Any]], results: list[Outcome],
-                acknowledged: int) -> tuple[list[Call[Any]], list[int]]:
-    """The replicas did not confirm the batch's wait: the calls that take back what the
-    durable calls handed out, and their positions."""
+                acknowledged: int) -> Program[list[Outcome]]:
+    """The replicas did not confirm the batch's wait: what the durable calls handed out
+    is taken back (one release batch), and each of them becomes NotReplicated. A program
+    (engine/calls.py), so that both clients run this one logic."""
     undo, at = [], []
     for i, (call, outcome) in enumerate(zip(calls, results, strict=True)):
         back = taking_back(call, outcome) if durability.applies(call) else None
         if back is not None:
             undo.append(back)
             at.append(i)
-    return undo, at
+    undone: set[int] = set()
+    if undo:
+        try:
+            back_outcomes: list[Outcome] = yield batch_call(undo)
+            undone = {i for i, (_, error) in zip(at, back_outcomes, strict=True)
+                      if error is None}
+        except WalletPoolError as exc:  # the leases then end at their deadline
+            log.warning("could not take back unreplicated writes: %s", exc)
+    return refused(durability, calls, results, acknowledged, undone)
 
 
 def refused(durability: Durability, calls: list[Call[Any]], results: list[Outcome],
