@@ -33,7 +33,11 @@ def test_import_configure_allocate_release_round_trip(cli: Cli, tmp_path: Path) 
     lease = json.loads(allocated.output)
     assert (lease["address"], lease["owner"]) == ("bc1qaaa", "order-1")
 
-    assert cli("extend", "COIN", "order-1", "--ttl", "300").exit_code == 0
+    extended = cli("extend", "COIN", "order-1", "--ttl", "300")
+    assert extended.exit_code == 0 and "owner=order-1" in extended.output
+    assert "already held" not in extended.output  # an extension is not an allocation
+    again = cli("allocate", "COIN", "order-1")
+    assert "(already held)" in again.output
     stale = cli("release", "COIN", "order-1", "--token", str(lease["token"] + 1))
     assert stale.exit_code == 1 and "not" in stale.output
     released = cli("release", "COIN", "order-1", "--token", str(lease["token"]))

@@ -114,6 +114,9 @@ def test_cli_import_prints_the_summary_and_exits_2_on_rejects(cli, tmp_path: Pat
     assert f"line 8: {CHECKSUMMED[:-1]}D: fails its EIP-55" in dry.output
     strict = cli("import", "ETH", str(source), "--strict")
     assert strict.exit_code == 2 and "added 0 (--strict)" in strict.output
+    strict_json = json.loads(cli("import", "ETH", str(source), "--strict", "--json").output)
+    assert (strict_json["dry_run"], strict_json["added"], strict_json["would_add"]) == (
+        False, 0, 4)  # no dry run was asked: the report says what happened
     assert cli("stats", "ETH").exit_code == 2  # still no such pool
     done = cli("import", "ETH", str(source), "--json")
     assert done.exit_code == 2

@@ -115,11 +115,13 @@ def _emit(value: object, as_json: bool, text: str) -> None:
     click.echo(json.dumps(value, indent=2, default=str) if as_json else text)
 
 
-def _lease_text(lease: Lease, network: str | None = None) -> str:
+def _lease_text(lease: Lease, network: str | None = None, allocated: bool = True) -> str:
+    """A lease on one line; an allocation that found the owner's live lease says so."""
     shown = _shown_address(lease.address, network)
     tag = f" tag={lease.tag}" if lease.tag is not None else ""
+    held = " (already held)" if allocated and not lease.fresh else ""
     return (f"{shown}{tag}  owner={lease.owner} token={lease.token} "
-            f"expires={utc(lease.expires_at)}" + ("" if lease.fresh else " (already held)"))
+            f"expires={utc(lease.expires_at)}{held}")
 
 
 def _shown_address(address: str, network: str | None) -> str:
@@ -203,7 +205,10 @@ def import_(ctx: click.Context, pool_name: str, source: TextIO, dry_run: bool, s
         if strict and not dry_run and not report.rejected:
             report = pool.import_wallets(pool_name, lines, progress=progress)
     if as_json:
-        _emit(asdict(report), True, "")
+        shown = asdict(report)
+        if strict and not dry_run and report.rejected:  # --strict refused it: nothing added
+            shown.update(dry_run=False, added=0, would_add=report.added, strict=True)
+        _emit(shown, True, "")
     else:
         _print_import(report, strict and not dry_run)
     sys.exit(EXIT_BAD_INPUT if report.rejected else 0)
@@ -328,7 +333,7 @@ def extend(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
         lease = pool.extend(_held(pool, pool_name, owner, token), ttl=ttl)
         network = pool.stats(pool_name).network
     _emit({**asdict(lease), "shown_address": _shown_address(lease.address, network)},
-          as_json, _lease_text(lease, network))
+          as_json, _lease_text(lease, network, allocated=False))
 
 
 @main.command()
