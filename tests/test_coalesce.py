@@ -168,7 +168,8 @@ def test_each_caller_of_a_batch_gets_its_own_outcome(sync_pool: WalletPool) -> N
                                  ops.allocate(POOL, "b"), ops.allocate(POOL, "c")])
     (first, e1), (_, bad_error), (again, e3), (second, e4), (_, exhausted) = outcomes
     assert e1 is None and e3 is None and e4 is None
-    assert isinstance(bad_error, InvalidInput) and "bad ttl" in str(bad_error)
+    assert isinstance(bad_error, InvalidInput)
+    assert str(bad_error) == "pool COIN refused the allocate: bad ttl"  # the pool's word
     assert (first.wallet, first.fresh) == ("w00", True)
     assert (again.wallet, again.token, again.fresh) == ("w00", first.token, False)
     assert second.wallet == "w01"

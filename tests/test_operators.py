@@ -253,6 +253,8 @@ def test_typos_and_contradictory_settings_are_refused_with_a_hint(
     small = cli("configure", "CASH", "--max-size", "2")
     assert small.exit_code == 2
     assert "max_size 2 is below the 3 wallets in service" in small.output
+    assert "pool CASH refused the configure:" in small.output  # the pool's word, no script's
+    assert "script" not in small.output
     assert sync_pool.stats("CASH").max_size != 2  # nothing changed
     above = cli("configure", "CASH", "--max-size", "10", "--min-free", "11")
     assert above.exit_code == 2 and "min_free 11 is above max_size 10" in above.output

@@ -204,8 +204,11 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
         return PoolFenced.of(pool_of_keys(call.keys) if call else "?",
                              call.script.name if call else "?")
     if isinstance(exc, rx.ResponseError) and "walletpool:" in str(exc):
-        return InvalidInput(f"refused by the {call.script.name if call else ''} script: "
-                            f"{str(exc).split('walletpool:', 1)[1].strip()}")
+        reason = str(exc).split("walletpool:", 1)[1].strip()
+        if call is None:
+            return InvalidInput(reason)
+        return InvalidInput(f"pool {pool_of_keys(call.keys)} refused the "
+                            f"{call.script.name.replace('_', ' ')}: {reason}")
     if isinstance(exc, rx.ResponseError) and call is not None:
         return WalletPoolError(f"the {call.script.name} script failed on Redis at {where}: "
                                f"{call.script.explain(library().explain(str(exc)))}")
