@@ -51,7 +51,8 @@ def test_retire_takes_the_address_as_allocate_prints_it_and_refuses_an_unknown_o
     refused = cli("retire", "ETH", ETH[1], unknown)
     assert refused.exit_code == 1
     assert f"{ETH[1]}: retired" in refused.output
-    assert f"pool ETH has no wallet {unknown.lower()}: nothing retired" in refused.output
+    assert (f"error: WalletNotFound: pool ETH has no wallet {unknown.lower()}: nothing "
+            "retired") in refused.output
     with pytest.raises(WalletNotFound) as caught:
         sync_pool.retire("ETH", unknown)
     assert (caught.value.pool, caught.value.address) == ("ETH", unknown.lower())

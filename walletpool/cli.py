@@ -502,8 +502,8 @@ def retire(ctx: click.Context, pool_name: str, addresses: tuple[str, ...],
                     "already retired"
             except errors.WalletNotFound as exc:
                 outcome[address] = "not in the pool"
-                if not as_json:
-                    click.echo(f"error: {exc}", err=True)
+                if not as_json:  # as _fail words every error, the class first
+                    click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
             if not as_json:
                 click.echo(f"{address}: {outcome[address]}")
     if as_json:
