@@ -23,7 +23,10 @@ from walletpool.store.migrations import LATEST
 def test_import_configure_allocate_release_round_trip(cli: Cli, tmp_path: Path) -> None:
     source = tmp_path / "btc.txt"
     source.write_text("# wallets\nbc1qaaa\n\nbc1qbbb\nbc1qaaa\n")
-    assert cli("configure", "COIN", "--lease-ttl", "60", "--cooldown", "0").exit_code == 0
+    configured = cli("configure", "COIN", "--lease-ttl", "60", "--cooldown", "0")
+    assert configured.exit_code == 0
+    assert "reserve=none (no database)" in configured.output  # as --json's null says
+    assert json.loads(cli("configure", "COIN", "--json").output)["reserve_target"] is None
     result = cli("import", "COIN", str(source))
     assert result.exit_code == 0, result.output
     assert "added 2, duplicates 1" in result.output

@@ -562,9 +562,17 @@ def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
     click.echo(f"{pool_name} {'created' if created else 'updated'}: network={stats.network} "
                f"lease_ttl={stats.lease_ttl:g}s cooldown={stats.cooldown:g}s "
                f"max_size={stats.max_size} max_uses={stats.max_uses or 'none'} "
-               f"min_free={stats.min_free} reserve="
-               f"{stats.min_free if stats.reserve_target is None else stats.reserve_target} "
+               f"min_free={stats.min_free} reserve={_reserve_text(pool, stats)} "
                f"max_waiters={stats.max_waiters} max_wait={stats.max_wait:g}s")
+
+
+def _reserve_text(pool: WalletPool, stats: PoolStats) -> str:
+    """The reserve as --json gives it (null: not set), and what that means here."""
+    if stats.reserve_target is not None:
+        return str(stats.reserve_target)
+    if pool.settings.database_url is None:
+        return "none (no database)"
+    return f"{stats.min_free} (min_free: not set)"
 
 
 # -- the database: schema, write-behind, restore ----------------------------------------
