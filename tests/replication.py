@@ -23,6 +23,8 @@ class Replicated:
         self.primary = RedisServer(data_dir / "primary", binary=binary, extra_args=quick)
         self.replica = RedisServer(data_dir / "replica", binary=binary, extra_args=[
             *quick, "--replicaof", "127.0.0.1", str(self.primary.port)])
+        self.stalled_at: float | None = None
+        """time.time() when `stall` froze the replica: writes after it, it lacks."""
 
     def start(self) -> Replicated:
         self.primary.start()
@@ -47,6 +49,7 @@ class Replicated:
         With `cut` the primary also drops the link, so that what it writes from now on
         waits in no socket buffer either: a promotion, however late, lacks it."""
         os.kill(self._pid(self.replica), signal.SIGSTOP)
+        self.stalled_at = time.time()
         if cut:
             with redis.Redis(port=self.primary.port) as primary:
                 primary.execute_command("CLIENT", "KILL", "TYPE", "replica")
