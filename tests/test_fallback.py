@@ -533,3 +533,17 @@ def test_the_lookout_lets_one_probe_through_at_a_time() -> None:
     now[0] = 1000.0  # nothing the lookout heard shortens the next opening's interval
     breaker.failed(BackendUnavailable("down again"))
     assert opened == [True, True] and not breaker.allow()
+
+
+def test_the_lookout_asks_only_a_server_the_settings_name(own_redis: RedisServer,
+                                                          store: sa.Engine) -> None:
+    """A client built from a URL may ask that server; one handed its own connection
+    keeps the breaker's plain interval: the settings' URL need not be its server."""
+    url = store.url.render_as_string(hide_password=False)
+    built = client(own_redis, store)
+    handed = WalletPool(redis.Redis(port=own_redis.port), database_url=url)
+    OPENED.append(handed)
+    assert built._lane is not None and built._lane.lookout.enabled
+    assert handed._lane is not None and not handed._lane.lookout.enabled
+    handed._lane.lookout.start()
+    assert handed._lane.lookout._thread is None  # never started

@@ -75,6 +75,8 @@ class ClientBase:
         pool = cls(client, settings=resolved, on_low_water=on_low_water)
         pool._where = mask_url(resolved.connection_url)
         pool._sentinels = sentinels
+        if pool._lane is not None:  # the settings name this client's server: it may ask it
+            pool._lane.lookout.enabled = True
         return pool
 
 

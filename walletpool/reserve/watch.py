@@ -27,7 +27,9 @@ TIMEOUT = 0.25
 
 class Lookout:
     """Started by the breaker when it opens (`start`, idempotent); it ends by itself once
-    the breaker closes, or at `close`."""
+    the breaker closes, or at `close`. It asks the server the settings name, so it is
+    `enabled` only for a client built from them (`from_url`): a client handed its own
+    Redis connection keeps the breaker's plain interval."""
 
     def __init__(self, settings: Settings, breaker: Breaker, every: float = EVERY) -> None:
         self.settings = replace(settings, socket_timeout=min(TIMEOUT, settings.socket_timeout),
@@ -36,13 +38,15 @@ class Lookout:
         self.every = every
         self.answers = 0
         """Times Redis answered while the breaker was open (each let a probe through)."""
+        self.enabled = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
         with self._lock:
-            if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
+            running = self._thread is not None and self._thread.is_alive()
+            if not self.enabled or self._stop.is_set() or running:
                 return
             self._thread = threading.Thread(target=self._run, name="walletpool-lookout",
                                             daemon=True)
