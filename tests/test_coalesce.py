@@ -64,24 +64,12 @@ def _until_queued(pool: WalletPool, count: int) -> None:
 
 
 class Gate:
-    """Holds the batches a client sends until the test opens it (the lone call before
-    them goes through): what is queued behind a batch in flight is then known."""
+    """Holds the batches an asyncio client sends until the test opens it (the lone call
+    before them goes through): what is queued behind a batch in flight is then known."""
 
     def __init__(self) -> None:
         self.open = threading.Event()
         self.batches: list[int] = []
-
-    def sync(self, pool: WalletPool) -> None:
-        coalescer: Any = pool._coalescer
-        together = coalescer._together
-
-        def held(calls: list[Call[Any]]) -> list[Outcome]:
-            self.batches.append(len(calls))
-            self.open.wait()
-            outcomes: list[Outcome] = together(calls)
-            return outcomes
-
-        coalescer._together = held
 
     def asyncio(self, pool: AsyncWalletPool) -> None:
         coalescer: Any = pool._coalescer
