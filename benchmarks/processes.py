@@ -4,15 +4,13 @@ One runner for every design (designs.py), so the rows compare like with like."""
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import time
 from typing import Any
 
-from walletpool import AsyncWalletPool
-
 from .designs import make
 from .measure import Row, row_from
+from .walletpool_rows import Tasks
 
 TTL = 600.0
 
@@ -23,23 +21,13 @@ TASKS = 16
 
 def _tasks(url: str, pool: str, worker: int, cycles: int, start: Any, out: Any) -> None:
     """One process of an asyncio service: TASKS tasks on one AsyncWalletPool."""
-    async def run() -> list[float]:
-        latencies: list[float] = []
-        async with AsyncWalletPool.from_url(url) as client:
-            async def task(t: int, count: int) -> None:
-                for i in range(count):
-                    began = time.perf_counter()
-                    await client.release(await client.allocate(pool, f"p{worker}-{t}-{i}"))
-                    latencies.append(time.perf_counter() - began)
-
-            await asyncio.gather(*(task(t, 1) for t in range(TASKS)))  # connected, loaded
-            latencies.clear()
-            await asyncio.to_thread(start.wait)
-            await asyncio.gather(*(task(t, cycles // TASKS + (t < cycles % TASKS))
-                                   for t in range(TASKS)))
-        return latencies
-
-    out.put(asyncio.run(run()))
+    tasks = Tasks(url, pool, TASKS, owners=f"p{worker}-")
+    tasks.one_round(TASKS, [])  # connected, scripts loaded
+    start.wait()
+    latencies: list[float] = []
+    tasks.one_round(cycles, latencies)
+    tasks.close()
+    out.put(latencies)
 
 
 def _process(kind: str, url: str, pool: str, worker: int, cycles: int, start: Any,

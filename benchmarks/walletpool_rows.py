@@ -92,9 +92,12 @@ class Tasks:
     event loop of their own that lives across rounds (so that the rows can be taken in
     turn with the others, side by side)."""
 
-    def __init__(self, url: str, name: str, count: int, coalesce: bool = True) -> None:
+    def __init__(self, url: str, name: str, count: int, coalesce: bool = True,
+                 owners: str = "t") -> None:
+        """`owners`: the prefix of this client's owner names (apart from other clients')."""
         self.name = name
         self.count = count
+        self.owners = owners
         self.loop = asyncio.new_event_loop()
         self.pool = self.loop.run_until_complete(self._connect(url, coalesce))
 
@@ -103,16 +106,17 @@ class Tasks:
         return AsyncWalletPool.from_url(url, coalesce=coalesce)
 
     def one_round(self, cycles: int, latencies: list[float]) -> None:
-        share = max(1, cycles // self.count)
-
-        async def task(t: int) -> None:
+        """Exactly `cycles` cycles, shared by the tasks."""
+        async def task(t: int, share: int) -> None:
             for i in range(share):
                 began = time.perf_counter()
-                await self.pool.release(await self.pool.allocate(self.name, f"t{t}-{i}"))
+                await self.pool.release(await self.pool.allocate(
+                    self.name, f"{self.owners}{t}-{i}"))
                 latencies.append(time.perf_counter() - began)
 
         async def all_tasks() -> None:
-            await asyncio.gather(*(task(t) for t in range(self.count)))
+            await asyncio.gather(*(task(t, cycles // self.count + (t < cycles % self.count))
+                                   for t in range(self.count)))
 
         self.loop.run_until_complete(all_tasks())
 

@@ -17,6 +17,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, settings
 
 from tests.blocking import Blocking
+
+if TYPE_CHECKING:
+    from tests.replication import Replicated
 from walletpool import AsyncWalletPool, WalletPool
 from walletpool.dev.postgres_server import PostgresServer, find_bin_dir
 from walletpool.dev.redis_server import RedisServer, find_binaries, server_name
@@ -72,6 +75,16 @@ on_first_server = pytest.mark.parametrize(
 """For the long concurrency runs: the first server found only (Debian's 7.x in CI). What
 they test, that one script runs at a time, is the same on every server; what differs
 between servers is proven by the behaviour and model tests, which run on each."""
+
+
+@pytest.fixture
+def pair(tmp_path: Path, redis_server: RedisServer) -> Iterator[Replicated]:
+    """A primary and its replica from the server under test (tests/replication.py)."""
+    from tests.replication import Replicated
+
+    started = Replicated(tmp_path, redis_server.binary).start()
+    yield started
+    started.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -219,37 +219,30 @@ async def _until_async(condition: Callable[[], Awaitable[bool]], what: str,
 
 # -- durability: one wait per batch ---------------------------------------------------------
 
-@pytest.fixture
-def replicated(tmp_path: Path, redis_server: RedisServer) -> Iterator[Replicated]:
-    pair = Replicated(tmp_path, redis_server.binary).start()
-    yield pair
-    pair.stop()
-
-
 @on_first_server
 def test_a_batch_the_replica_did_not_confirm_is_taken_back_caller_by_caller(
-        replicated: Replicated) -> None:
+        pair: Replicated) -> None:
     """replicas=1 with the replica frozen: every caller of the batch gets its own
     NotReplicated, each fresh lease is taken back (all wallets free again), and a
     caller refused PoolExhausted keeps that refusal."""
-    pool = ready(replicated.primary.url, replicas=1, replica_timeout=0.2)
+    pool = ready(pair.primary.url, replicas=1, replica_timeout=0.2)
     ops = pool._ops
-    replicated.stall()
+    pair.stall()
     try:
         outcomes = pool._send_batch([ops.allocate(POOL, f"o{i}") for i in range(3)])
         assert all(isinstance(error, NotReplicated) and "given back" in str(error)
                    for _, error in outcomes), outcomes
     finally:
-        replicated.resume()
-    replicated.wait_in_sync()
+        pair.resume()
+    pair.wait_in_sync()
     assert pool.stats(POOL).free == len(WALLETS)
-    with WalletPool.from_url(replicated.primary.url) as plain:
+    with WalletPool.from_url(pair.primary.url) as plain:
         held = plain.allocate_many(POOL, [f"h{i}" for i in range(len(WALLETS))])
-    replicated.stall()
+    pair.stall()
     try:
         outcomes = pool._send_batch([ops.allocate(POOL, "late"), ops.allocate(POOL, "h0")])
     finally:
-        replicated.resume()
+        pair.resume()
     assert isinstance(outcomes[0][1], PoolExhausted)
     # h0's lease is not this call's to take back: NotReplicated, nothing undone
     assert isinstance(outcomes[1][1], NotReplicated)

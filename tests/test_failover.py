@@ -16,7 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -121,13 +121,6 @@ def _assert_safe(acknowledged: list[Acked], promoted: WalletPool) -> None:
     tokens = [t for _, _, t, _ in acknowledged] + [t for _, t in handed]
     assert len(tokens) == len(set(tokens))  # 0 repeated tokens
     assert min(t for _, t in handed) > max(t for _, _, t, _ in acknowledged)
-
-
-@pytest.fixture
-def pair(tmp_path: Path, redis_server: RedisServer) -> Iterator[Replicated]:
-    started = Replicated(tmp_path, redis_server.binary).start()
-    yield started
-    started.stop()
 
 
 @on_first_server

@@ -57,26 +57,25 @@ for i = 5, #ARGV do
     held[owner] = false
   end
 end
-for i, live in ipairs(live_leases_of(conf, now, order)) do
-  if live then
-    held[order[i]] = {live[1], live[2], 0}
-  else
-    needy[#needy + 1] = order[i]
+-- Owners of `owners` holding a live lease keep it (`fresh` 1: handed to them in this
+-- call); returns the others, in order.
+local function without_a_lease(owners, fresh)
+  local without = {}
+  for i, live in ipairs(live_leases_of(conf, now, owners)) do
+    if live then
+      held[owners[i]] = {live[1], live[2], fresh}
+    else
+      without[#without + 1] = owners[i]
+    end
   end
+  return without
 end
+needy = without_a_lease(order, 0)
 if #needy > redis.call('LLEN', K.free) then
   settle(conf, now, true)
   -- its hand-off may have served an owner of this call that was waiting: that owner
   -- holds the wallet handed to it (fresh), and needs no other
-  local still = {}
-  for i, live in ipairs(live_leases_of(conf, now, needy)) do
-    if live then
-      held[needy[i]] = {live[1], live[2], 1}
-    else
-      still[#still + 1] = needy[i]
-    end
-  end
-  needy = still
+  needy = without_a_lease(needy, 1)
   if partial == '0' and #needy > redis.call('LLEN', K.free) then
     flush_events(now)
     return exhausted()
