@@ -123,5 +123,6 @@ def test_the_grafana_dashboard_queries_only_exported_metrics() -> None:
     for expr in exprs:
         named = set(re.findall(r"\bwalletpool_[a-z_]+\b", expr))
         assert named and named <= exported, expr
-    for alert in ("WalletpoolLowWater", "WalletpoolExhausted", "WalletpoolSyncLag"):
+    for alert in ("WalletpoolLowWater", "WalletpoolExhausted", "WalletpoolSyncLag",
+                  "WalletpoolFenced", "WalletpoolStreamGrowing"):
         assert f"alert: {alert}" in rules

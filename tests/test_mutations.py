@@ -101,6 +101,11 @@ MUTATIONS: list[tuple[str, ...]] = [
     ("coalescing: one wait skipped for a batch", "../client.py",
      "acknowledged: list[int] | None = [] if self._durability.applies(batch) else None",
      "acknowledged: list[int] | None = None", "coalesce"),
+    ("memory: a syncer's group trimmed by the cap", "includes/emit.lua",
+     "if #redis.call('XINFO', 'GROUPS', K.events) > 0 then return end", "", "stream_cap"),
+    ("memory: a late syncer misses what the cap dropped", "resync.lua",
+     "if redis.call('HEXISTS', K.conf, 'capped') == 0 then return {'whole'} end",
+     "do return {'whole'} end", "stream_cap"),
 ]
 SUITE = sorted({f"tests/test_{area}.py" for *_, areas in MUTATIONS for area in areas.split()}
                | {"tests/test_model.py"})

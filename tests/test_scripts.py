@@ -119,7 +119,7 @@ def test_no_script_sets_a_ttl_or_builds_a_key(file: str) -> None:
     assert not re.search(r"'(P?EXPIRE|SETEX|PSETEX|EXPIREAT|GETEX)'", code, re.I)
     # every key a script touches is a K.<name> from KEYS, or KEYS[n] itself (after the
     # subcommand, for XINFO STREAM), or for upgrade.lua one of V1, its KEYS[13..15]
-    for call in re.findall(r"redis\.call\('(\w+)',\s*(?:'STREAM',\s*)?([^,)]+)", code):
+    for call in re.findall(r"redis\.call\('(\w+)',\s*(?:'(?:STREAM|GROUPS)',\s*)?([^,)]+)", code):
         command, first = call
         if command.upper() not in ("TIME", "INFO"):  # no key: the server's own
             allowed = ("K.", "KEYS[", "V1[", "V1.") if file == "upgrade.lua" else ("K.", "KEYS[")

@@ -15,9 +15,10 @@ IN_SCRIPTS = ("time", "get", "set", "del", "exists",
               "lpop", "rpush", "lrange", "lrem", "llen",
               "sadd", "srem", "sismember", "scard",
               "zadd", "zrem", "zscore", "zcard", "zcount", "zrange", "zrangebyscore",
-              "xadd", "xlen", "xinfo|stream", "info")
+              "xadd", "xlen", "xtrim", "xinfo|stream", "xinfo|groups", "info")
 """What the Lua scripts call (lua/ and lua/includes/); INFO for the run id that tells a
-pool armed for healing whether Redis is still the process the database vouched for."""
+pool armed for healing whether Redis is still the process the database vouched for;
+XINFO GROUPS and XTRIM for the cap of a stream no syncer has attached to."""
 
 SYNCING = ("xreadgroup", "xack", "xautoclaim", "xgroup|create", "xinfo|groups", "xpending",
            "xrange", "xtrim", "xlen")

@@ -111,9 +111,10 @@ class AsyncWalletPool(base.ClientBase):
                         cooldown: float | None = None, max_size: int | None = None,
                         max_uses: int | Keep | None = KEEP, min_free: int | None = None,
                         network: str | None = None, reserve: int | None = None,
-                        max_waiters: int | None = None, max_wait: float | None = None) -> bool:
+                        max_waiters: int | None = None, max_wait: float | None = None,
+                        stream_cap: int | None = None) -> bool:
         plan = self._plans.configure(pool, lease_ttl, cooldown, max_size, max_uses, min_free,
-                                     network, reserve, max_waiters, max_wait)
+                                     network, reserve, max_waiters, max_wait, stream_cap)
         return await self._do(plan)
 
     async def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],

@@ -384,7 +384,7 @@ has one (the database's), and `mode` joins them while a pool is served by it."""
 WIDE = ["pool", "network", "free", "min_free", "leased", "cooling", "retired", "total",
         "expired_unreaped", "last_token", "events", "lease_ttl", "cooldown", "max_size",
         "max_uses", "low_water_alerts", "exhaustions", "reserve", "waiting", "oldest_wait",
-        "max_waiters", "max_wait", "mode"]
+        "max_waiters", "max_wait", "mode", "fenced"]
 
 
 def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None,
@@ -394,6 +394,8 @@ def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None,
         columns.remove("reserve")
     if not wide and any(s.mode != "redis" for s in stats):
         columns.append("mode")
+    if not wide and any(s.fenced for s in stats):
+        columns.append("fenced")
     heads = {"exhaustions": "exhausted"} if not wide else {}
     rows = [[_cell(s, c, wide) for c in columns] for s in stats]
     if lags is not None:
@@ -405,6 +407,9 @@ def _print_table(stats: list[PoolStats], lags: dict[str, Any] | None = None,
     click.echo(" ".join(c.ljust(w) for c, w in zip(names, widths, strict=False)).rstrip())
     for row in rows:
         click.echo(" ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
+    for s in stats:
+        if s.fenced:
+            click.echo(errors.PoolFenced.advice(s.pool))
 
 
 def _cell(stats: PoolStats, column: str, wide: bool) -> str:
@@ -413,6 +418,8 @@ def _cell(stats: PoolStats, column: str, wide: bool) -> str:
         return f"{stats.waiting}/{stats.oldest_wait:.0f}s"
     if column in ("oldest_wait", "max_wait"):
         return f"{value:g}s"
+    if column == "fenced":
+        return "FENCED" if value else "no"
     return "-" if value is None else str(value)
 
 
@@ -541,12 +548,16 @@ def _max_uses(value: str | None) -> int | Keep | None:
               help="Orders that may wait for a wallet at once (0: none) [new pools: 100].")
 @click.option("--max-wait", type=float, metavar="S",
               help="The longest an order waits, seconds (0: none waits) [new pools: 300].")
+@click.option("--stream-cap", type=int, metavar="N",
+              help="Most events the pool's stream keeps while no syncer has attached to it "
+                   "[default: 1000].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
               cooldown: float | None, max_size: int | None, max_uses: str | None,
               min_free: int | None, network: str | None, reserve: int | None,
-              max_waiters: int | None, max_wait: float | None, as_json: bool) -> None:
+              max_waiters: int | None, max_wait: float | None, stream_cap: int | None,
+              as_json: bool) -> None:
     """Create POOL or change its settings; options not given keep their value."""
     pool = _pool(ctx)
     uses = _max_uses(max_uses)
@@ -554,7 +565,7 @@ def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
         created = pool.configure(pool_name, lease_ttl=lease_ttl, cooldown=cooldown,
                                  max_size=max_size, max_uses=uses, min_free=min_free,
                                  network=network, reserve=reserve, max_waiters=max_waiters,
-                                 max_wait=max_wait)
+                                 max_wait=max_wait, stream_cap=stream_cap)
         stats = pool.stats(pool_name)
     if as_json:
         _emit({"pool": pool_name, "created": created, **asdict(stats)}, True, "")
@@ -850,7 +861,8 @@ def doctor(ctx: click.Context, database_url: str | None, as_json: bool) -> None:
     with _reported():
         try:
             findings = check_redis(pool.redis, pool.settings.prefix,
-                                   pool.settings.replicas, pool.settings.fsync)
+                                   pool.settings.replicas, pool.settings.fsync,
+                                   database=bool(database_url))
         except Exception as exc:
             raise wire.translate(exc, pool._where) from exc
     if database_url:

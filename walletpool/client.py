@@ -99,17 +99,20 @@ class WalletPool(base.ClientBase):
                   cooldown: float | None = None, max_size: int | None = None,
                   max_uses: int | Keep | None = KEEP, min_free: int | None = None,
                   network: str | None = None, reserve: int | None = None,
-                  max_waiters: int | None = None, max_wait: float | None = None) -> bool:
+                  max_waiters: int | None = None, max_wait: float | None = None,
+                  stream_cap: int | None = None) -> bool:
         """Create `pool` or change its settings; None (KEEP for max_uses) leaves one as it
         is, max_uses=None means no limit. `min_free` is the low-water mark; `network`
         (walletpool.chains) can change only while the pool holds no wallet; `reserve` is
         how many wallets the database holds back for a Redis outage (default: min_free;
         `rebalance` moves them); `max_waiters` how many orders may wait for a wallet at
-        once (0: none), `max_wait` the longest one waits, seconds (0: none waits).
-        Returns True when the pool was created."""
+        once (0: none), `max_wait` the longest one waits, seconds (0: none waits);
+        `stream_cap` the most entries (one a call) the pool's stream keeps while no syncer
+        has attached to it (default 1,000; README, "Without a database"). Returns True
+        when the pool was created."""
         return self._do(self._plans.configure(pool, lease_ttl, cooldown, max_size, max_uses,
                                               min_free, network, reserve, max_waiters,
-                                              max_wait))
+                                              max_wait, stream_cap))
 
     def add(self, pool: str, addresses: Sequence[str | tuple[str, str]],
             progress: Callable[[int], None] | None = None) -> AddResult:

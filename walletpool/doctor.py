@@ -8,9 +8,12 @@ then sells nothing); `replicas` >= 1 without `fsync` leaves a primary that resta
 from an AOF cut short (a power loss) able to lose acknowledged leases; `fsync` wants
 appendfsync always (with everysec each allocation waits for the next second's fsync).
 Per pool: its key
-layout (one written by walletpool 0.1 needs `walletpool upgrade`), stream entries not
-yet committed to the database and the age of the oldest (the syncer is down or
-behind). The database, when given: reachable, schema current."""
+layout (one written by walletpool 0.1 needs `walletpool upgrade`); its fence (a pool
+that refuses changes until it is healed: FAIL, naming the cure); its stream: capped at
+stream_cap while no syncer has attached (ok for Redis alone, a warning when a database
+is configured), else the entries not yet committed to the database and the age of the
+oldest (the syncer is down or behind). The database, when given: reachable, schema
+current."""
 
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from dataclasses import dataclass
 
 from .engine.calls import text
 from .engine.wire import SyncRedis
+from .errors import PoolFenced
 from .keys import LAYOUT, key, pool_names
 from .syncer import lag
+from .validation import DEFAULT_STREAM_CAP
 
 LAG_WARN_SECONDS = 10.0
 
@@ -69,7 +74,8 @@ def check_replication(client: SyncRedis, replicas: int, fsync: bool) -> list[Fin
 
 
 def check_redis(client: SyncRedis, prefix: str, replicas: int = 0,
-                fsync: bool = False) -> list[Finding]:
+                fsync: bool = False, database: bool = False) -> list[Finding]:
+    """`database`: a database is configured, so every pool wants a syncer attached."""
     info = client.info()
     found = []
     version = text(info.get("redis_version", "0"))
@@ -93,13 +99,46 @@ def check_redis(client: SyncRedis, prefix: str, replicas: int = 0,
             found.append(Finding("WARN", f"pool {pool} layout",
                                  f"layout {layout} (written by walletpool 0.1): every "
                                  f"operation refuses it until `walletpool upgrade {pool}`"))
-        behind = lag(client, prefix, pool)
-        late = behind.oldest_age > LAG_WARN_SECONDS
-        found.append(Finding("WARN" if late else "ok", f"pool {pool} sync",
-                             f"{behind.unsynced} stream entries not yet in the database, oldest "
-                             f"{behind.oldest_age:.1f} s" + (" (is `walletpool sync` running?)"
-                                                             if late else "")))
+        found += check_pool(client, prefix, pool, database)
     return found
+
+
+def check_pool(client: SyncRedis, prefix: str, pool: str, database: bool) -> list[Finding]:
+    """A pool's fence, and its stream: synced by a syncer, or capped while none has
+    attached (includes/emit.lua)."""
+    found = []
+    conf = key(prefix, pool, "conf")
+    run_id, cap = (text(v) if v is not None else None
+                   for v in client.hmget(conf, ["run_id", "stream_cap"]))
+    current = text(client.info("server").get("run_id", ""))
+    if run_id is not None and run_id != current:  # 'fenced', or fenced at its next call
+        found.append(Finding("FAIL", f"pool {pool} fence", PoolFenced.advice(pool)))
+    stream = key(prefix, pool, "events")
+    length = int(client.xlen(stream))
+    if not client.exists(stream) or not _has_group(client, stream):
+        limit = int(cap) if cap else DEFAULT_STREAM_CAP
+        if database:
+            found.append(Finding("WARN", f"pool {pool} sync",
+                                 "no syncer has attached: nothing reaches the database; run "
+                                 "`walletpool sync`"))
+        else:
+            found.append(Finding("ok", f"pool {pool} stream",
+                                 f"{length} entries, capped at {limit} while no syncer has "
+                                 "attached (Redis only: no database keeps the pool)"))
+        return found
+    behind = lag(client, prefix, pool)
+    late = behind.oldest_age > LAG_WARN_SECONDS
+    found.append(Finding("WARN" if late else "ok", f"pool {pool} sync",
+                         f"{behind.unsynced} stream entries not yet in the database, oldest "
+                         f"{behind.oldest_age:.1f} s" + (
+                             " (is `walletpool sync` running? the stream is not capped once "
+                             "a syncer attached: Redis memory grows meanwhile)"
+                             if late else "")))
+    return found
+
+
+def _has_group(client: SyncRedis, stream: str) -> bool:
+    return bool(client.xinfo_groups(stream))
 
 
 def check_database(url: str) -> list[Finding]:

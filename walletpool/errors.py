@@ -170,6 +170,14 @@ class PoolFenced(BackendUnavailable):
                    f"heals it within its loop, or run `walletpool heal {pool}`; then retry",
                    pool=pool)
 
+    @staticmethod
+    def advice(pool: str) -> str:
+        """What an operator reads of a fenced pool (stats, pools, doctor)."""
+        return (f"{pool} is FENCED: Redis restarted or failed over and may have lost writes "
+                "the database holds, so every change is refused (PoolFenced) until the pool "
+                "is healed from the database: start `walletpool sync` (it heals at once) or "
+                f"run `walletpool heal {pool}`")
+
 
 class NotReplicated(BackendUnavailable):
     """The write reached the primary, but not the replicas it was to wait for

@@ -10,6 +10,8 @@ Two kinds, for two users:
   `walletpool_low_water_alerts_total{pool}`, `walletpool_exhaustions_total{pool}`,
   `walletpool_waiting{pool}` (orders waiting for a wallet),
   `walletpool_oldest_wait_seconds{pool}` (how long the longest of them has waited),
+  `walletpool_stream_entries{pool}` (the event stream's length: Redis memory),
+  `walletpool_fenced{pool}` (1 while the pool refuses changes until healed),
   `walletpool_up` (1 while Redis answered the last read).
 - `instrument(pool, registry)`: what one service's client sees, on the service's own
   registry: `walletpool_operation_duration_seconds{op,outcome}` (a histogram; outcome
@@ -47,7 +49,8 @@ OPERATIONS = ("allocate", "allocate_many", "release", "release_many", "extend",
 METRIC_NAMES = (
     "walletpool_wallets", "walletpool_events_unsynced", "walletpool_sync_lag_seconds",
     "walletpool_low_water_alerts_total", "walletpool_exhaustions_total", "walletpool_waiting",
-    "walletpool_oldest_wait_seconds", "walletpool_up",
+    "walletpool_oldest_wait_seconds", "walletpool_stream_entries", "walletpool_fenced",
+    "walletpool_up",
     "walletpool_operation_duration_seconds", "walletpool_fallback_switches_total",
     "walletpool_batch_size")
 """Every metric walletpool exports (the dashboard's queries use these alone)."""
@@ -104,6 +107,14 @@ def pool_metrics(stats: list[PoolStats], lags: list[tuple[int, float]]) -> list[
     oldest = GaugeMetricFamily("walletpool_oldest_wait_seconds",
                                "How long the order waiting longest has waited",
                                labels=["pool"])
+    stream = GaugeMetricFamily("walletpool_stream_entries",
+                               "Entries in the pool's event stream (Redis memory: a syncer "
+                               "trims what it committed; without one, stream_cap bounds it)",
+                               labels=["pool"])
+    fenced = GaugeMetricFamily("walletpool_fenced",
+                               "1 while the pool refuses changes until healed from the "
+                               "database (walletpool sync heals it; else walletpool heal)",
+                               labels=["pool"])
     for s, (entries, age) in zip(stats, lags, strict=True):
         for state in STATES:
             wallets.add_metric([s.pool, state], getattr(s, state))
@@ -113,7 +124,10 @@ def pool_metrics(stats: list[PoolStats], lags: list[tuple[int, float]]) -> list[
         exhaustions.add_metric([s.pool], s.exhaustions)
         waiting.add_metric([s.pool], s.waiting)
         oldest.add_metric([s.pool], s.oldest_wait)
-    return [wallets, unsynced, lag_seconds, low_water, exhaustions, waiting, oldest]
+        stream.add_metric([s.pool], s.events)
+        fenced.add_metric([s.pool], 1 if s.fenced else 0)
+    return [wallets, unsynced, lag_seconds, low_water, exhaustions, waiting, oldest, stream,
+            fenced]
 
 
 class _Switches(Collector):

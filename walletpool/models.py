@@ -14,7 +14,7 @@ back in the database's reserve, or `queued`: Redis was down and the release wait
 database until it is back."""
 EventType = Literal["added", "allocated", "extended", "released", "expired", "cooled",
                     "retired", "reserved", "unreserved", "configured", "fenced", "healed",
-                    "repaired", "queued", "handed", "abandoned"]
+                    "repaired", "queued", "handed", "abandoned", "present"]
 """The kinds of entry in a pool's event stream (and the database's events table)."""
 Mode = Literal["redis", "fallback"]
 """Where a client allocates now: Redis, or the database's reserve ('fallback')."""
@@ -116,6 +116,10 @@ class PoolStats:
     """How many orders may wait at once; one more is refused with QueueFull."""
     max_wait: float = 300.0
     """The longest an order waits, in seconds; a longer `wait` is capped to it."""
+    fenced: bool = False
+    """The pool refuses every change (PoolFenced) until it is healed from the database:
+    Redis restarted or failed over and may have lost writes the database holds. A
+    running syncer heals it within a second; else `walletpool heal`."""
 
     @property
     def in_service(self) -> int:

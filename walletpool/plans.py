@@ -264,10 +264,11 @@ class Plans:
                   cooldown: float | None = None, max_size: int | None = None,
                   max_uses: int | Keep | None = KEEP, min_free: int | None = None,
                   network: str | None = None, reserve: int | None = None,
-                  max_waiters: int | None = None, max_wait: float | None = None) -> Plan[bool]:
+                  max_waiters: int | None = None, max_wait: float | None = None,
+                  stream_cap: int | None = None) -> Plan[bool]:
         self.ops.keys(pool)  # the name is checked first, whichever lane serves
         pairs = self.ops.settings_pairs(lease_ttl, cooldown, max_size, max_uses, min_free,
-                                        network, reserve, max_waiters, max_wait)
+                                        network, reserve, max_waiters, max_wait, stream_cap)
         lane = self.lane
         if lane is not None and self._database_only():
             return ask(lambda: lane.configure(pool, pairs))

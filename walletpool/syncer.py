@@ -23,7 +23,7 @@ from redis import exceptions as rx
 
 from .engine.calls import Reply, text
 from .engine.wire import SyncRedis, primary_lookup
-from .errors import BackendUnavailable, WalletPoolError
+from .errors import BackendUnavailable, PoolFenced, PoolNotFound, WalletPoolError
 from .keys import key, pool_names
 from .settings import Settings
 from .store.apply import Event, apply_batch, stream_id
@@ -77,6 +77,10 @@ def _groups(client: SyncRedis, stream: str) -> list[dict[str, Any]]:
         return [{text(k): v for k, v in g.items()} for g in client.xinfo_groups(stream)]
     except rx.ResponseError:  # no such stream yet
         return []
+
+
+REDIS_RETRY_MAX = 1.0
+"""Seconds between the syncer's attempts while Redis is unreachable, at most."""
 
 
 class Syncer:
@@ -144,7 +148,8 @@ class Syncer:
             if self.stopping:
                 break
             stream = key(self.prefix, pool, "events")
-            self._ensure_group(stream)
+            if not self._ensure_group(pool, stream):
+                continue
             entries = self._read(stream, claim)
             if entries:
                 events = [event for entry_id, fields in entries
@@ -176,15 +181,28 @@ class Syncer:
         self._own_pending_read.clear()
         self._groups.clear()
 
-    def _ensure_group(self, stream: str) -> None:
+    def _ensure_group(self, pool: str, stream: str) -> bool:
+        """Attach to the pool's stream (its consumer group, made at the first entry); if
+        the stream was capped before any syncer attached, first record every wallet as
+        it stands (Operations.resync), so that the database misses nothing of the history
+        the cap dropped. False when that could not be done now (the pool is fenced: the
+        heal comes first); the pool is then left for the next round."""
         if stream in self._groups:
-            return
+            return True
         try:
             self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
         except rx.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        client = self._pool_client()
+        try:  # once per process and stream: a resync cut short starts again here
+            client._do(client._ops.resync(pool))
+        except (PoolFenced, PoolNotFound) as exc:
+            log.warning("pool not resynced yet, trying next round",
+                        extra={"pool": pool, "error": str(exc)})
+            return False
         self._groups.add(stream)
+        return True
 
     def _read(self, stream: str, claim: bool) -> list[tuple[Any, Any]]:
         if stream not in self._own_pending_read:
@@ -278,7 +296,9 @@ class Syncer:
                                                                   "error": str(exc)})
                 self._groups.clear()  # a Redis that lost its data lost the groups too
                 self._stopping.wait(delay)
-                delay = min(delay * 2, 5.0)
+                # at most a second: a Redis back from a restart is healed (and its
+                # pools unfenced) within about a second of its return
+                delay = min(delay * 2, REDIS_RETRY_MAX)
                 continue
             except Exception:
                 # Nothing unacknowledged is lost: the entries stay pending and are read
@@ -332,7 +352,6 @@ class Syncer:
     def heal(self) -> list[Healed]:
         """Arm every pool (from now on its scripts fence it when Redis turns out to have
         lost writes), and heal each one that is fenced. Returns the pools healed."""
-        from .errors import PoolNotFound
         from .store.heal import heal
 
         client = self._pool_client()

@@ -25,6 +25,8 @@ MAX_TTL = 365 * 24 * 3600.0
 MAX_PEEK = 10_000
 MAX_BATCH = 10_000
 MAX_WAITERS = 1_000_000  # lua/includes/limits.lua
+DEFAULT_STREAM_CAP = 1_000  # lua/includes/limits.lua: a pool's stream, no syncer attached
+MIN_STREAM_CAP = 100
 
 
 def _shown(value: object) -> str:

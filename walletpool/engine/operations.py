@@ -38,6 +38,7 @@ __all__ = ["KEEP", "Keep", "Operations"]
 
 REAP_CHUNK = 1_000
 UPGRADE_CHUNK = 10_000
+RESYNC_PAGE = 1_000
 # Currencies whose pools start with a low-water mark (the part before '-': USDT-TRC20
 # counts as USDT); others start at 0, no alert.
 DEFAULT_MIN_FREE = {"BTC": 3, "ETH": 2, "USDT": 5, "LTC": 2}
@@ -355,7 +356,8 @@ class Operations:
                        max_size: int | None = None, max_uses: int | Keep | None = KEEP,
                        min_free: int | None = None, network: str | None = None,
                        reserve: int | None = None, max_waiters: int | None = None,
-                       max_wait: float | None = None) -> list[str | int]:
+                       max_wait: float | None = None, stream_cap: int | None = None
+                       ) -> list[str | int]:
         """The settings given, checked, as the field/value pairs the pool stores."""
         pairs: list[str | int] = []
         if lease_ttl is not None:
@@ -382,6 +384,9 @@ class Operations:
                                                       high=validation.MAX_WAITERS)]
         if max_wait is not None:
             pairs += ["max_wait_ms", validation.seconds("max_wait", max_wait, allow_zero=True)]
+        if stream_cap is not None:
+            pairs += ["stream_cap", validation.count("stream_cap", stream_cap,
+                                                    low=validation.MIN_STREAM_CAP, high=10**9)]
         return pairs
 
     def shift_clock(self, pool: str, offset: float) -> Call[bool]:
@@ -428,6 +433,28 @@ class Operations:
             if status == "done":
                 log.info("pool upgraded", extra=_fields(pool=pool, wallets=converted))
                 return True
+
+    # -- a syncer attaching late (walletpool.syncer) --------------------------------------
+
+    def resync(self, pool: str) -> Program[int]:
+        """Record every wallet of `pool` as it stands in its stream (resync.lua), when the
+        stream was capped before a syncer attached; returns the wallets recorded (0: the
+        history was whole). A page repeated after a lost reply records its wallets twice,
+        which the database takes as once: each record is absolute."""
+        cursor, recorded = "0", 0
+        while True:
+            reply = yield Call(script("resync"), self.keys(pool), (cursor, RESYNC_PAGE),
+                               identity, idempotent=True)
+            status = text(reply[0])
+            if status == "nopool":
+                raise replies.pool_not_found(pool)
+            if status == "whole":
+                return recorded
+            cursor, recorded = text(reply[1]), recorded + int(reply[2])
+            if cursor == "0":
+                log.info("pool resynced: its stream had been capped, so every wallet was "
+                         "recorded as it stands", extra=_fields(pool=pool, wallets=recorded))
+                return recorded
 
     # -- the database's reserve (walletpool.reserve.rebalance) ------------------------------
 

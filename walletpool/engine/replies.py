@@ -48,7 +48,8 @@ def stats(pool: str, reply: Reply) -> PoolStats | None:
         network=text(reply[14]) or chains.default_network(pool), min_free=min_free,
         low_water_alerts=low_water, exhaustions=exhaustions, reserve=reserve,
         reserve_target=None if target < 0 else target, waiting=waiting,
-        oldest_wait=oldest_ms / 1000, max_waiters=max_waiters, max_wait=max_wait_ms / 1000)
+        oldest_wait=oldest_ms / 1000, max_waiters=max_waiters, max_wait=max_wait_ms / 1000,
+        fenced=int(text(reply[24])) == 1)
 
 
 def pool_not_found(pool: str) -> PoolNotFound:

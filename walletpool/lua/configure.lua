@@ -7,7 +7,8 @@
 --       (0..10^9: wallets the database holds back for a Redis outage), network (a
 --       name; only while the pool holds no wallet: its wallets were checked for the old
 --       one), max_waiters (0..10^6: orders that may wait at once; 0 = none),
---       max_wait_ms (0..1 year: the longest an order waits); tests only: clock_offset_ms (moves the pool's clock forward), clock_ms
+--       max_wait_ms (0..1 year: the longest an order waits), stream_cap (100..10^9: the
+--       most stream entries kept while no syncer has attached; includes/emit.lua); tests only: clock_offset_ms (moves the pool's clock forward), clock_ms
 --       (freezes it at that epoch ms; 0 = Redis TIME)
 -- Reply: {'ok', created (1|0)}; one 'configured' change unless only the test clock moved
 -- A pool fenced for healing (includes/fence.lua) is refused with a 'walletpool-fenced'
@@ -29,7 +30,8 @@
 local LIMITS = {
   lease_ttl_ms = {1, MAX_TTL_MS}, cooldown_ms = {0, MAX_TTL_MS}, max_size = {1, 1e9},
   max_uses = {0, 1e9}, min_free = {0, 1e9}, reserve = {0, 1e9}, max_waiters = {0, MAX_WAITERS},
-  max_wait_ms = {0, MAX_TTL_MS}, clock_offset_ms = {0, 1e13}, clock_ms = {0, 1e14},
+  max_wait_ms = {0, MAX_TTL_MS}, stream_cap = {MIN_STREAM_CAP, 1e9},
+  clock_offset_ms = {0, 1e13}, clock_ms = {0, 1e14},
 }
 local defaults = read_defaults()
 if defaults == nil then return fail('bad defaults') end

@@ -205,6 +205,7 @@ class ReserveLane:
         from . import queries as reserve
 
         settings = dict(zip(pairs[::2], pairs[1::2], strict=True))
+        settings.pop("stream_cap", None)  # Redis's alone: the database keeps no stream
         return reserve.configure(self.ready_engine, pool, {str(k): v for k, v in settings.items()})
 
     def _network(self, pool: str, create: bool) -> chains.Network:

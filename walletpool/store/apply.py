@@ -103,8 +103,9 @@ def wallet_row(event: Event) -> dict[str, Any]:
     leased = event.state == "leased"
     ended = event.type in ("released", "expired", "reserved")  # reserved: FIFO from then
     since = None
-    if event.state == "cooling":  # an expiry, or a heal, carries when cooling began
-        since = event.expires_at if event.type in ("expired", "healed", "repaired") else event.at
+    if event.state == "cooling":  # an expiry, a heal or a resync carries when it began
+        carried = event.type in ("expired", "healed", "repaired", "present")
+        since = event.expires_at if carried else event.at
     return {
         "pool": event.pool, "address": event.address, "state": event.state,
         "owner": event.owner if leased else None, "token": event.token if leased else None,

@@ -2,6 +2,7 @@
 --- @include "conf"
 --- @include "fmt"
 --- @include "keys"
+--- @include "limits"
 
 -- A change is one line of ten blank-separated fields, absolute values, never deltas:
 --   type address state owner token leased_at expires_at correlation_id user_id uses
@@ -53,6 +54,24 @@ local function forget_changes()
   CHANGES = {}
 end
 
+-- Without a syncer nothing would ever trim a pool's stream, and a Redis with the
+-- noeviction policy would end by refusing every write. While the stream has no consumer
+-- group (no syncer ever attached), once it holds more than the pool's stream_cap entries
+-- the oldest go, down to nine tenths of the cap (so that the check, one XLEN and one HGET,
+-- finds work only once in cap/10 entries), and conf `capped` records that the history
+-- is no longer whole: a syncer that attaches later first records every wallet as it
+-- stands (resync.lua). A group's entries are never trimmed here: its syncer trims those
+-- it committed, and a syncer that is gone shows as growth (walletpool doctor, metrics).
+local function cap_stream()
+  local length = redis.call('XLEN', K.events)
+  if length <= MIN_STREAM_CAP then return end
+  local cap = tonumber(redis.call('HGET', K.conf, 'stream_cap')) or DEFAULT_STREAM_CAP
+  if length <= cap then return end
+  if #redis.call('XINFO', 'GROUPS', K.events) > 0 then return end
+  redis.call('XTRIM', K.events, 'MAXLEN', cap - math.floor(cap / 10))
+  redis.call('HSET', K.conf, 'capped', 1)
+end
+
 -- Append the changes recorded so far as one entry (fields 'at' and 'c', the lines);
 -- every script that changes the pool calls it before it replies. `now` is the time in
 -- ms, a number or already its integer string; `id`, when given, the entry's id (heal.lua
@@ -64,5 +83,6 @@ local function flush_events(now, id)
   id = redis.call('XADD', K.events, id or '*', 'at', type(now) == 'string' and now or fmt(now),
                         'c', lines)
   CHANGES = {}
+  cap_stream()
   return id
 end
