@@ -16,7 +16,6 @@ withdraws (docs/design.md, "Coalescing")."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -25,10 +24,11 @@ from typing import Any, Generic, TypeVar
 from .engine.batches import taking_back
 from .engine.calls import Call, Outcome
 from .errors import WalletPoolError
+from .logs import ContextLogger
 
 T = TypeVar("T")
 W = TypeVar("W")
-log = logging.getLogger("walletpool")
+log = ContextLogger()
 
 BatchSizes = Callable[[str, int], None]
 """Told (kind, size) of each batch sent: the metrics' walletpool_batch_size."""

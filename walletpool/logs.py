@@ -1,12 +1,15 @@
 """Logging: records go to the `walletpool` logger with structured fields in `extra`
-(pool, address, owner, token, correlation_id, user_id, ...). JsonFormatter writes one
-JSON object a line for services that ship their logs."""
+(pool, address, owner, token, correlation_id, user_id, ...), and the same fields at
+the end of the message (ContextLogger), so that a record reads complete under any
+handler. JsonFormatter writes one JSON object a line for services that ship their
+logs."""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import datetime, timezone
+from typing import Any
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -35,15 +38,31 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """The usual text line, followed by the record's fields as key=value."""
+    """The usual text line (its message carries the record's fields already)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        fields = " ".join(f"{k}={v}" for k, v in record_fields(record).items())
-        line = super().format(record)
-        return f"{line} {fields}" if fields else line
+
+class ContextLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """walletpool's logger. A record's message ends with its fields (`pool=BTC owner=o1
+    free=2 ...`), so that it reads complete under any handler, `logging.basicConfig`'s
+    included; the fields stay on the record too (`extra`), for JSON logs."""
+
+    def __init__(self, name: str = "walletpool") -> None:
+        super().__init__(logging.getLogger(name), {})
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        fields = kwargs.get("extra")
+        if fields and self.isEnabledFor(level):
+            shown = " ".join(f"{k}={v}" for k, v in fields.items())
+            if args:  # the fields pass through %-formatting with the message
+                shown = shown.replace("%", "%%")
+            msg = f"{msg}: {shown}"
+        super().log(level, msg, *args, **kwargs)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return msg, kwargs  # the call's own extra (the base class would replace it)
 
 
 RAISED_ANYWAY = frozenset({"pool exhausted", "lease lost", "reserve exhausted"})
@@ -51,7 +70,7 @@ RAISED_ANYWAY = frozenset({"pool exhausted", "lease lost", "reserve exhausted"})
 
 
 def _not_raised_anyway(record: logging.LogRecord) -> bool:
-    return record.msg not in RAISED_ANYWAY
+    return str(record.msg).split(": ", 1)[0] not in RAISED_ANYWAY
 
 
 def configure_logging(level: int | str = logging.INFO, json_lines: bool = False,

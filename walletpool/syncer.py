@@ -9,7 +9,6 @@ entry is acknowledged only after its transaction committed, so nothing is lost."
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
@@ -25,6 +24,7 @@ from .engine.calls import Reply, text
 from .engine.wire import SyncRedis, primary_lookup
 from .errors import BackendUnavailable, PoolFenced, PoolNotFound, WalletPoolError
 from .keys import key, pool_names
+from .logs import ContextLogger
 from .settings import Settings
 from .store.apply import Event, apply_batch, stream_id
 from .store.migrations import check, missing_schema
@@ -32,7 +32,7 @@ from .store.migrations import check, missing_schema
 if TYPE_CHECKING:
     from .store.heal import Healed
 
-log = logging.getLogger("walletpool.sync")
+log = ContextLogger("walletpool.sync")
 GROUP = "walletpool-sync"
 
 

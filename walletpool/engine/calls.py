@@ -9,17 +9,17 @@ program may catch it (the reserve lane catches BackendUnavailable)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from ..errors import WalletPoolError
+from ..logs import ContextLogger
 from .scripts import Script
 
 T = TypeVar("T")
 U = TypeVar("U")
-log = logging.getLogger("walletpool")
+log = ContextLogger()
 
 Reply = Any
 """A raw reply of redis-py: nested lists of bytes or str (as the client decodes) and ints."""

@@ -3,15 +3,15 @@ trying Redis for a while, so that a dead Redis does not add a timeout to every c
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
 
 from ..engine.calls import fields
+from ..logs import ContextLogger
 from ..models import Mode
 
-log = logging.getLogger("walletpool")
+log = ContextLogger()
 
 
 class Breaker:

@@ -12,7 +12,6 @@ goes here, this module only serves it (docs/design.md, "The reserve lane").
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .. import chains
 from ..engine.calls import fields
 from ..errors import BackendUnavailable, InvalidAddress, PoolExhausted, WalletPoolError
+from ..logs import ContextLogger
 from ..models import AddResult, ImportReport, Lease, Mode, PoolStats, Rejected, ReleasedTo
 from ..settings import Settings
 from .breaker import Breaker
@@ -29,7 +29,7 @@ from .watch import Lookout
 if TYPE_CHECKING:  # SQLAlchemy loads only when a client first needs the database
     import sqlalchemy as sa
 
-log = logging.getLogger("walletpool")
+log = ContextLogger()
 T = TypeVar("T")
 
 

@@ -18,7 +18,6 @@ steps queries, so the sync and async clients run the same pass."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,9 +26,10 @@ import sqlalchemy as sa
 from ..engine.calls import Program, Query, fields
 from ..engine.operations import Operations
 from ..errors import LeaseLost
+from ..logs import ContextLogger
 from . import queries as reserve
 
-log = logging.getLogger("walletpool")
+log = ContextLogger()
 CHUNK = 1_000
 
 

@@ -6,18 +6,18 @@ a dead or paused server meanwhile: no caller does (docs/design.md, "The two lane
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..engine.wire import primary_lookup
+from ..logs import ContextLogger
 
 if TYPE_CHECKING:
     from ..settings import Settings
     from .breaker import Breaker
 
-log = logging.getLogger("walletpool")
+log = ContextLogger()
 
 EVERY = 0.1
 """Seconds between the lookout's questions while the breaker is open."""

@@ -24,7 +24,6 @@ only where it differs), and a chunk that arrives after the fence was lifted is r
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -32,11 +31,12 @@ import sqlalchemy as sa
 from ..engine.calls import Program, Query, fields
 from ..engine.operations import Operations
 from ..errors import BackendUnavailable, PoolFenced
+from ..logs import ContextLogger
 from . import schema
 from .apply import stream_id
 from .migrations import check
 
-log = logging.getLogger("walletpool")
+log = ContextLogger()
 CHUNK = 1_000
 HealRow = tuple[str, ...]
 
