@@ -191,3 +191,19 @@ def test_the_documented_shell_completion_works() -> None:
     script = subprocess.run([str(Path(sys.executable).parent / "walletpool")], env=env,
                             capture_output=True, text=True, timeout=30).stdout
     assert "complete -o nosort -F _walletpool_completion walletpool" in script
+
+
+def test_under_json_stderr_holds_only_json(cli: Cli) -> None:
+    """An allocate that waits in vain logs a warning and fails: under --json both are
+    JSON lines on stderr, and stdout stays empty (no second document)."""
+    assert cli("configure", "COIN").exit_code == 0
+    assert cli("import", "COIN", "-", input="w1\n").exit_code == 0
+    assert cli("allocate", "COIN", "o1").exit_code == 0
+    result = cli("allocate", "COIN", "o2", "--wait", "0.2", "--json")
+    assert result.exit_code != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) >= 2  # the wait's warning and the error
+    parsed = [json.loads(line) for line in lines]
+    assert parsed[-1]["error"] == "WaitTimeout"
+    assert any(p.get("message", "").startswith("wait for a wallet timed out") for p in parsed)
+    assert result.stdout == ""

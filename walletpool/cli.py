@@ -90,7 +90,16 @@ def _store_error(exc: Exception) -> errors.WalletPoolError | None:
     return None
 
 
+def _json_only(ctx: click.Context) -> None:
+    """Under a command's --json, stderr holds JSON alone: its log records too."""
+    if ctx.params.get("as_json") and not ctx.obj.get("json_logging"):
+        configure_logging(ctx.obj.get("log_level", "WARNING"), json_lines=True,
+                          errors_shown=True)
+        ctx.obj["json_logging"] = True
+
+
 def _pool(ctx: click.Context) -> WalletPool:
+    _json_only(ctx)
     pool: WalletPool | None = ctx.obj.get("pool")
     if pool is None:
         with _reported():
@@ -105,6 +114,7 @@ def _engine(ctx: click.Context, database_url: str | None) -> sa.Engine:
     """The database of this command, disposed when the command ends."""
     from .store.engine import create_engine
 
+    _json_only(ctx)
     engine = create_engine(database_url)
     ctx.call_on_close(engine.dispose)
     ctx.find_root().ensure_object(dict)["engine"] = engine  # named in its errors
@@ -157,7 +167,7 @@ def main(ctx: click.Context, redis_url: str | None, prefix: str | None,
     """Fair, atomic pools of deposit wallets on Redis."""
     configure_logging(log_level.upper(), json_lines=json_logs, errors_shown=True)
     ctx.ensure_object(dict)
-    ctx.obj.update(redis_url=redis_url, prefix=prefix, durability={
+    ctx.obj.update(log_level=log_level.upper(), redis_url=redis_url, prefix=prefix, durability={
         "replicas": replicas, "replica_timeout": replica_timeout, "fsync": fsync})
 
 
