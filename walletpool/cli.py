@@ -863,8 +863,8 @@ def acl(ctx: click.Context, syncer: bool, user: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def doctor(ctx: click.Context, database_url: str | None, as_json: bool) -> None:
-    """Check Redis (version, AOF, eviction policy), each pool's sync lag and the
-    database; exit 1 on any warning."""
+    """Check Redis (version, AOF, eviction policy), each pool (its fence, its stream:
+    capped or synced, the sync lag) and the database; exit 1 on any warning."""
     from .doctor import check_database, check_redis
 
     pool = _pool(ctx)
