@@ -9,6 +9,7 @@ import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import click
 import redis
@@ -206,7 +207,7 @@ def test_under_json_stderr_holds_only_json(cli: Cli, redis_server: RedisServer) 
     from walletpool.cli import main
 
     # click before 8.2 mixes stderr into the output unless told not to
-    apart = {"mix_stderr": False} if "mix_stderr" in inspect.signature(
+    apart: dict[str, Any] = {"mix_stderr": False} if "mix_stderr" in inspect.signature(
         CliRunner.__init__).parameters else {}
     args = ["--redis-url", redis_server.url, "allocate", "COIN", "o2", "--wait", "0.2", "--json"]
     result = CliRunner(**apart).invoke(main, args)
