@@ -102,7 +102,7 @@ MUTATIONS: list[tuple[str, ...]] = [
      "acknowledged: list[int] | None = [] if self._durability.applies(batch) else None",
      "acknowledged: list[int] | None = None", "coalesce"),
     ("memory: a syncer's group trimmed by the cap", "includes/emit.lua",
-     "if #redis.call('XINFO', 'GROUPS', K.events) > 0 then return end", "", "stream_cap"),
+     "if #redis.call('XINFO', 'GROUPS', K.events) > 0 then", "if false then", "stream_cap"),
     ("memory: a late syncer misses what the cap dropped", "resync.lua",
      "if redis.call('HEXISTS', K.conf, 'capped') == 0 then return {'whole'} end",
      "do return {'whole'} end", "stream_cap"),

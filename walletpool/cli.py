@@ -92,10 +92,9 @@ def _store_error(exc: Exception) -> errors.WalletPoolError | None:
 
 def _json_only(ctx: click.Context) -> None:
     """Under a command's --json, stderr holds JSON alone: its log records too."""
-    if ctx.params.get("as_json") and not ctx.obj.get("json_logging"):
+    if ctx.params.get("as_json"):  # configured again, it replaces its own handler
         configure_logging(ctx.obj.get("log_level", "WARNING"), json_lines=True,
                           errors_shown=True)
-        ctx.obj["json_logging"] = True
 
 
 def _pool(ctx: click.Context) -> WalletPool:

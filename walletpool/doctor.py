@@ -23,7 +23,7 @@ from .engine.calls import text
 from .engine.wire import SyncRedis
 from .errors import PoolFenced
 from .keys import LAYOUT, key, pool_names
-from .syncer import lag
+from .syncer import lag, stream_groups
 from .validation import DEFAULT_STREAM_CAP
 
 LAG_WARN_SECONDS = 10.0
@@ -99,23 +99,22 @@ def check_redis(client: SyncRedis, prefix: str, replicas: int = 0,
             found.append(Finding("WARN", f"pool {pool} layout",
                                  f"layout {layout} (written by walletpool 0.1): every "
                                  f"operation refuses it until `walletpool upgrade {pool}`"))
-        found += check_pool(client, prefix, pool, database)
+        found += check_pool(client, prefix, pool, text(info.get("run_id", "")), database)
     return found
 
 
-def check_pool(client: SyncRedis, prefix: str, pool: str, database: bool) -> list[Finding]:
-    """A pool's fence, and its stream: synced by a syncer, or capped while none has
-    attached (includes/emit.lua)."""
+def check_pool(client: SyncRedis, prefix: str, pool: str, run_id: str,
+               database: bool) -> list[Finding]:
+    """A pool's fence (`run_id`: the server's), and its stream: synced by a syncer, or
+    capped while none has attached (includes/emit.lua)."""
     found = []
-    conf = key(prefix, pool, "conf")
-    run_id, cap = (text(v) if v is not None else None
-                   for v in client.hmget(conf, ["run_id", "stream_cap"]))
-    current = text(client.info("server").get("run_id", ""))
-    if run_id is not None and run_id != current:  # 'fenced', or fenced at its next call
+    armed, cap = (text(v) if v is not None else None for v in client.hmget(
+        key(prefix, pool, "conf"), ["run_id", "stream_cap"]))
+    if armed is not None and armed != run_id:  # stats.lua's rule: 'fenced', or at next call
         found.append(Finding("FAIL", f"pool {pool} fence", PoolFenced.advice(pool)))
     stream = key(prefix, pool, "events")
     length = int(client.xlen(stream))
-    if not client.exists(stream) or not _has_group(client, stream):
+    if not stream_groups(client, stream):
         limit = int(cap) if cap else DEFAULT_STREAM_CAP
         if database:
             found.append(Finding("WARN", f"pool {pool} sync",
@@ -135,10 +134,6 @@ def check_pool(client: SyncRedis, prefix: str, pool: str, database: bool) -> lis
                              "a syncer attached: Redis memory grows meanwhile)"
                              if late else "")))
     return found
-
-
-def _has_group(client: SyncRedis, stream: str) -> bool:
-    return bool(client.xinfo_groups(stream))
 
 
 def check_database(url: str) -> list[Finding]:

@@ -53,7 +53,7 @@ def lag(client: SyncRedis, prefix: str, pool: str) -> Lag:
     """Stream entries of `pool` not yet committed, and the age of the oldest one."""
     stream = key(prefix, pool, "events")
     now_ms = time.time() * 1000
-    groups = {text(g["name"]): g for g in _groups(client, stream)}
+    groups = {text(g["name"]): g for g in stream_groups(client, stream)}
     mine = groups.get(GROUP)
     if mine is None:  # no syncer ever ran: everything is unsynced
         first = client.xrange(stream, count=1)
@@ -72,7 +72,8 @@ def lag(client: SyncRedis, prefix: str, pool: str) -> Lag:
     return Lag(pool, unsynced, max(age, 0.0))
 
 
-def _groups(client: SyncRedis, stream: str) -> list[dict[str, Any]]:
+def stream_groups(client: SyncRedis, stream: str) -> list[dict[str, Any]]:
+    """The consumer groups reading a pool's stream (none when it has no stream yet)."""
     try:
         return [{text(k): v for k, v in g.items()} for g in client.xinfo_groups(stream)]
     except rx.ResponseError:  # no such stream yet
@@ -265,7 +266,7 @@ class Syncer:
     def _trim(self, stream: str) -> None:
         """Drop entries below the oldest one that any group still needs."""
         floor: tuple[int, int] | None = None
-        for group in _groups(self.redis, stream):
+        for group in stream_groups(self.redis, stream):
             oldest = None
             if int(group["pending"]):  # another syncer may acknowledge them meanwhile
                 oldest = self.redis.xpending(stream, text(group["name"]))["min"]

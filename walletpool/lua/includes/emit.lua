@@ -62,12 +62,20 @@ end
 -- is no longer whole: a syncer that attaches later first records every wallet as it
 -- stands (resync.lua). A group's entries are never trimmed here: its syncer trims those
 -- it committed, and a syncer that is gone shows as growth (walletpool doctor, metrics).
+-- The group is looked for in the step that would trim (so a group made at any moment
+-- loses nothing), and once found, conf `attached` spares every later call the look
+-- (a syncer that lags past the cap would otherwise pay it on each call).
 local function cap_stream()
   local length = redis.call('XLEN', K.events)
   if length <= MIN_STREAM_CAP then return end
-  local cap = tonumber(redis.call('HGET', K.conf, 'stream_cap')) or DEFAULT_STREAM_CAP
+  local v = redis.call('HMGET', K.conf, 'stream_cap', 'attached')
+  if v[2] then return end
+  local cap = tonumber(v[1]) or DEFAULT_STREAM_CAP
   if length <= cap then return end
-  if #redis.call('XINFO', 'GROUPS', K.events) > 0 then return end
+  if #redis.call('XINFO', 'GROUPS', K.events) > 0 then
+    redis.call('HSET', K.conf, 'attached', 1)
+    return
+  end
   redis.call('XTRIM', K.events, 'MAXLEN', cap - math.floor(cap / 10))
   redis.call('HSET', K.conf, 'capped', 1)
 end
