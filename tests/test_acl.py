@@ -88,6 +88,7 @@ def test_walletpool_acl_prints_the_rules_for_the_server_at_hand(
     try:
         url = f"redis://wp-printed:{PASSWORD}@127.0.0.1:{redis_server.port}/0"
         with WalletPool.from_url(url, prefix="shop") as pool:
+            pool.configure("COIN")  # a plain pool, made on purpose
             pool.add("COIN", ["a0"])
             assert pool.allocate("COIN", "o1").address == "a0"
     finally:

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import redis
 
 from tests.invariants import check_invariants
-from walletpool import InvalidAddress, PoolFull, WalletPool
+from walletpool import InvalidAddress, PoolFull, PoolNotFound, WalletPool
+from walletpool.chains import sample_addresses
 
 
 def test_add_creates_the_pool_with_defaults(pool: WalletPool) -> None:
-    assert pool.add("COIN", ["a0", "a1"]).added == 2
-    stats = pool.stats("COIN")
+    assert pool.add("BTC", sample_addresses("btc", 2)).added == 2
+    stats = pool.stats("BTC")
     assert (stats.free, stats.lease_ttl, stats.max_size, stats.max_uses) == (2, 900, 1_000_000,
                                                                            None)
+    assert stats.network == "btc"  # the one its name implies
+
+
+def test_an_add_to_a_mistyped_pool_is_refused_and_writes_nothing(
+        pool: WalletPool, redis_client: redis.Redis) -> None:
+    """A name that implies no network (a typo of BTC, a new name) would make a pool whose
+    addresses nobody checks: refused, naming the command that makes one on purpose."""
+    for name in ("BTCC", "NEWPOOL"):
+        with pytest.raises(PoolNotFound, match=f"walletpool configure {name} --network"):
+            pool.add(name, sample_addresses("btc", 2))
+        with pytest.raises(PoolNotFound, match="implies no network"):
+            pool.import_wallets(name, io.StringIO("a0\na1\n"))
+    assert redis_client.dbsize() == 0
+    pool.configure("NEWPOOL", network="plain")  # on purpose: then any charset-valid address
+    assert pool.add("NEWPOOL", ["a0", "a1"]).added == 2
 
 
 def test_add_skips_known_and_repeated_addresses(btc: WalletPool) -> None:
@@ -60,6 +78,7 @@ def test_a_large_add_runs_in_chunks_and_reports_progress(pool: WalletPool,
                                                          redis_client: redis.Redis) -> None:
     addresses = [f"t{i:06d}" for i in range(12_000)]
     seen: list[int] = []
+    pool.configure("CHIP")  # a plain pool, made on purpose
     result = pool.add("CHIP", addresses + addresses[:10], progress=seen.append)
     assert (result.added, result.duplicates) == (12_000, 10)
     assert seen == [5000, 10_000, 12_000]  # repeats are dropped before sending

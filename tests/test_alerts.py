@@ -16,6 +16,8 @@ def test_default_marks_follow_the_currency(pool: WalletPool) -> None:
     cases = (("BTC", "btc", 3), ("ETH", "eth", 2), ("USDT-TRC20", "tron", 5), ("LTC", "ltc", 2),
              ("TRX", "tron", 0), ("COIN", "plain", 0))
     for seed, (name, network, mark) in enumerate(cases):  # distinct: TRX shares tron's family
+        if network == "plain":  # no name implies it: made on purpose
+            pool.configure(name)
         pool.add(name, sample_addresses(network, 1, seed=seed))
         assert pool.stats(name).min_free == mark, name
 
@@ -45,6 +47,7 @@ def test_the_mark_is_configurable_and_zero_turns_alerts_off(redis_server: RedisS
                                                            redis_client: object) -> None:
     seen: list[LowWater] = []
     with WalletPool.from_url(redis_server.url, on_low_water=seen.append) as pool:
+        pool.configure("COIN")  # a plain pool, made on purpose
         pool.add("COIN", ["a", "b", "c"])
         pool.allocate("COIN", "o1")
         assert seen == []

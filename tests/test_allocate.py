@@ -48,6 +48,7 @@ def test_tokens_strictly_increase_across_leases(btc: WalletPool) -> None:
 
 def test_tokens_start_at_the_clock_in_microseconds_or_go_on_from_a_counter_ahead(
         pool: WalletPool, redis_client: redis.Redis) -> None:
+    pool.configure("LIVE")  # a plain pool, made on purpose
     pool.add("LIVE", [f"w{i}" for i in range(5)])  # the server's clock, not a frozen one
     seq = "wp:{LIVE}:seq"
     seconds, micros = redis_client.time()

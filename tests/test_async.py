@@ -58,6 +58,7 @@ def test_many_async_tasks_never_share_a_wallet(redis_server: RedisServer,
                                                 redis_client: redis.Redis) -> None:
     async def scenario() -> list[str]:
         async with AsyncWalletPool.from_url(redis_server.url) as pool:
+            await pool.configure("TOKEN")  # a plain pool, made on purpose
             await pool.add("TOKEN", [f"e{i}" for i in range(200)])
             leases = await asyncio.gather(*(pool.allocate("TOKEN", f"o{i}") for i in range(200)))
             return [lease.address for lease in leases]
@@ -71,6 +72,7 @@ def test_async_calls_and_pipelines_heal_after_script_flush(redis_server: RedisSe
                                                            redis_client: redis.Redis) -> None:
     async def scenario() -> None:
         async with AsyncWalletPool.from_url(redis_server.url) as pool:
+            await pool.configure("CASH")  # a plain pool, made on purpose
             await pool.add("CASH", ["l0", "l1", "l2"])
             redis_client.script_flush()
             lease = await pool.allocate("CASH", "o1")

@@ -34,6 +34,7 @@ def test_the_pool_recovers_by_itself_when_redis_is_back(tmp_path) -> None:  # ty
     server = RedisServer(tmp_path, appendfsync="always")
     server.start()
     pool = WalletPool.from_url(server.url, socket_timeout=1)
+    pool.configure("COIN")  # a plain pool, made on purpose
     pool.add("COIN", ["a0", "a1"])
     lease = pool.allocate("COIN", "o1")
     server.kill()

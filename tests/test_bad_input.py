@@ -41,6 +41,7 @@ def snapshot(client: redis.Redis) -> dict[Any, Any]:
 @pytest.fixture
 def setup(btc: WalletPool, redis_server: RedisServer
           ) -> Iterator[tuple[WalletPool, Lease, redis.Redis]]:
+    btc.configure("TOKEN")  # a plain pool, made on purpose
     btc.add("TOKEN", ["e0"])
     lease = btc.allocate("COIN", "order-1")
     raw = redis.Redis(port=redis_server.port)

@@ -51,6 +51,7 @@ def test_import_configure_allocate_release_round_trip(cli: Cli, tmp_path: Path) 
 
 
 def test_import_reads_stdin_and_reports_a_bad_line(cli: Cli) -> None:
+    cli("configure", "TOKEN")  # a plain pool, made on purpose
     assert cli("import", "TOKEN", "-", input="0xabc\n0xdef\n").exit_code == 0
     bad = cli("import", "TOKEN", "-", input="0x111\nnot valid\n")
     assert bad.exit_code == 2
@@ -59,6 +60,7 @@ def test_import_reads_stdin_and_reports_a_bad_line(cli: Cli) -> None:
 
 
 def test_stats_and_pools_print_tables_and_json(cli: Cli) -> None:
+    cli("configure", "CASH")  # a plain pool, made on purpose
     cli("import", "CASH", "-", input="l1\nl2\n")
     cli("allocate", "CASH", "o1")
     table = cli("stats")
@@ -72,6 +74,7 @@ def test_stats_and_pools_print_tables_and_json(cli: Cli) -> None:
 
 
 def test_exhausted_pool_exits_1_and_bad_input_exits_2(cli: Cli) -> None:
+    cli("configure", "CASH")  # a plain pool, made on purpose
     cli("import", "CASH", "-", input="l1\n")
     assert cli("allocate", "CASH", "o1").exit_code == 0
     exhausted = cli("allocate", "CASH", "o2")
@@ -84,6 +87,7 @@ def test_exhausted_pool_exits_1_and_bad_input_exits_2(cli: Cli) -> None:
 
 
 def test_retire_reap_and_configure_report_what_they_did(cli: Cli) -> None:
+    cli("configure", "CHIP")  # a plain pool, made on purpose
     cli("import", "CHIP", "-", input="t1\nt2\n")
     assert "t1: retired" in cli("retire", "CHIP", "t1", "t9").output
     assert "0 expired" in cli("reap").output
@@ -102,6 +106,7 @@ def test_doctor_passes_a_sound_setup_and_warns_of_an_unsynced_pool(
         cli: Cli, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'd.db'}"
     assert cli("db", "upgrade", "--database-url", db).exit_code == 0
+    cli("configure", "COIN")  # a plain pool, made on purpose
     cli("import", "COIN", "-", input="a1\n")
     assert cli("sync", "--once", "--database-url", db).exit_code == 0
     healthy = cli("doctor", "--database-url", db)
@@ -218,3 +223,11 @@ def test_under_json_stderr_holds_only_json(cli: Cli, redis_server: RedisServer) 
     assert parsed[-1]["error"] == "WaitTimeout"
     assert any(p.get("message", "").startswith("wait for a wallet timed out") for p in parsed)
     assert result.stdout == ""
+
+
+def test_an_import_to_a_mistyped_pool_is_refused_naming_configure(cli: Cli) -> None:
+    result = cli("import", "NEWPOOL", "-", input="a0\na1\n")
+    assert result.exit_code == 2, result.output
+    assert "PoolNotFound" in result.output
+    assert "walletpool configure NEWPOOL --network" in result.output
+    assert "NEWPOOL" not in cli("pools").output  # nothing was made

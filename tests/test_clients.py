@@ -19,6 +19,7 @@ def test_the_shared_fixture_gives_each_client(pool: WalletPool,
         assert isinstance(pool, Blocking) and isinstance(pool._target, AsyncWalletPool)
     else:
         assert type(pool) is WalletPool
+    pool.configure("COIN")  # a plain pool, made on purpose
     pool.add("COIN", ["a0"])
     assert isinstance(pool.allocate("COIN", "o1"), Lease)  # a result, not a coroutine
 
@@ -31,6 +32,7 @@ def test_both_clients_expose_the_same_operations() -> None:
 def test_an_async_pipeline_runs_on_the_async_client(redis_server: RedisServer) -> None:
     async def scenario() -> list[object]:
         async with AsyncWalletPool.from_url(redis_server.url) as pool:
+            await pool.configure("COIN")  # a plain pool, made on purpose
             await pool.add("COIN", ["a0", "a1"])
             async with pool.pipeline() as pipe:
                 pipe.allocate("COIN", "o1").allocate("COIN", "o2").peek("COIN")

@@ -142,6 +142,7 @@ def flush_scripts(cluster: Cluster) -> None:
 def test_calls_and_pipelines_heal_after_script_flush_on_every_node(
         cluster: Cluster, cluster_pool: WalletPool) -> None:
     for pool in POOLS:
+        cluster_pool.configure(pool)  # a plain pool, made on purpose
         cluster_pool.add(pool, [f"{pool.lower()}-a"])
     flush_scripts(cluster)
     leases = [cluster_pool.allocate(pool, "o1") for pool in POOLS]
@@ -165,6 +166,7 @@ def test_orders_wait_on_every_node_sync_and_asyncio(cluster: Cluster,
 
     held = {}
     for pool in POOLS:
+        cluster_pool.configure(pool)  # a plain pool, made on purpose
         cluster_pool.add(pool, [f"{pool.lower()}-a"])
         held[pool] = cluster_pool.allocate(pool, "holder")
     got: dict[str, object] = {}

@@ -25,6 +25,7 @@ from walletpool import (
     InvalidInput,
     LeaseLost,
     PoolExhausted,
+    PoolNotFound,
     WaitTimeout,
     WalletPool,
 )
@@ -336,6 +337,8 @@ def test_without_redis_queues_the_database_alone_runs_the_pool(store: sa.Engine)
     pool = WalletPool(dead, settings=Settings(
         database_url=store.url.render_as_string(hide_password=False), redis_queues=False))
     OPENED.append(pool)
+    with pytest.raises(PoolNotFound, match="walletpool configure CASH --network"):
+        pool.add("CASH", ["c1"])  # no name implies it: made on purpose only, as with Redis
     assert pool.configure("CASH", lease_ttl=30, cooldown=0) is True
     assert pool.add("CASH", ["c1", "c2", "c2", "c3"]).added == 3
     first = pool.allocate("CASH", "o1")

@@ -157,6 +157,7 @@ def test_a_heal_chunk_that_comes_after_the_fence_was_lifted_changes_nothing(
 def test_a_pool_no_database_watches_is_never_fenced(
         redis_server: RedisServer, redis_client: redis.Redis) -> None:
     with WalletPool.from_url(redis_server.url) as pool:
+        pool.configure(POOL)  # a plain pool, made on purpose
         pool.add(POOL, WALLETS)
         keys = snapshot(redis_client)
         pool.allocate(POOL, "o1")

@@ -39,6 +39,7 @@ def test_the_endpoint_serves_every_pool_and_equals_stats(
     with WalletPool.from_url(redis_server.url) as pool:
         pool.configure("COIN", lease_ttl=60, cooldown=30, min_free=4)
         pool.add("COIN", [f"b{i}" for i in range(6)])
+        pool.configure("CASH")  # a plain pool, made on purpose
         pool.add("CASH", ["c0"])
         pool.release(pool.allocate("COIN", "o1"))  # one cooling
         pool.allocate("COIN", "o2")
@@ -98,6 +99,7 @@ def test_a_service_registry_gets_latency_by_outcome_and_fallback_switches(
     registry = CollectorRegistry()
     with WalletPool.from_url(redis_server.url) as pool:
         instrument(pool, registry)
+        pool.configure("CASH")  # a plain pool, made on purpose
         pool.add("CASH", ["c0"])
         pool.allocate("CASH", "o1")
         with pytest.raises(PoolExhausted):

@@ -159,6 +159,7 @@ def test_a_registered_validator_checks_its_pools(pool: WalletPool) -> None:
 
 
 def test_other_pools_keep_the_engine_rule(pool: WalletPool) -> None:
+    pool.configure("COIN")  # a plain pool, made on purpose
     assert pool.add("COIN", ["a1", "b:2.c_d-e"]).added == 2
     assert pool.stats("COIN").network == "plain"
     with pytest.raises(InvalidAddress):

@@ -83,6 +83,7 @@ def test_every_command_shows_the_checksummed_form_of_an_address(cli: Cli) -> Non
 def test_releasing_an_expired_lease_says_when_it_expired_and_what_that_means(
         cli: Cli, sync_pool: WalletPool) -> None:
     """Defect 6: the CLI said only "owner o2 holds no live lease"; deadlines were raw epochs."""
+    cli("configure", "CASH")  # a plain pool, made on purpose
     cli("import", "CASH", "-", input="l1\nl2\n")
     freeze_clock(sync_pool, "CASH", 1_800_000_000.0)
     allocated = cli("allocate", "CASH", "o2", "--ttl", "10").output
@@ -126,6 +127,7 @@ def _walletpool(*args: str, stderr: Path) -> subprocess.Popen[str]:
 def test_sync_once_before_db_upgrade_reports_the_schema_and_exits(
         redis_server: RedisServer, sync_pool: WalletPool, tmp_path: Path) -> None:
     """Defect 3: it retried "no such table" every 5 s, forever."""
+    sync_pool.configure("CASH")  # a plain pool, made on purpose
     sync_pool.add("CASH", ["l1"])
     run = _walletpool("--redis-url", redis_server.url, "sync", "--once",
                       "--database-url", f"sqlite:///{tmp_path / 'empty.db'}",
@@ -142,6 +144,7 @@ def test_sigterm_stops_sync_while_the_database_is_away(
         restartable_postgres: PostgresServer, once: bool) -> None:
     """Defect 3: while it waited for the database, only SIGKILL stopped it."""
     engine = fresh_database(restartable_postgres.url)
+    sync_pool.configure("CASH")  # a plain pool, made on purpose
     sync_pool.add("CASH", ["l1"])
     for i in range(300):  # 600 stream entries, synced one a batch
         sync_pool.release(sync_pool.allocate("CASH", f"o{i}"))
@@ -170,6 +173,7 @@ def test_sync_started_while_the_database_is_away_waits_for_it_and_stops_on_sigte
         redis_server: RedisServer, sync_pool: WalletPool, tmp_path: Path) -> None:
     """A syncer exits only when told to: started while its database is down, it says so
     in one line and waits, and SIGTERM stops it cleanly (exit 0, no traceback)."""
+    sync_pool.configure("CASH")  # a plain pool, made on purpose
     sync_pool.add("CASH", ["l1"])
     nowhere = f"postgresql://walletpool:s3cret@127.0.0.1:{free_port()}/walletpool"
     run = _walletpool("--redis-url", redis_server.url, "sync", "--database-url", nowhere,
@@ -208,6 +212,7 @@ def test_store_failures_are_one_line_and_the_documented_exit_code(
         assert "s3cret" not in result.output
     synced = f"sqlite:///{tmp_path / 'ok.db'}"  # a database that has a pool
     assert cli("db", "upgrade", "--database-url", synced).exit_code == 0
+    cli("configure", "CASH")  # a plain pool, made on purpose
     cli("import", "CASH", "-", input="l1\n")
     assert cli("sync", "--once", "--database-url", synced).exit_code == 0
     down = f"redis://127.0.0.1:{free_port()}/0"
@@ -218,6 +223,7 @@ def test_store_failures_are_one_line_and_the_documented_exit_code(
 
     latin1 = tmp_path / "wallets.csv"
     latin1.write_bytes("address\nl1\nCaf\xe9\n".encode("latin-1"))
+    cli("configure", "CASH")  # a plain pool, made on purpose
     result = cli("import", "CASH", str(latin1))
     assert result.exit_code == 2
     assert "is not UTF-8 text (it holds the byte 0xe9" in result.output
@@ -230,6 +236,7 @@ def test_an_excel_export_with_a_byte_order_mark_imports(cli: Cli, tmp_path: Path
     """Defect 8: the BOM made the header line a rejected address."""
     export = tmp_path / "wallets.csv"
     export.write_bytes("address\r\nl1\r\nl2\r\n".encode("utf-8-sig"))
+    cli("configure", "CASH")  # a plain pool, made on purpose
     result = cli("import", "CASH", str(export))
     assert result.exit_code == 0, result.output
     assert "added 2" in result.output
@@ -237,6 +244,7 @@ def test_an_excel_export_with_a_byte_order_mark_imports(cli: Cli, tmp_path: Path
 
 def test_a_refusal_is_said_once_not_as_a_warning_and_an_error(cli: Cli) -> None:
     """Defect 9: a log line and an `error:` line said the same."""
+    cli("configure", "CASH")  # a plain pool, made on purpose
     cli("import", "CASH", "-", input="l1\n")
     cli("allocate", "CASH", "o1")
     refused = cli("allocate", "CASH", "o2")
@@ -248,6 +256,7 @@ def test_a_refusal_is_said_once_not_as_a_warning_and_an_error(cli: Cli) -> None:
 def test_typos_and_contradictory_settings_are_refused_with_a_hint(
         cli: Cli, sync_pool: WalletPool) -> None:
     """Defect 8: lowercase names without a hint; settings the pool cannot keep taken."""
+    cli("configure", "CASH")  # a plain pool, made on purpose
     cli("import", "CASH", "-", input="l1\nl2\nl3\n")
     lower = cli("stats", "cash")
     assert lower.exit_code == 2 and "(did you mean CASH?)" in lower.output
@@ -297,6 +306,7 @@ def test_up_fails_on_a_taken_port_and_down_works_from_anywhere(
 def test_stats_and_pools_fit_80_columns_and_wide_has_every_column(cli: Cli) -> None:
     """Defect 9: a 21-column, 212-character table in an 80-column terminal."""
     cli("import", "USDT-TRC20", "-", input="\n".join(sample_addresses("tron", 3)))
+    cli("configure", "CASH")  # a plain pool, made on purpose
     cli("import", "CASH", "-", input="l1\nl2\n")
     cli("allocate", "CASH", "o1")
     for command in (["stats"], ["pools"]):
@@ -312,6 +322,7 @@ def test_stats_watch_redraws_until_interrupted(cli: Cli, monkeypatch: pytest.Mon
     """The live view: one frame an interval, ended by Ctrl-C (here the third sleep)."""
     import time as clock
 
+    cli("configure", "CASH")  # a plain pool, made on purpose
     cli("import", "CASH", "-", input="l1\n")
     naps = []
 
@@ -334,6 +345,7 @@ def test_stats_watch_redraws_until_interrupted(cli: Cli, monkeypatch: pytest.Mon
 def test_every_command_speaks_json_and_so_do_its_errors(cli: Cli, command: list[str]) -> None:
     """Defect 9: extend, release, reap, retire, configure, doctor had no --json, and
     errors stayed plain text under it."""
+    cli("configure", "CASH")  # a plain pool, made on purpose
     cli("import", "CASH", "-", input="l1\nl2\nl3\n")
     cli("allocate", "CASH", "o1")
     result = cli(*command, "--json")

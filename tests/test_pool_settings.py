@@ -51,6 +51,7 @@ def test_peek_shows_the_head_of_the_queue_without_taking_it(btc: WalletPool) -> 
 
 def test_pools_lists_every_pool_under_the_prefix(pool: WalletPool,
                                                  redis_client: redis.Redis) -> None:
+    pool.configure("COIN")  # a plain pool, made on purpose
     pool.add("COIN", ["a"])
     pool.configure("TOKEN-NET1", lease_ttl=60)
     assert pool.pools() == ["COIN", "TOKEN-NET1"]
@@ -60,6 +61,8 @@ def test_pools_lists_every_pool_under_the_prefix(pool: WalletPool,
 
 def test_prefixes_keep_pools_apart(pool: WalletPool, redis_client: redis.Redis) -> None:
     other = WalletPool(redis_client, prefix="shop2")
+    pool.configure("COIN")  # a plain pool, made on purpose
     pool.add("COIN", ["a0"])
+    other.configure("COIN")
     other.add("COIN", ["z0"])
     assert pool.peek("COIN") == ["a0"] and other.peek("COIN") == ["z0"]

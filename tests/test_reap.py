@@ -86,6 +86,7 @@ def test_an_owner_whose_lease_expired_gets_a_new_lease(btc: WalletPool) -> None:
 
 def test_reap_works_through_more_than_one_chunk(pool: WalletPool,
                                                 redis_client: redis.Redis) -> None:
+    pool.configure("CASH")  # a plain pool, made on purpose
     pool.add("CASH", [f"l{i}" for i in range(2500)])
     pool.allocate_many("CASH", [f"o{i}" for i in range(2500)], ttl=1)
     shift_clock(pool, "CASH", 2)

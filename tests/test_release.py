@@ -88,6 +88,7 @@ def test_release_many_releases_each_lease_on_its_own(btc: WalletPool) -> None:
 
 
 def test_release_many_refuses_leases_of_two_pools(btc: WalletPool) -> None:
+    btc.configure("TOKEN")  # a plain pool, made on purpose
     btc.add("TOKEN", ["e0"])
     with pytest.raises(ValueError, match="one pool at a time"):
         btc.release_many([btc.allocate("COIN", owner="o"), btc.allocate("TOKEN", owner="o")])

@@ -199,6 +199,7 @@ def _an_order_waiting(replicated: Replicated, timeout: float
     replicated.wait_in_sync()
     with WalletPool.from_url(replicated.primary.url, replicas=1,
                              replica_timeout=timeout) as pool:
+        pool.configure(POOL)  # a plain pool, made on purpose
         pool.add(POOL, ["a0"])
         held = pool.allocate(POOL, "holder")
         outcome: list[object] = []

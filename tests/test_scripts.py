@@ -207,9 +207,11 @@ def test_scripts_heal_after_a_restart_without_persistence(tmp_path) -> None:  # 
     server = RedisServer(tmp_path, appendfsync=None)
     with server:
         pool = WalletPool.from_url(server.url)
+        pool.configure("COIN")  # a plain pool, made on purpose
         pool.add("COIN", ["a0", "a1"])
         pool.allocate("COIN", "o1")
     with server:  # the same port, nothing kept: the script cache is empty again
+        pool.configure("COIN")
         pool.add("COIN", ["a0", "a1"])
         assert pool.allocate("COIN", "o1").address == "a0"
     with server:  # and again, this time the first calls after the restart are a pipeline
@@ -217,6 +219,7 @@ def test_scripts_heal_after_a_restart_without_persistence(tmp_path) -> None:  # 
         pipe.stats("COIN").allocate("COIN", "o1")
         missing, exhausted = pipe.execute()
         assert isinstance(missing, PoolNotFound) and isinstance(exhausted, PoolNotFound)
+        pool.configure("COIN")
         pool.add("COIN", ["a0"])
         pipe.allocate("COIN", "o1").peek("COIN")
         lease, head = pipe.execute()

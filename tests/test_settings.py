@@ -12,6 +12,7 @@ def test_the_redis_db_setting_overrides_the_database_the_url_names(
         redis_server: RedisServer, redis_client: redis.Redis) -> None:
     """WALLET_QUEUE_REDIS_DB (or redis_db=) wins over the URL's /0, as documented."""
     with WalletPool.from_url(redis_server.url, redis_db=3) as pool:
+        pool.configure("COIN")  # a plain pool, made on purpose
         pool.add("COIN", ["a0"])
     third = redis.Redis(port=redis_server.port, db=3)
     try:

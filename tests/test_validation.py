@@ -35,6 +35,8 @@ def test_a_bad_pool_name_raises_invalid_pool_and_writes_nothing(
 @pytest.mark.parametrize("name", GOOD_POOLS)
 def test_good_pool_names_are_accepted(pool: WalletPool, name: str) -> None:
     network = chains.default_network(name)
+    if network == "plain":  # no name implies it: made on purpose
+        pool.configure(name)
     assert pool.add(name, chains.sample_addresses(network, 1)).added == 1
     assert pool.stats(name).network == network
 

@@ -244,6 +244,7 @@ def test_a_withdrawal_and_a_hand_off_never_both_happen(
 def test_allocate_waits_for_a_wallet_and_times_out_without_a_trace(
         sync_pool: WalletPool, redis_client: redis.Redis) -> None:
     pool = sync_pool
+    pool.configure(POOL)  # a plain pool, made on purpose
     pool.add(POOL, ["a0"])
     held = pool.allocate(POOL, "h0")
     got: dict[str, object] = {}
@@ -301,6 +302,7 @@ def test_an_asyncio_waiter_that_is_cancelled_withdraws(redis_server: RedisServer
                                                        redis_client: redis.Redis) -> None:
     async def run() -> None:
         async with AsyncWalletPool.from_url(redis_server.url) as pool:
+            await pool.configure(POOL)  # a plain pool, made on purpose
             await pool.add(POOL, ["a0"])
             held = await pool.allocate(POOL, "h0")
             task = asyncio.create_task(pool.allocate(POOL, "w0", wait=30))
@@ -321,6 +323,7 @@ def test_two_calls_of_one_order_wait_on_one_ticket_and_get_one_lease(
         redis_server: RedisServer) -> None:
     async def run() -> None:
         async with AsyncWalletPool.from_url(redis_server.url) as pool:
+            await pool.configure(POOL)  # a plain pool, made on purpose
             await pool.add(POOL, ["a0", "a1"])
             held = [await pool.allocate(POOL, f"h{i}") for i in range(2)]
             calls = [asyncio.create_task(pool.allocate(POOL, "w0", wait=10)) for _ in range(2)]
@@ -420,6 +423,7 @@ def test_the_client_default_wait_comes_from_the_environment(
     monkeypatch.setenv("WALLETPOOL_MAX_WAIT", "60")
     with WalletPool.from_url(redis_server.url) as pool:
         assert pool.settings.wait == 0.3
+        pool.configure(POOL)  # a plain pool, made on purpose
         pool.add(POOL, ["a0"])
         pool.allocate(POOL, "h0")
         freeze_clock(pool, POOL, 0)

@@ -16,6 +16,7 @@ from ..errors import (
     InvalidInput,
     LayoutOutdated,
     PoolFull,
+    PoolNotFound,
     WalletPoolError,
 )
 from ..keys import family_key
@@ -57,11 +58,30 @@ class Checked:
 
 
 def network_of(pool: str, stats: PoolStats | None) -> chains.Network:
-    name = stats.network if stats is not None and stats.network else chains.default_network(pool)
+    """The network a pool's wallets are checked for: its own, or for a pool that does
+    not exist yet, the one its name implies (PoolNotFound when it implies none)."""
+    name = (stats.network or chains.default_network(pool)) if stats is not None else \
+        implied_network(pool)
     try:
         return chains.network(name)
     except LookupError as exc:
         raise InvalidInput(f"pool {pool}: {exc}") from None
+
+
+def implied_network(pool: str) -> str:
+    """The network an add to a pool that does not exist creates it on: the one its name
+    implies (BTC, ETH, USDT-TRC20, ...). A name that implies none, which is what a typo
+    looks like, would make a pool whose addresses nobody checks: refused, naming the
+    command that creates the pool on purpose."""
+    name = chains.default_network(pool)
+    if name == "plain":
+        raise PoolNotFound(
+            f"pool {pool} does not exist, and its name implies no network to check its "
+            f"addresses for (BTC, ETH, USDT-TRC20, ... do): a mistyped name? Create it "
+            f"first with `walletpool configure {pool} --network NAME` (or "
+            f"configure(\"{pool}\", network=...)); --network plain checks only the "
+            "charset")
+    return name
 
 
 def canonical_wallet(pool: str, network: chains.Network, address: object,

@@ -220,6 +220,9 @@ class ReserveLane:
                 schema.pools.c.name == pool)).scalar()
         name = known or chains.default_network(pool)
         if known is None and create:
+            from ..engine.intake import implied_network
+
+            name = implied_network(pool)  # a typo makes no pool that checks nothing
             reserve.configure(self.ready_engine, pool, {
                 "lease_ttl_ms": self.settings.lease_ttl_ms, "max_size": self.settings.max_size,
                 "network": name})
