@@ -154,7 +154,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
 
 
 def fresh_database(url: str) -> sa.Engine:
-    engine = create_engine(url)
+    engine = create_engine(url, create=True)
     with engine.begin() as conn:
         for table in reversed(schema.metadata.sorted_tables):
             table.drop(conn, checkfirst=True)

@@ -52,7 +52,7 @@ def test_the_engine_user_runs_every_operation_and_nothing_else(
         with pytest.raises(PoolExhausted):
             pool.allocate("COIN", "one-too-many")
         assert pool.stats("COIN").exhaustions == 1
-        engine = create_engine(f"sqlite:///{tmp_path / 'wp.db'}")
+        engine = create_engine(f"sqlite:///{tmp_path / 'wp.db'}", create=True)
         upgrade(engine)
         syncer_url = f"redis://wp-syncer:{PASSWORD}@{limited}"
         with redis.Redis.from_url(syncer_url) as syncer_client:

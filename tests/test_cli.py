@@ -183,7 +183,7 @@ def test_the_readme_command_list_matches_every_commands_help() -> None:
     listed = {k for k in entries if k != "main"}
     assert listed == {name for name, _ in _commands()}
     for name, command in [("main", main), *_commands()]:
-        options = {o for p in command.params if isinstance(p, click.Option)
+        options = {o for p in command.params if isinstance(p, click.Option) and not p.hidden
                    for o in p.opts + p.secondary_opts if o.startswith("--")} - {"--help"}
         if name == "main":
             options -= {"--version"}  # a line of its own

@@ -468,7 +468,7 @@ def test_the_cli_configures_the_reserve_rebalances_and_shows_it(own_redis: Redis
     assert "reserve=4" in cli("configure", "COIN", "--cooldown", "0", "--reserve", "4")
     with WalletPool.from_url(own_redis.url) as plain:
         plain.add("COIN", WALLETS)
-    cli("sync", "--once")
+    cli("sync", "--once", "--rebalance-every", "0")  # syncs, leaves the reserve alone
     assert "COIN: reserve 4 free of size 4 (took 4, gave back 0" in cli("rebalance", "COIN")
     table = cli("stats", "COIN").splitlines()
     header, row = table[0].split(), table[1].split()
@@ -479,6 +479,11 @@ def test_the_cli_configures_the_reserve_rebalances_and_shows_it(own_redis: Redis
     assert "reserve=1" in cli("configure", "COIN", "--reserve", "1")
     done = cli("rebalance", "--json")
     assert '"returned": 3' in done
+    assert "reserve=3" in cli("configure", "COIN", "--reserve", "3")
+    # issue 27: sync --once rebalances as a running syncer does at its start
+    once = cli("sync", "--once")
+    assert "COIN: reserve 3 free of size 3 (took 2, gave back 0" in once, once
+    assert "took 0" in cli("rebalance", "COIN")
 
 
 def test_an_allocation_no_replica_confirmed_falls_back_to_the_reserve(

@@ -284,6 +284,7 @@ def test_up_fails_on_a_taken_port_and_down_works_from_anywhere(
     assert taken.exit_code == 1
     assert f"port {redis_server.port} is taken by another server" in taken.output
     assert "Address already in use" in taken.output  # the server's own words
+    assert not (tmp_path / "a").exists()  # issue 27: no empty folder left behind
 
     port = free_port()
     started = runner.invoke(main, ["up", "--port", str(port)])
@@ -295,6 +296,11 @@ def test_up_fails_on_a_taken_port_and_down_works_from_anywhere(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+    found = runner.invoke(main, ["up", "--port", str(port)])  # issue 27: its own server
+    assert found.exit_code == 0, found.output
+    assert f"already runs at redis://127.0.0.1:{port}/0" in found.output
+    assert f"data in {tmp_path / 'walletpool-data'}" in found.output
+    assert "another server" not in found.output and not (elsewhere / "walletpool-data").exists()
     stopped = runner.invoke(main, ["down"])
     assert stopped.exit_code == 0
     assert f"data in {tmp_path / 'walletpool-data'}" in stopped.output
@@ -333,7 +339,7 @@ def test_stats_watch_redraws_until_interrupted(cli: Cli, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(clock, "sleep", nap)
     result = cli("stats", "--watch", "--interval", "0.5")
-    assert result.exit_code == 0 and naps == [0.5, 0.5, 0.5]
+    assert result.exit_code == 130 and naps == [0.5, 0.5, 0.5]
     assert result.output.count("walletpool stats every 0.5 s (Ctrl-C ends)") == 3
     assert result.output.count("CASH ") == 3
 

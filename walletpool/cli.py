@@ -1,18 +1,18 @@
 """The `walletpool` command: operate pools from a shell.
 
 Exit codes: 0 ok, 1 refused by the pool (exhausted, lease lost, full), 2 bad input,
-3 Redis unavailable.
+3 Redis or the database unavailable, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
@@ -29,7 +29,9 @@ from .models import ImportReport, Lease, PoolStats, utc
 if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that use the database
     import sqlalchemy as sa
 
-EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 1, 2, 3
+    from .reserve.rebalance import Rebalanced
+
+EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
 def _exit_code(exc: errors.WalletPoolError) -> int:
@@ -56,28 +58,59 @@ def _reported() -> Iterator[None]:
         _fail(translated)
 
 
-def _fail(exc: errors.WalletPoolError) -> None:
-    code = _exit_code(exc)
-    ctx = click.get_current_context(silent=True)
+def _fail(exc: errors.WalletPoolError, ctx: click.Context | None = None) -> NoReturn:
+    _end(type(exc).__name__, str(exc), _exit_code(exc), ctx)
+
+
+def _end(error: str, message: str, code: int, ctx: click.Context | None = None) -> NoReturn:
+    ctx = ctx or click.get_current_context(silent=True)
     if ctx is not None and ctx.params.get("as_json"):  # a script reads JSON, errors too
-        click.echo(json.dumps({"error": type(exc).__name__, "message": str(exc),
-                               "exit_code": code}), err=True)
+        click.echo(json.dumps({"error": error, "message": message, "exit_code": code}),
+                   err=True)
     else:
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"error: {error}: {message}", err=True)
     sys.exit(code)
 
 
-def _store_error(exc: Exception) -> errors.WalletPoolError | None:
+class _Command(click.Command):
+    """A command that ends as the README's table says, whatever stops it: a walletpool
+    error (or a raw Redis or database one) as one line and its exit code, Ctrl-C as 130
+    (after what the command does on it, e.g. a waiting allocation withdraws)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _end("Interrupted", "interrupted (Ctrl-C)", EXIT_INTERRUPTED, ctx)
+        except errors.WalletPoolError as exc:
+            _fail(exc, ctx)
+        except Exception as exc:
+            translated = _store_error(exc, ctx)
+            if translated is None:
+                raise
+            _fail(translated, ctx)
+
+
+class _Group(click.Group):
+    command_class = _Command
+    group_class = type  # a group's groups (db) are of this class too
+
+
+def _store_error(exc: Exception, ctx: click.Context | None = None
+                 ) -> errors.WalletPoolError | None:
     """A raw redis-py or SQLAlchemy error as the walletpool error it means, or None."""
     from redis import exceptions as rx
 
-    if isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError)):
-        return errors.BackendUnavailable(f"Redis is unavailable: {str(exc).rstrip('.')}.")
+    from .settings import mask_url
+
+    ctx = ctx or click.get_current_context(silent=True)
+    if isinstance(exc, rx.RedisError):
+        pool = ctx.obj.get("pool") if ctx is not None and ctx.obj else None
+        return wire.translate(exc, mask_url(pool.settings.redis_url) if pool else "Redis")
     sa_exc = sys.modules.get("sqlalchemy.exc")  # loaded only by the database's commands
     if sa_exc is None or not isinstance(exc, sa_exc.DBAPIError):
         return None
     reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
-    ctx = click.get_current_context(silent=True)
     engine = ctx.obj.get("engine") if ctx is not None and ctx.obj else None
     where = f" at {engine.url.render_as_string(hide_password=True)}" if engine else ""
     from .store.migrations import missing_schema
@@ -102,19 +135,19 @@ def _pool(ctx: click.Context) -> WalletPool:
     pool: WalletPool | None = ctx.obj.get("pool")
     if pool is None:
         with _reported():
-            pool = WalletPool.from_url(ctx.obj["redis_url"], prefix=ctx.obj["prefix"],
-                                       **ctx.obj["durability"])
+            connection = dict(ctx.obj.get("connection", {}))
+            pool = WalletPool.from_url(connection.pop("redis_url", None), **connection)
         ctx.obj["pool"] = pool
         ctx.call_on_close(pool.close)
     return pool
 
 
-def _engine(ctx: click.Context, database_url: str | None) -> sa.Engine:
+def _engine(ctx: click.Context, database_url: str | None, create: bool = False) -> sa.Engine:
     """The database of this command, disposed when the command ends."""
     from .store.engine import create_engine
 
     _json_only(ctx)
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, create=create)
     ctx.call_on_close(engine.dispose)
     ctx.find_root().ensure_object(dict)["engine"] = engine  # named in its errors
     return engine
@@ -141,36 +174,81 @@ def _shown_address(address: str, network: str | None) -> str:
         return address
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """Keep a connection option for _pool and _engine; given after the command too, that
+    one wins (click parses the command's options after the group's)."""
+    def remember(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        connection = ctx.ensure_object(dict).setdefault("connection", {})
+        if value is not None:
+            connection[key] = value
+        return connection.get(key)
+    return remember
+
+
+CONNECTION: list[tuple[str, str, dict[str, Any]]] = [
+    ("--redis-url", "redis_url", {
+        "envvar": "REDIS_URL", "help": "Redis to use [default: redis://127.0.0.1:6379/0]."}),
+    ("--prefix", "prefix", {"envvar": "WALLETPOOL_PREFIX", "help": "Key prefix [default: wp]."}),
+    ("--replicas", "replicas", {
+        "type": int, "help": "Replicas that must acknowledge each allocation, extension and "
+                             "retirement [env WALLETPOOL_REPLICAS; default: 0]."}),
+    ("--replica-timeout", "replica_timeout", {
+        "type": float, "help": "Seconds to wait for them before NotReplicated "
+                               "[env WALLETPOOL_REPLICA_TIMEOUT; default: 1]."}),
+    ("--fsync/--no-fsync", "fsync", {
+        "help": "Also wait for the AOF fsync (WAITAOF: Redis 7.2+, Valkey) "
+                "[env WALLETPOOL_FSYNC]."}),
+]
+"""The options that say where Redis is and how a write counts: the group takes them
+(`walletpool --redis-url URL stats`), and so does every command that talks to Redis
+(`walletpool stats --redis-url URL`), hidden there to keep each command's help short."""
+
+DATABASE_HELP = ("SQLAlchemy URL of the durable record [env WALLETPOOL_DATABASE_URL; "
+                 "default: sqlite:///walletpool.db].")
+
+
+def connected(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The connection options, after the command's name too (--database-url hidden where
+    the command has no use of its own for it: the reserve's client takes it)."""
+    own = {p.name for p in getattr(command, "__click_params__", [])}
+    database = [] if "database_url" in own else [
+        ("--database-url", "database_url", {"help": DATABASE_HELP})]
+    for flag, key, settings in reversed([*CONNECTION, *database]):
+        command = click.option(flag, key, default=None, expose_value=False, hidden=True,
+                               callback=_remember(key),
+                               **{k: v for k, v in settings.items() if k != "envvar"})(command)
+    return command
+
+
+def _group_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for flag, key, settings in reversed([*CONNECTION, ("--database-url", "database_url", {
+            "envvar": "WALLETPOOL_DATABASE_URL",
+            "help": "SQLAlchemy URL of the durable record [default: sqlite:///walletpool.db]."
+            })]):
+        command = click.option(flag, key, default=None, expose_value=False,
+                               show_envvar="envvar" in settings, callback=_remember(key),
+                               **settings)(command)
+    return command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="walletpool")
-@click.option("--redis-url", envvar="REDIS_URL", default=None, show_envvar=True,
-              help="Redis to use [default: redis://127.0.0.1:6379/0].")
-@click.option("--prefix", envvar="WALLETPOOL_PREFIX", default=None, show_envvar=True,
-              help="Key prefix [default: wp].")
-@click.option("--replicas", type=int, default=None,
-              help="Replicas that must acknowledge each allocation, extension and "
-                   "retirement [env WALLETPOOL_REPLICAS; default: 0].")
-@click.option("--replica-timeout", type=float, default=None,
-              help="Seconds to wait for them before NotReplicated "
-                   "[env WALLETPOOL_REPLICA_TIMEOUT; default: 1].")
-@click.option("--fsync/--no-fsync", default=None,
-              help="Also wait for the AOF fsync (WAITAOF: Redis 7.2+, Valkey) "
-                   "[env WALLETPOOL_FSYNC].")
+@_group_options
 @click.option("--log-level", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("--json-logs", is_flag=True, help="Log records as JSON lines on stderr.")
 @click.pass_context
-def main(ctx: click.Context, redis_url: str | None, prefix: str | None,
-         replicas: int | None, replica_timeout: float | None, fsync: bool | None,
-         log_level: str, json_logs: bool) -> None:
-    """Fair, atomic pools of deposit wallets on Redis."""
+def main(ctx: click.Context, log_level: str, json_logs: bool) -> None:
+    """Fair, atomic pools of deposit wallets on Redis.
+
+    The connection options (--redis-url, --prefix, --replicas, --replica-timeout,
+    --fsync, --database-url) go before the command or after it."""
     configure_logging(log_level.upper(), json_lines=json_logs, errors_shown=True)
-    ctx.ensure_object(dict)
-    ctx.obj.update(log_level=log_level.upper(), redis_url=redis_url, prefix=prefix, durability={
-        "replicas": replicas, "replica_timeout": replica_timeout, "fsync": fsync})
+    ctx.ensure_object(dict).update(log_level=log_level.upper())
 
 
 @main.command()
+@connected
 @click.option("--wide", is_flag=True, help="Every column (settings and counters too).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -188,6 +266,7 @@ def pools(ctx: click.Context, wide: bool, as_json: bool) -> None:
 
 
 @main.command(name="import")
+@connected
 @click.argument("pool_name", metavar="POOL")
 @click.argument("source", metavar="FILE", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--dry-run", is_flag=True, help="Check and count, write nothing.")
@@ -264,6 +343,7 @@ def _print_import(report: ImportReport, refused_all: bool) -> None:
 
 
 @main.command()
+@connected
 @click.argument("pool_name", metavar="POOL")
 @click.argument("owner")
 @click.option("--ttl", type=float, help="Lease TTL in seconds [default: the pool's].")
@@ -308,6 +388,7 @@ def _held(pool: WalletPool, pool_name: str, owner: str, token: int | None) -> Le
 
 
 @main.command()
+@connected
 @click.argument("pool_name", metavar="POOL")
 @click.argument("owner")
 @click.option("--token", type=int, help="Release only if the lease still has this token.")
@@ -327,6 +408,7 @@ def release(ctx: click.Context, pool_name: str, owner: str, token: int | None,
 
 
 @main.command()
+@connected
 @click.argument("pool_name", metavar="POOL")
 @click.argument("owner")
 @click.option("--ttl", type=float, help="New TTL from now, seconds [default: the pool's].")
@@ -346,6 +428,7 @@ def extend(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
 
 
 @main.command()
+@connected
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
 @click.option("--wide", is_flag=True, help="Every column (settings and counters too).")
 @click.option("--watch", is_flag=True, help="Redraw every --interval seconds until Ctrl-C.")
@@ -379,10 +462,7 @@ def stats(ctx: click.Context, pool_names: tuple[str, ...], wide: bool, watch: bo
             _print_table(stats, lags, wide=wide)
         if not watch:
             return
-        try:
-            time.sleep(interval)
-        except KeyboardInterrupt:
-            return
+        time.sleep(interval)  # Ctrl-C ends it, with 130 as any command
 
 
 NARROW = ["pool", "network", "free", "leased", "cooling", "retired", "reserve", "waiting",
@@ -433,6 +513,7 @@ def _cell(stats: PoolStats, column: str, wide: bool) -> str:
 
 
 @main.command()
+@connected
 @click.argument("pool_name", metavar="POOL")
 @click.option("-n", "--count", type=int, default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -448,6 +529,7 @@ def peek(ctx: click.Context, pool_name: str, count: int, as_json: bool) -> None:
 
 
 @main.command()
+@connected
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -465,6 +547,7 @@ def reap(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> None
 
 
 @main.command()
+@connected
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
 @click.option("--dry-run", is_flag=True, help="Say which pools need it; write nothing.")
 @click.pass_context
@@ -500,6 +583,7 @@ def _v1_entries(pool: WalletPool, name: str) -> int | None:
 
 
 @main.command()
+@connected
 @click.argument("pool_name", metavar="POOL")
 @click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -543,6 +627,7 @@ def _max_uses(value: str | None) -> int | Keep | None:
 
 
 @main.command()
+@connected
 @click.argument("pool_name", metavar="POOL")
 @click.option("--lease-ttl", type=float, help="Default lease TTL, seconds.")
 @click.option("--cooldown", type=float, help="Seconds a released wallet rests before reuse.")
@@ -598,8 +683,7 @@ def _reserve_text(pool: WalletPool, stats: PoolStats) -> str:
 # -- the database: schema, write-behind, restore ----------------------------------------
 
 database_option = click.option(
-    "--database-url", envvar="WALLETPOOL_DATABASE_URL", default=None, show_envvar=True,
-    help="SQLAlchemy URL of the durable record [default: sqlite:///walletpool.db].")
+    "--database-url", default=None, callback=_remember("database_url"), help=DATABASE_HELP)
 
 
 @main.group()
@@ -615,7 +699,7 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
     from .store.migrations import LATEST
     from .store.migrations import upgrade as run_upgrade
 
-    engine = _engine(ctx, database_url)
+    engine = _engine(ctx, database_url, create=True)
     with _reported():
         applied = run_upgrade(engine)
     click.echo(f"schema at version {LATEST}" + (f" (applied {applied})" if applied else
@@ -623,6 +707,7 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
 
 
 @main.command()
+@connected
 @database_option
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--block", default=1.0, show_default=True, type=click.FloatRange(0.01, 60),
@@ -630,14 +715,15 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
 @click.option("--consumer", help="This syncer's name in the consumer group [default: host-pid].")
 @click.option("--claim-idle", default=30.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds after which a stalled syncer's entries are taken over.")
-@click.option("--once", is_flag=True, help="Sync what is there, then exit.")
+@click.option("--once", is_flag=True,
+              help="Sync what is there, rebalance the reserves once, then exit.")
 @click.option("--rebalance-every", default=30.0, show_default=True, type=click.FloatRange(0),
               help="Seconds between rebalances of every pool's reserve (0: never).")
 @click.pass_context
 def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: float,
          consumer: str | None, claim_idle: float, once: bool, rebalance_every: float) -> None:
     """Copy every pool's events to the database until stopped (SIGTERM: finish the
-    batch in hand, acknowledge it, exit 0)."""
+    batch in hand, acknowledge it, exit 0; Ctrl-C: the same, exit 130)."""
     import signal
 
     from .store.migrations import check
@@ -649,21 +735,38 @@ def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: f
                     consumer=consumer, batch_size=batch_size, block=block,
                     claim_idle=claim_idle, rebalance_every=rebalance_every or None,
                     settings=pool.settings)
+    stopped_by: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        syncer.stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: syncer.stop())
+        signal.signal(sig, stop)
+    rebalanced: list[Rebalanced] = []
     with _reported():
         if once:
             check(engine)  # a missing schema is reported, not retried
             while not syncer.stopping and syncer.run_once():
                 pass
+            # then what a running syncer does at its start: a sync --once from cron
+            # keeps the reserves at their size too (--rebalance-every 0: it does not)
+            if rebalance_every and not syncer.stopping:
+                rebalanced = [d for d in syncer.rebalance()
+                              if d.size or d.taken or d.returned or d.released or d.repaired]
             total = syncer.committed
         else:
             total = syncer.run()
     stopped = " (stopped: the batch in hand stays in the stream)" if syncer.abandoned else ""
     click.echo(f"committed {total} events{stopped}")
+    for d in rebalanced:
+        click.echo(_rebalanced_text(d))
+    if signal.SIGINT in stopped_by:  # Ctrl-C: 130 as any command; SIGTERM is a clean stop
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @main.command()
+@connected
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
 @database_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -686,12 +789,17 @@ def rebalance(ctx: click.Context, pool_names: tuple[str, ...], database_url: str
         _emit([asdict(d) for d in done], True, "")
         return
     for d in done:
-        click.echo(f"{d.pool}: reserve {d.free_in_reserve} free of size {d.size} (took "
-                   f"{d.taken}, gave back {d.returned}; queued releases applied {d.released}, "
-                   f"refused {d.refused}; repaired {d.repaired})")
+        click.echo(_rebalanced_text(d))
+
+
+def _rebalanced_text(d: Rebalanced) -> str:
+    return (f"{d.pool}: reserve {d.free_in_reserve} free of size {d.size} (took {d.taken}, "
+            f"gave back {d.returned}; queued releases applied {d.released}, refused "
+            f"{d.refused}; repaired {d.repaired})")
 
 
 @main.command()
+@connected
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
 @database_option
 @click.option("--arm", is_flag=True,
@@ -724,6 +832,7 @@ def heal(ctx: click.Context, pool_names: tuple[str, ...], database_url: str | No
 
 
 @main.command()
+@connected
 @database_option
 @click.option("--pool", "pool_names", multiple=True, metavar="POOL",
               help="Pool to restore (repeat; default: every pool in the database).")
@@ -747,6 +856,7 @@ def restore(ctx: click.Context, database_url: str | None, pool_names: tuple[str,
 
 
 @main.command()
+@connected
 @database_option
 @click.argument("pool_names", nargs=-1, metavar="[POOL]...")
 @click.option("--repair", is_flag=True,
@@ -801,6 +911,7 @@ def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[st
 
 
 @main.command()
+@connected
 @click.option("--port", type=click.IntRange(1, 65535), default=9465, show_default=True)
 @click.option("--bind", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface).")
@@ -821,8 +932,14 @@ def metrics(ctx: click.Context, port: int, bind: str, interval: float) -> None:
         sys.exit(EXIT_BAD_INPUT)
     pool = _pool(ctx)
     stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     try:
         server, _ = serve(pool, port, bind, interval)
     except OSError as exc:
@@ -832,9 +949,12 @@ def metrics(ctx: click.Context, port: int, bind: str, interval: float) -> None:
     stop.wait()
     server.shutdown()
     server.server_close()
+    if signal.SIGINT in stopped_by:  # Ctrl-C: 130 as any command; SIGTERM is a clean stop
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @main.command("acl")
+@connected
 @click.option("--syncer", is_flag=True, help="The syncer's user (it also reads the streams).")
 @click.option("--user", default=None,
               help="The user's name [default: walletpool, or walletpool-syncer].")
@@ -857,8 +977,10 @@ def acl(ctx: click.Context, syncer: bool, user: str | None) -> None:
 
 
 @main.command()
-@click.option("--database-url", envvar="WALLETPOOL_DATABASE_URL", default=None,
-              help="Also check this database (reachable, schema current).")
+@connected
+@click.option("--database-url", default=None, callback=_remember("database_url"),
+              help="Also check this database (reachable, schema current) "
+                   "[env WALLETPOOL_DATABASE_URL].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def doctor(ctx: click.Context, database_url: str | None, as_json: bool) -> None:
@@ -928,14 +1050,17 @@ def demo(seconds: float, workers: int, data_dir: Path) -> None:
 def up(port: int, data_dir: Path) -> None:
     """Start a local Redis (AOF on, data in DATA_DIR) that keeps running, to try the
     library from a Python shell; `walletpool down` stops it."""
-    from .dev.redis_server import running, server_name
+    from .dev.redis_server import running, running_on, server_name
     from .dev.redis_server import up as start
 
     already = running(data_dir)
-    if already is not None:  # nothing to do: say where it is, as a first `up` would
-        pid, at = already
+    here: tuple[Path, int, int | None] | None = (data_dir, *already) if already else None
+    if here is None and (elsewhere := running_on(port)) is not None:  # up from another folder
+        here = (*elsewhere, port)
+    if here is not None:  # nothing to do: say where it is, as a first `up` would
+        folder, pid, at = here
         url = f"redis://127.0.0.1:{at}/0" if at is not None else "(port not noted)"
-        click.echo(f"a redis-server (pid {pid}) already runs at {url} (data in {data_dir})"
+        click.echo(f"a redis-server (pid {pid}) already runs at {url} (data in {folder})"
                    + (f"\nexport REDIS_URL={url}" if at is not None else ""))
         return
     try:

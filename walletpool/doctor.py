@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .engine.calls import text
 from .engine.wire import SyncRedis
-from .errors import PoolFenced
+from .errors import PoolFenced, WalletPoolError
 from .keys import LAYOUT, key, pool_names
 from .syncer import lag, stream_groups
 from .validation import DEFAULT_STREAM_CAP
@@ -142,7 +142,10 @@ def check_database(url: str) -> list[Finding]:
     from .store.engine import create_engine
     from .store.migrations import LATEST, current_version
 
-    engine = create_engine(url)
+    try:
+        engine = create_engine(url)
+    except WalletPoolError as exc:  # no such file: the schema is missing
+        return [Finding("FAIL", "database", str(exc))]
     try:
         with engine.connect() as conn:
             version = current_version(conn)

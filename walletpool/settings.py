@@ -95,6 +95,10 @@ class Settings:
             raise InvalidInput(f"coalesce must be true or false, not {self.coalesce!r}")
         if not isinstance(self.fsync, bool):
             raise InvalidInput(f"fsync must be true or false, not {self.fsync!r}")
+        if self.database_url:  # refused here, not at the first fallback to it
+            from .store.engine import parse
+
+            parse(self.database_url)
         if not self.redis_queues and not self.database_url:
             raise InvalidInput("ENABLE_REDIS_WALLET_QUEUES=false needs a database: set "
                                "WALLETPOOL_DATABASE_URL (or pass database_url)")

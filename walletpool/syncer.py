@@ -30,6 +30,7 @@ from .store.apply import Event, apply_batch, stream_id
 from .store.migrations import check, missing_schema
 
 if TYPE_CHECKING:
+    from .reserve.rebalance import Rebalanced
     from .store.heal import Healed
 
 log = ContextLogger("walletpool.sync")
@@ -366,19 +367,22 @@ class Syncer:
                 healed.append(done)
         return healed
 
-    def rebalance(self) -> None:
-        """Rebalance every pool's reserve; a failure is logged and tried next time."""
+    def rebalance(self) -> list[Rebalanced]:
+        """Rebalance every pool's reserve; a failure is logged and tried next time.
+        Returns what was done, pool by pool (those that failed left out)."""
         from .reserve.rebalance import rebalance
 
         pool = self._pool_client()
+        done: list[Rebalanced] = []
         for name in pool_names(self.redis, self.prefix):
             try:
-                pool._do(rebalance(pool._ops, self.engine, name))
+                done.append(pool._do(rebalance(pool._ops, self.engine, name)))
             except BackendUnavailable as exc:  # an outage, not a bug: no traceback
                 log.warning("rebalance skipped, a backend is unavailable", extra={
                     "pool": name, "error": str(exc).strip().splitlines()[0][:200]})
             except Exception:
                 log.exception("rebalance failed, retrying later", extra={"pool": name})
+        return done
 
     def report(self) -> list[Lag]:
         lags = [lag(self.redis, self.prefix, p) for p in pool_names(self.redis, self.prefix)]

@@ -121,7 +121,7 @@ def _run(say: Callable[[str], None], status: Callable[[str], None], options: Opt
     from ..store.restore import reconcile
     from ..syncer import Syncer, lag
 
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, create=True)
     upgrade(engine)
     say(f"database: {engine.url.render_as_string(hide_password=True)}")
     with WalletPool.from_url(redis_url, prefix=PREFIX, max_connections=options.workers + 4) as wp:

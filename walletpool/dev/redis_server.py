@@ -237,7 +237,13 @@ def up(data_dir: Path, port: int) -> RedisServer:
     if running is not None:
         raise RuntimeError(f"a redis-server (pid {running}) already runs from {data_dir}; "
                            "`walletpool down` stops it")
-    server = RedisServer(data_dir, port=port, daemon=True).start()
+    created = not Path(data_dir).exists()
+    try:
+        server = RedisServer(data_dir, port=port, daemon=True).start()
+    except (RuntimeError, OSError, subprocess.SubprocessError):
+        if created:  # the error carries the log's tail: leave no empty folder behind
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
     (Path(data_dir) / PORTFILE).write_text(f"{server.port}\n")
     started = [d for d in started_dirs() if d != Path(data_dir).resolve()]
     _record([*started, Path(data_dir).resolve()])
@@ -254,6 +260,16 @@ def running(data_dir: Path) -> tuple[int, int | None] | None:
         return pid, int((Path(data_dir) / PORTFILE).read_text())
     except (OSError, ValueError):
         return pid, None
+
+
+def running_on(port: int) -> tuple[Path, int] | None:
+    """The folder and pid of a server `up` started, from any directory, that listens on
+    `port`, or None: a second `up` elsewhere finds it instead of failing on the port."""
+    for folder in reversed(started_dirs()):
+        found = running(folder)
+        if found is not None and found[1] == port:
+            return folder, found[0]
+    return None
 
 
 def down(data_dir: Path | None = None, timeout: float = 10.0) -> tuple[Path, int] | None:

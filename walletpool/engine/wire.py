@@ -187,12 +187,15 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
     """A redis-py exception as the walletpool error a caller can act on."""
     if isinstance(exc, WalletPoolError):
         return exc
+    misconfigured = _misconfigured(exc, where)
+    if misconfigured is not None:
+        return misconfigured
     if isinstance(exc, UNREACHABLE):
         doubt = ""
         if call is not None and not call.idempotent:
             doubt = (f" The {call.script.name} may or may not have been applied;"
                      " check with get_lease.")
-        reason = str(exc).rstrip(".") or type(exc).__name__
+        reason = _plain(str(exc)).rstrip(".") or type(exc).__name__
         return BackendUnavailable(f"Redis at {where} is unavailable: {reason}.{doubt}")
     if refused_write(exc):
         message = str(exc)
@@ -215,6 +218,46 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
     if isinstance(exc, rx.RedisError):
         return WalletPoolError(f"Redis at {where} failed: {exc}")
     raise exc
+
+
+AUTH_REFUSED = ("invalid username-password pair", "NOAUTH", "HELLO must be called with the "
+                "client already authenticated", "WRONGPASS")
+
+
+def _misconfigured(exc: BaseException, where: str) -> InvalidInput | None:
+    """Errors that no wait cures, since the URL names the wrong thing: bad input (exit 2),
+    never BackendUnavailable (a client would fall back to its reserve and hide them)."""
+    message = _plain(str(exc))
+    if isinstance(exc, rx.ResponseError) and "DB index is out of range" in message:
+        return InvalidInput(f"Redis at {where} has no such database (DB index is out of "
+                            "range): the URL's /N, or redis_db, must be below the server's "
+                            "`databases` setting (16 unless changed)")
+    if isinstance(exc, rx.ConnectionError) and "unknown command 'SENTINEL'" in message:
+        return InvalidInput(f"{where} names a Redis, not a Sentinel ({message.rstrip(' .')}): "
+                            "give the Sentinels' addresses (port 26379 by default), or a "
+                            "redis:// URL for the Redis itself")
+    if isinstance(exc, rx.InvalidResponse):  # e.g. 'Protocol error, got "<"': an HTTP port
+        return InvalidInput(f"{where} does not answer as a Redis does ({message}): is the "
+                            "URL's port a Redis's?")
+    if isinstance(exc, (rx.AuthenticationError, rx.ResponseError, rx.ConnectionError)) and any(
+            w in message for w in AUTH_REFUSED):
+        return InvalidInput(f"Redis at {where} refused the credentials ({message.rstrip('.')}):"
+                            " give the password in the URL, redis://:PASSWORD@HOST:6379/0, or "
+                            "an ACL user's, redis://USER:PASSWORD@HOST:6379/0")
+    return None
+
+
+def _plain(message: str) -> str:
+    """An error's text without the client reprs redis-py puts in some of them (a Sentinel
+    that found no primary names every connection's settings)."""
+    while (start := message.find("<redis.")) >= 0:
+        depth, end = 0, start
+        for end in range(start, len(message)):
+            depth += {"<": 1, ">": -1}.get(message[end], 0)
+            if depth == 0:
+                break
+        message = message[:start].rstrip(" :") + message[end + 1:]
+    return message
 
 
 def _outdated(message: str, call: Call[Any] | None) -> LayoutOutdated:
