@@ -144,6 +144,25 @@ def test_the_version_is_shown_by_the_command_and_the_package(cli: Cli) -> None:
     assert module.returncode == 0 and module.stdout == result.output
 
 
+def test_the_changelog_names_this_version_and_layouts_go_by_number() -> None:
+    """Issue 27, item 8: --version said 0.1.0 while the old layout was called "walletpool
+    0.1". The newest release in the changelog is the installed version, and what an
+    operator reads about layouts names them by number."""
+    from walletpool.errors import LayoutOutdated
+    from walletpool.keys import LAYOUT
+
+    root = Path(__file__).resolve().parent.parent
+    releases = re.findall(r"^## (\d+\.\d+\.\d+) - \d{4}-\d{2}-\d{2}$",
+                          (root / "CHANGELOG.md").read_text(), re.MULTILINE)
+    assert releases and releases[0] == version("walletpool"), releases
+    refusal = str(LayoutOutdated.of("BTC", "allocate", 1))
+    assert "stored in layout 1, older than the one this walletpool writes" in refusal
+    upgrade_help = " ".join(main.commands["upgrade"].help.split())  # type: ignore[union-attr]
+    assert "layout 1" in upgrade_help and f"to layout {LAYOUT}" in upgrade_help
+    for text in (refusal, upgrade_help, (root / "README.md").read_text()):
+        assert "walletpool 0.1's" not in text and "written by walletpool 0.1" not in text
+
+
 def _readme_cli_block() -> str:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("## Command line", 1)[1]

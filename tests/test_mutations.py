@@ -56,7 +56,7 @@ MUTATIONS: list[tuple[str, ...]] = [
      "lease_args[1], lease_args[2])", "allocate"),
     ("events: only the first change of a call recorded", "includes/emit.lua",
      "table.concat(CHANGES, '\\n')", "CHANGES[1]", "events networks"),
-    ("layout: a pool in 0.1's layout is served", "includes/layout.lua",
+    ("layout: a pool in layout 1 is served", "includes/layout.lua",
      "return conf.exists and conf.layout ~= LAYOUT", "return false", "upgrade"),
     ("upgrade: leases lose their owner index", "upgrade.lua",
      "pack_lease(lease), owner_field(old.o), address)", "pack_lease(lease))", "upgrade"),

@@ -198,7 +198,7 @@ def test_the_cli_upgrades_every_pool_and_a_dry_run_writes_nothing(
     dry = runner.invoke(main, [*url, "upgrade", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     entries = WALLETS + 3  # every wallet's state and the three leases
-    assert f"{POOL}: in walletpool 0.1's layout: would be upgraded ({entries} entries)" \
+    assert f"{POOL}: in layout 1: would be upgraded to layout 2 ({entries} entries)" \
         in dry.output
     assert snapshot(redis_client) == before
     done = runner.invoke(main, [*url, "upgrade"])

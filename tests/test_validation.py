@@ -15,7 +15,7 @@ from walletpool import (
     WalletPool,
     chains,
 )
-from walletpool.settings import mask_url
+from walletpool.validation import mask_url
 
 GOOD_POOLS = ["BTC", "ETH", "LTC", "USDT-TRC20", "USDT-ERC20", "AB", "A2345678901B-NET"]
 BAD_POOLS = ["", "B", "btc", "BTC-", "-TRC20", "BTC_X", "BTC-TRC20-X", "{BTC}", "BTC*", "B:TC",

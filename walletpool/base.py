@@ -19,7 +19,8 @@ from .errors import WalletPoolError
 from .models import Lease, LowWater, Mode
 from .plans import Plans
 from .reserve.lane import ReserveLane
-from .settings import Settings, mask_url
+from .settings import Settings
+from .validation import mask_url
 
 
 class ClientBase:

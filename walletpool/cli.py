@@ -22,7 +22,7 @@ from .client import WalletPool
 from .engine import wire
 from .engine.operations import KEEP, Keep
 from .importer import read_lines
-from .keys import v1_keys
+from .keys import LAYOUT, v1_keys
 from .logs import configure_logging
 from .models import ImportReport, Lease, PoolStats, utc
 
@@ -101,7 +101,7 @@ def _store_error(exc: Exception, ctx: click.Context | None = None
     """A raw redis-py or SQLAlchemy error as the walletpool error it means, or None."""
     from redis import exceptions as rx
 
-    from .settings import mask_url
+    from .validation import mask_url
 
     ctx = ctx or click.get_current_context(silent=True)
     if isinstance(exc, rx.RedisError):
@@ -552,16 +552,16 @@ def reap(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> None
 @click.option("--dry-run", is_flag=True, help="Say which pools need it; write nothing.")
 @click.pass_context
 def upgrade(ctx: click.Context, pool_names: tuple[str, ...], dry_run: bool) -> None:
-    """Convert pools written by walletpool 0.1 to this version's layout (all pools when
-    none is named). Idempotent; run it again after an interruption."""
+    """Convert pools in layout 1 (as walletpool 0.1.0 wrote them) to layout 2 (all pools
+    when none is named). Idempotent; run it again after an interruption."""
     pool = _pool(ctx)
     with _reported():
         for name in pool_names or pool.pools():
             total = _v1_entries(pool, name)
             if dry_run:
                 click.echo(f"{name}: " + (
-                    f"in walletpool 0.1's layout: would be upgraded ({total} entries)"
-                    if total is not None else "already in the current layout: nothing to do"))
+                    f"in layout 1: would be upgraded to layout {LAYOUT} ({total} entries)"
+                    if total is not None else f"already in layout {LAYOUT}: nothing to do"))
                 continue
             with _Progress((total or 0) >= 10_000) as progress:
                 def step(converted: int, of: int = total or 0) -> None:
@@ -572,7 +572,7 @@ def upgrade(ctx: click.Context, pool_names: tuple[str, ...], dry_run: bool) -> N
 
 
 def _v1_entries(pool: WalletPool, name: str) -> int | None:
-    """How many entries (wallet states and leases) of 0.1's layout `upgrade` would
+    """How many entries (wallet states and leases) of layout 1 `upgrade` would
     convert in one pool; None when it is in the current layout. Read only."""
     try:
         pool.stats(name)

@@ -196,7 +196,7 @@ class WalletPool(base.ClientBase):
         return self._do(self._plans.retire(pool, address, tag))
 
     def upgrade(self, pool: str, progress: Callable[[int], None] | None = None) -> bool:
-        """Convert a pool written by walletpool 0.1 to this version's layout, in place:
+        """Convert a pool in layout 1 (as walletpool 0.1.0 wrote it) to layout 2, in place:
         same FIFO order, leases, cooling times, use counts, settings and fencing counter.
         Until it is converted, every other operation on it raises LayoutOutdated. True
         when it was converted, False when it needed nothing. Idempotent, and safe to run

@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from .errors import InvalidInput
-from .settings import Settings, connection_options, mask_url
+from .settings import Settings, connection_options
+from .validation import mask_url
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 

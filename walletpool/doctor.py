@@ -8,7 +8,7 @@ then sells nothing); `replicas` >= 1 without `fsync` leaves a primary that resta
 from an AOF cut short (a power loss) able to lose acknowledged leases; `fsync` wants
 appendfsync always (with everysec each allocation waits for the next second's fsync).
 Per pool: its key
-layout (one written by walletpool 0.1 needs `walletpool upgrade`); its fence (a pool
+layout (one in layout 1 needs `walletpool upgrade`); its fence (a pool
 that refuses changes until it is healed: FAIL, naming the cure); its stream: capped at
 stream_cap while no syncer has attached (ok for Redis alone, a warning when a database
 is configured), else the entries not yet committed to the database and the age of the
@@ -97,8 +97,9 @@ def check_redis(client: SyncRedis, prefix: str, replicas: int = 0,
         layout = int(text(client.hget(key(prefix, pool, "conf"), "layout") or 1))
         if layout != LAYOUT:
             found.append(Finding("WARN", f"pool {pool} layout",
-                                 f"layout {layout} (written by walletpool 0.1): every "
-                                 f"operation refuses it until `walletpool upgrade {pool}`"))
+                                 f"layout {layout}, this walletpool writes layout {LAYOUT}: "
+                                 "every operation refuses it until `walletpool upgrade "
+                                 f"{pool}`"))
         found += check_pool(client, prefix, pool, text(info.get("run_id", "")), database)
     return found
 

@@ -127,9 +127,9 @@ class PoolFull(WalletPoolError):
 
 
 class LayoutOutdated(WalletPoolError):
-    """The pool's Redis keys are in an older layout (written by walletpool 0.1): run
-    `walletpool upgrade POOL` (or `WalletPool.upgrade`) first. Raised before anything is
-    written."""
+    """The pool's Redis keys are in an older layout (layout 1, the one walletpool 0.1.0
+    wrote): run `walletpool upgrade POOL` (or `WalletPool.upgrade`) first. Raised before
+    anything is written."""
 
     def __init__(self, message: str, *, pool: str, command: str, layout: int) -> None:
         super().__init__(message)
@@ -139,9 +139,9 @@ class LayoutOutdated(WalletPoolError):
 
     @classmethod
     def of(cls, pool: str, command: str, layout: int) -> LayoutOutdated:
-        return cls(f"pool {pool} is stored in walletpool 0.1's layout (layout {layout}): "
-                   f"{command} refused it and wrote nothing. Run `walletpool upgrade {pool}` "
-                   "once (or WalletPool.upgrade), then retry",
+        return cls(f"pool {pool} is stored in layout {layout}, older than the one this "
+                   f"walletpool writes: {command} refused it and wrote nothing. Run "
+                   f"`walletpool upgrade {pool}` once (or WalletPool.upgrade), then retry",
                    pool=pool, command=command, layout=layout)
 
     def during(self, command: str) -> LayoutOutdated:

@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 # The order every script receives its KEYS in; lua/includes/keys.lua names them the same way.
 KEY_ORDER = ("conf", "free", "known", "leases", "expiry", "cooling", "seq", "events", "uses",
              "reserve", "waiters", "tickets")
-# The layout version a pool's conf records (lua/includes/layout.lua); 0.1 wrote none.
+# The layout version a pool's conf records (lua/includes/layout.lua); layout 1
+# (walletpool 0.1.0) wrote none.
 LAYOUT = 2
-# Keys of walletpool 0.1's layout that this one replaced (the state hash, the JSON leases
+# Keys of layout 1 (walletpool 0.1.0) that this one replaced (the state hash, the JSON leases
 # and their owner index); only upgrade.lua reads them, after KEY_ORDER's.
 V1_KEYS = ("state", "lease", "owner")
 
@@ -25,7 +26,7 @@ def pool_keys(prefix: str, pool: str) -> tuple[str, ...]:
 
 
 def v1_keys(prefix: str, pool: str) -> tuple[str, ...]:
-    """The keys only a pool of 0.1's layout has, in V1_KEYS order."""
+    """The keys only a pool in layout 1 has, in V1_KEYS order."""
     return tuple(f"{prefix}:{{{pool}}}:{name}" for name in V1_KEYS)
 
 

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import validation
 from .errors import InvalidInput
+from .validation import mask_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -238,13 +239,3 @@ _FROM_ENV: dict[str, tuple[str, Callable[[Mapping[str, str], str], object]]] = {
 """Environment name -> (Settings field, how its text is read), for Settings.from_env
 (the database URL and the TLS files count only when not empty: read apart)."""
 
-_USERINFO_RE = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
-_QUERY_SECRET_RE = re.compile(r"(?P<head>[?&](?:password|sentinel_password)=)[^&#]*",
-                              re.IGNORECASE)
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password (in its user part or its query) replaced by ***, safe for
-    logs and error messages. Works on URLs that name several hosts (redis+sentinel)."""
-    masked = _USERINFO_RE.sub(lambda m: f"{m['head']}:***@", url, count=1)
-    return _QUERY_SECRET_RE.sub(lambda m: f"{m['head']}***", masked)

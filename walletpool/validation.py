@@ -93,3 +93,15 @@ def count(kind: str, value: object, *, low: int, high: int) -> int:
         raise InvalidInput(
             f"{kind} must be a whole number from {low} to {high}, not {_shown(value)}")
     return value
+
+
+_USERINFO_RE = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
+_QUERY_SECRET_RE = re.compile(r"(?P<head>[?&](?:password|sentinel_password)=)[^&#]*",
+                              re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password (in its user part or its query) replaced by ***, safe for
+    logs and error messages. Works on URLs that name several hosts (redis+sentinel)."""
+    masked = _USERINFO_RE.sub(lambda m: f"{m['head']}:***@", url, count=1)
+    return _QUERY_SECRET_RE.sub(lambda m: f"{m['head']}***", masked)

@@ -414,7 +414,7 @@ class Operations:
 
     def upgrade(self, pool: str, progress: Callable[[int], None] | None = None
                 ) -> Program[bool]:
-        """Convert `pool` from 0.1's layout, UPGRADE_CHUNK wallets a step; True when it
+        """Convert `pool` from layout 1 to layout 2, UPGRADE_CHUNK wallets a step; True when it
         was converted, False when it was in this layout already. `progress` gets the
         count converted so far after each step."""
         keys = (*self.keys(pool), *v1_keys(self.settings.prefix, pool))

@@ -1,4 +1,4 @@
--- upgrade: convert a pool written by walletpool 0.1 to this layout, in place and in
+-- upgrade: convert a pool in layout 1 (walletpool 0.1.0's) to layout 2, in place and in
 -- steps of at most `batch` wallets. Same FIFO order, leases (owners, tokens, deadlines),
 -- cooling times, use counts, settings, reserve tombstones and fencing counter: the
 -- free list, expiry, cooling, uses, reserve and seq keys are the same in both layouts;
@@ -6,7 +6,7 @@
 -- packed leases. Until the last step sets the layout, every other script refuses the
 -- pool, so nothing reads it half-converted; a step interrupted by a crash is whole or
 -- absent (one script), and running the upgrade again goes on where it stopped.
--- KEYS: the pool's keys (includes/keys.lua), then 13 state, 14 lease, 15 owner (0.1's);
+-- KEYS: the pool's keys (includes/keys.lua), then 13 state, 14 lease, 15 owner (layout 1's);
 --       writes known, leases, conf; deletes 13-15 as they empty.
 -- ARGV: 1 batch (1..100000)
 -- Reply: {'more', converted} | {'done', converted} | {'current'} (already in this
@@ -29,7 +29,7 @@ if not outdated(conf) then return {'current'} end
 
 local converted = 0
 
--- Convert the entries of a 0.1 hash page by page, from the cursor conf keeps between
+-- Convert the entries of a layout 1 hash page by page, from the cursor conf keeps between
 -- steps, deleting each one converted, until `batch` are done or the hash is empty.
 -- Only this script writes the pool meanwhile, so the scan sees every entry.
 local function drain(which, cursor_field, convert)

@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ..errors import InvalidInput, WalletPoolError
-from ..settings import mask_url
+from ..validation import mask_url
 
 DEFAULT_DATABASE_URL = "sqlite:///walletpool.db"
 ENV = "WALLETPOOL_DATABASE_URL"

@@ -20,7 +20,7 @@ local function read_conf(hot)
     settle_at_ms = tonumber(v[5]) or 0,
     clock_ms = tonumber(v[6]) or 0,
     min_free = tonumber(v[7]) or 0,
-    layout = tonumber(v[8]) or 1,  -- 0.1 wrote no layout field
+    layout = tonumber(v[8]) or 1,  -- layout 1 (walletpool 0.1.0) wrote no layout field
     run_id = v[9] or nil,  -- nil: no database watches the pool (includes/fence.lua)
     run_checked_ms = tonumber(v[10]) or 0,
   }

@@ -1,6 +1,6 @@
 -- layout: the key layout this code writes, and the refusal of a pool in an older one
 
--- Pools written by walletpool 0.1 have no layout field; upgrade.lua converts them.
+-- Pools in layout 1 (walletpool 0.1.0) have no layout field; upgrade.lua converts them.
 -- Every script that touches a pool refuses one in another layout before it writes.
 local LAYOUT = 2
 
