@@ -4,6 +4,7 @@ errors. No I/O."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -220,6 +221,7 @@ def translate(exc: BaseException, where: str, call: Call[Any] | None = None) -> 
     raise exc
 
 
+NOT_A_SENTINEL = re.compile(r"unknown command [`']SENTINEL[`']", re.IGNORECASE)  # 7 / 6.2
 AUTH_REFUSED = ("invalid username-password pair", "NOAUTH", "HELLO must be called with the "
                 "client already authenticated", "WRONGPASS")
 
@@ -232,7 +234,7 @@ def _misconfigured(exc: BaseException, where: str) -> InvalidInput | None:
         return InvalidInput(f"Redis at {where} has no such database (DB index is out of "
                             "range): the URL's /N, or redis_db, must be below the server's "
                             "`databases` setting (16 unless changed)")
-    if isinstance(exc, rx.ConnectionError) and "unknown command 'SENTINEL'" in message:
+    if isinstance(exc, rx.ConnectionError) and NOT_A_SENTINEL.search(message):
         return InvalidInput(f"{where} names a Redis, not a Sentinel ({message.rstrip(' .')}): "
                             "give the Sentinels' addresses (port 26379 by default), or a "
                             "redis:// URL for the Redis itself")
