@@ -3,6 +3,8 @@ and credentials, and a malformed one is refused with what the form is."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from walletpool import InvalidInput, WalletPool
@@ -35,3 +37,39 @@ def test_a_sentinel_url_names_sentinels_service_database_and_credentials() -> No
 def test_a_malformed_sentinel_url_is_refused(url: str, complaint: str) -> None:
     with pytest.raises(InvalidInput, match=complaint):
         WalletPool.from_url(url)
+
+
+PACKED_ARGS: list[tuple[object, ...]] = [
+    ("EVALSHA", "f" * 40, 2, "wp:{BTC}:conf", "wp:{BTC}:free", "owner-1", 1.5, 10**15, -3,
+     b"\x00raw", "é-tag", 10**30, 0.1, 1e20),
+    ("SET", "k", ""), ("PING",)]
+
+
+@pytest.mark.parametrize("module", ["redis", "redis.asyncio"])
+def test_a_clients_connections_pack_in_one_call_byte_for_byte(module: str) -> None:
+    """hiredis packs a command as redis-py does, every argument type walletpool sends
+    included; what hiredis refuses (None, a bool) and a command name with a space (which
+    redis-py splits) go redis-py's way, with its own errors."""
+    import importlib
+
+    import redis
+
+    from walletpool import AsyncWalletPool, connect
+
+    client_class: Any = WalletPool if module == "redis" else AsyncWalletPool
+    pool = client_class.from_url("redis://127.0.0.1:6379/0")  # connects lazily: no server
+    connection_class = pool.redis.connection_pool.connection_class
+    plain_class = importlib.import_module(module).Connection
+    if connect.hiredis_pack is None:  # hiredis 2.0 (the range's lowest end): redis-py packs
+        assert connection_class is plain_class
+        return
+    assert connection_class.pack_command is not plain_class.pack_command
+    packing: Any = connection_class()
+    plain: Any = plain_class()
+    for args in PACKED_ARGS:
+        assert packing.pack_command(*args) == [b"".join(plain.pack_command(*args))]
+    assert b"".join(packing.pack_command("CONFIG GET", "maxmemory")) == \
+        b"".join(plain.pack_command("CONFIG GET", "maxmemory"))  # split, as redis-py does
+    for refused in (None, True):
+        with pytest.raises(redis.DataError):
+            packing.pack_command("SET", "k", refused)

@@ -72,10 +72,10 @@ def outcomes(calls: list[Call[Any]], reply: Reply) -> list[Outcome]:
 
 
 def _outcome(call: Call[Any], reply: Reply) -> Outcome:
-    from .wire import translate
-
     try:
         if isinstance(reply, BaseException):
+            from .wire import translate  # wire imports this module
+
             raise translate(reply, "", call)
         return call.decode(reply), None
     except WalletPoolError as exc:
