@@ -200,7 +200,7 @@ class _Interrupted:
 def test_ctrl_c_ends_every_command_with_130(monkeypatch: pytest.MonkeyPatch,
                                            tmp_path: Path) -> None:
     interrupted = _Interrupted()
-    monkeypatch.setattr("walletpool.cli.WalletPool", interrupted)
+    monkeypatch.setattr("walletpool.cli.shared.WalletPool", interrupted)
     for target in ("walletpool.store.migrations.upgrade", "walletpool.dev.redis_server.up",
                    "walletpool.dev.redis_server.down", "walletpool.dev.demo.run",
                    "walletpool.dev.quickstart.run"):
@@ -216,7 +216,7 @@ def test_ctrl_c_ends_every_command_with_130(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_ctrl_c_under_json_is_a_json_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("walletpool.cli.WalletPool", _Interrupted())
+    monkeypatch.setattr("walletpool.cli.shared.WalletPool", _Interrupted())
     result = CliRunner().invoke(main, ["stats", "--json"])
     assert result.exit_code == EXIT_INTERRUPTED
     assert json.loads(result.output) == {"error": "Interrupted",
