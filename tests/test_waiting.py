@@ -27,7 +27,8 @@ from walletpool import (
 )
 from walletpool.dev.redis_server import RedisServer
 from walletpool.engine import waits
-from walletpool.engine.waits import Priority, Queued
+from walletpool.engine.waits import Queued
+from walletpool.models import Priority
 from walletpool.testing import freeze_clock, shift_clock
 
 POOL = "COIN"
@@ -409,7 +410,7 @@ def test_wait_and_priority_are_checked(btc: WalletPool) -> None:
     with pytest.raises(InvalidInput, match="wait"):
         btc.allocate(POOL, "o", wait=-1)
     with pytest.raises(InvalidInput, match="priority"):
-        btc.allocate(POOL, "o", wait=1, priority="urgent")
+        btc.allocate(POOL, "o", wait=1, priority="urgent")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="max_waiters"):
         btc.configure(POOL, max_waiters=-1)
 

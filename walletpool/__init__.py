@@ -34,11 +34,12 @@ from .models import (
     LowWater,
     Mode,
     PoolStats,
+    Priority,
     Rejected,
     ReleasedTo,
     WalletState,
 )
-from .settings import Settings
+from .settings import Settings, SettingsKeywords
 
 __all__ = [
     "KEEP",
@@ -63,10 +64,12 @@ __all__ = [
     "PoolFull",
     "PoolNotFound",
     "PoolStats",
+    "Priority",
     "QueueFull",
     "Rejected",
     "ReleasedTo",
     "Settings",
+    "SettingsKeywords",
     "WaitTimeout",
     "WalletNotFound",
     "WalletPool",

@@ -33,12 +33,15 @@ from .errors import WalletPoolError
 from .hub import AsyncHub, _shielded
 from .importer import Source, read_source
 from .keys import conf_pattern, pool_from_conf_key
-from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, ReleasedTo
+from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Priority, ReleasedTo
 from .reserve.lane import database_step
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .reserve.rebalance import Rebalanced
+    from .settings import SettingsKeywords
 
 T = TypeVar("T")
 
@@ -83,7 +86,7 @@ class AsyncWalletPool(base.ClientBase):
     @classmethod
     def from_url(cls, url: str | None = None, *, prefix: str | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
-                 **settings: Any) -> AsyncWalletPool:
+                 **settings: Unpack[SettingsKeywords]) -> AsyncWalletPool:
         """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields.
         `on_low_water(LowWater)` is called after an allocation that leaves a pool below
         its min_free (it may be a coroutine function: it then runs as a task)."""
@@ -129,7 +132,7 @@ class AsyncWalletPool(base.ClientBase):
 
     async def allocate(self, pool: str, owner: str, ttl: float | None = None,
                        correlation_id: str | None = None, user_id: str | None = None,
-                       wait: float | None = None, priority: str = "normal") -> Lease:
+                       wait: float | None = None, priority: Priority = "normal") -> Lease:
         """As WalletPool.allocate. A waiting call costs no connection of its own: the
         client's one hub per pool watches for every order it has waiting."""
         return await self._do(self._plans.allocate(pool, owner, ttl, correlation_id, user_id,

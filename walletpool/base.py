@@ -4,7 +4,7 @@ adds only how it runs a step: directly, or awaited."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -66,7 +66,7 @@ class ClientBase:
 
     @classmethod
     def _connect(cls, redis_module: Any, url: str | None, prefix: str | None,
-                 settings: dict[str, Any],
+                 settings: Mapping[str, Any],
                  on_low_water: Callable[[LowWater], object] | None = None) -> Any:
         """A client of `redis_module` (redis or redis.asyncio) built from `url` and the
         environment, with a pool that makes callers wait for a free connection. The

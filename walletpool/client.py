@@ -22,12 +22,15 @@ from .errors import WalletPoolError
 from .hub import SyncHub, withdraw_cancelled
 from .importer import Source, read_source
 from .keys import pool_names
-from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, ReleasedTo
+from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Priority, ReleasedTo
 from .reserve.lane import database_step
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .reserve.rebalance import Rebalanced
+    from .settings import SettingsKeywords
 
 T = TypeVar("T")
 
@@ -70,7 +73,7 @@ class WalletPool(base.ClientBase):
     @classmethod
     def from_url(cls, url: str | None = None, *, prefix: str | None = None,
                  on_low_water: Callable[[LowWater], object] | None = None,
-                 **settings: Any) -> WalletPool:
+                 **settings: Unpack[SettingsKeywords]) -> WalletPool:
         """Connect to `url` (default REDIS_URL). Extra keywords are Settings fields.
         `on_low_water(LowWater)` is called after an allocation that leaves a pool below
         its min_free."""
@@ -136,7 +139,7 @@ class WalletPool(base.ClientBase):
 
     def allocate(self, pool: str, owner: str, ttl: float | None = None,
                  correlation_id: str | None = None, user_id: str | None = None,
-                 wait: float | None = None, priority: str = "normal") -> Lease:
+                 wait: float | None = None, priority: Priority = "normal") -> Lease:
         """Lease the wallet idle longest to `owner` for `ttl` seconds (default: the pool's
         lease_ttl). An owner that holds a live lease gets that one back (`fresh` False),
         so a retry never takes a second wallet. PoolExhausted when none is free.

@@ -17,6 +17,8 @@ EventType = Literal["added", "allocated", "extended", "released", "expired", "co
                     "repaired", "queued", "handed", "abandoned", "present"]
 """The kinds of entry in a pool's event stream (and the database's events table)."""
 Mode = Literal["redis", "fallback"]
+Priority = Literal["normal", "high"]
+"""An order's place among the waiters: "high" orders are handed wallets first."""
 """Where a client allocates now: Redis, or the database's reserve ('fallback')."""
 
 # Fencing tokens of leases from the database's reserve start here, so they never collide

@@ -36,7 +36,7 @@ from .errors import (
     WaitTimeout,
     WalletPoolError,
 )
-from .models import AddResult, ImportReport, Lease, PoolStats, Rejected, ReleasedTo
+from .models import AddResult, ImportReport, Lease, PoolStats, Priority, Rejected, ReleasedTo
 from .reserve.lane import ReserveLane
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class Plans:
 
     def allocate(self, pool: str, owner: str, ttl: float | None = None,
                  correlation_id: str | None = None, user_id: str | None = None,
-                 wait: float | None = None, priority: str = "normal") -> Plan[Lease]:
+                 wait: float | None = None, priority: Priority = "normal") -> Plan[Lease]:
         """`wait` None: the client's default (Settings.wait); 0: no waiting."""
         call = self.ops.allocate(pool, owner, ttl, correlation_id, user_id)
         wait_ms = waits.checked_wait(self.ops.settings.wait if wait is None else wait)

@@ -38,6 +38,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from typing import TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from . import validation
@@ -46,6 +47,33 @@ from .validation import mask_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+class SettingsKeywords(TypedDict, total=False):
+    """The Settings a client's `from_url(**settings)` takes as keywords (its URL and prefix
+    are parameters of their own). Typed, so that mypy and editors catch a misspelt one
+    (`max_conections=`), not the first run."""
+
+    redis_db: int | None
+    lease_ttl: float
+    max_size: int
+    socket_timeout: float
+    max_connections: int
+    database_url: str | None
+    redis_queues: bool
+    breaker_failures: int
+    breaker_probe: float
+    replicas: int | None
+    replica_timeout: float | None
+    fsync: bool | None
+    wait: float
+    max_waiters: int
+    max_wait: float
+    tls_ca: str | None
+    tls_cert: str | None
+    tls_key: str | None
+    coalesce: bool
+    max_batch: int
 
 
 @dataclass(frozen=True)

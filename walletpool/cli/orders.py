@@ -8,7 +8,7 @@ import click
 
 from .. import errors
 from ..client import WalletPool
-from ..models import Lease
+from ..models import Lease, Priority
 from .shared import (
     connected,
     emit,
@@ -36,7 +36,7 @@ from .shared import (
 @click.pass_context
 def allocate(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
              correlation_id: str | None, user_id: str | None, wait: float | None,
-             priority: str, as_json: bool) -> None:
+             priority: Priority, as_json: bool) -> None:
     """Lease the next free wallet of POOL to OWNER (the same one again if OWNER holds one).
     With --wait, an order that finds none free waits its turn (exit 1 when none came)."""
     pool = pool_of(ctx)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .. import validation
 from ..errors import InvalidInput, PoolFenced, QueueFull, WaitTimeout
-from ..models import Lease
+from ..models import Lease, Priority
 from . import replies
 from .calls import Call, Pause, Program, Reply, log, text
 from .calls import fields as _fields
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from .operations import Operations
 
 T = TypeVar("T")
-Priority = Literal["normal", "high"]
 PRIORITIES = ("normal", "high")
 RECHECK = 1.0
 """Seconds between a hub's checks of its orders when it hears nothing: a hand-off whose
