@@ -6,7 +6,7 @@ processes (sync and asyncio) that allocate and release on two pools, each record
 every operation with its invoke and completion times on the machine's monotonic clock
 (a history). Meanwhile the nemesis kills, pauses, restarts and partitions (nemesis.py).
 Afterwards the checker (checker.py) reads the histories and the database and gives its
-verdict against the promises exactly as the README states them.
+verdict against the promises exactly as docs/guide/faults.md states them.
 
 - topology.py: the processes, started and stopped by pid, on loopback only;
 - worker.py: one worker process and its history;

@@ -66,7 +66,7 @@ def pick_binary(fsync: bool) -> Path:
 def power_loss(args: argparse.Namespace, top: Topology) -> bool:
     """Whether the run includes the power-loss fault: not without a C compiler (what was
     fsynced could not be known), and not with replicas but without fsync, which the
-    README says do not cover it (doctor warns of that combination)."""
+    docs say do not cover it (doctor warns of that combination)."""
     if top.fsync_log is None:
         print("chaos: no C compiler, so no power-loss fault", file=sys.stderr)
         return False

@@ -1,5 +1,5 @@
 """The checker: what the histories and the database say happened, and the verdict
-against the promises as the README states them.
+against the promises as docs/guide/faults.md states them.
 
 A holding is an acknowledged lease: from the completion of the allocate that returned
 it to the invocation of its owner's first release (or the end of the run). Two holdings
@@ -202,7 +202,7 @@ class Promise:
 def verdict(found: Findings, replicas: int, fsync: bool, syncer_exits: int,
             crashed: list[str], reconcile: dict[str, int], conserved: dict[str, str]
             ) -> list[Promise]:
-    """The README's promises, each as the run measured it."""
+    """The documented promises (docs/guide/faults.md), each as the run measured it."""
     window = len(found.doubles) - found.committed_doubles
     promises = [
         Promise("with a database, a lease the database has committed is never handed to "

@@ -67,8 +67,8 @@ def test_the_engine_user_runs_every_operation_and_nothing_else(
                 command()
 
 
-def test_the_readme_gives_exactly_these_rules() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+def test_the_docs_give_exactly_these_rules() -> None:
+    readme = (Path(__file__).parent.parent / "docs" / "operations" / "security.md").read_text()
     assert f"ACL SETUSER walletpool on >PASSWORD {rules()}\n" in readme
     assert f"ACL SETUSER walletpool-syncer on >PASSWORD {rules(syncer=True)}\n" in readme
 

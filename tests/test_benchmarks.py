@@ -1,4 +1,4 @@
-"""The benchmark runner end to end, at tiny sizes: every row the README table shows is
+"""The benchmark runner end to end, at tiny sizes: every row the benchmark page shows is
 produced, the files are written, and the contention run finds no wallet handed to two
 orders by walletpool or by PostgreSQL (the figures themselves are not asserted: speed
 is measured by the runner, not by tests)."""

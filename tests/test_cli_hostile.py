@@ -1,6 +1,6 @@
 """Every command against hostile and mistyped input (issue 27, item 6): a bad URL of each
 kind, a database that is not one walletpool can use, a missing file, a wrong type, Ctrl-C.
-Each ends with the exit code the README's table gives and one line, never a traceback."""
+Each ends with the exit code the documented table gives and one line, never a traceback."""
 
 from __future__ import annotations
 

@@ -164,4 +164,4 @@ def test_a_pool_no_database_watches_is_never_fenced(
         for k, value in keys.items():
             redis_client.restore(k, 0, value, replace=True)
         assert "run_id" not in redis_client.hgetall(f"wp:{{{POOL}}}:conf")
-        assert pool.allocate(POOL, "o2").fresh  # what the README's window describes
+        assert pool.allocate(POOL, "o2").fresh  # what the documented window describes

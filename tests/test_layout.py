@@ -137,7 +137,7 @@ def test_every_invariant_cited_is_one_the_design_document_numbers() -> None:
     numbered = set(re.findall(r"^(\d+)\. \*\*", design, re.M))
     assert numbered == {str(n) for n in range(1, 10)}
     sources = [*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.lua"), *(ROOT / "tests").glob("*.py"),
-               ROOT / "README.md"]
+               ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
     for path in sources:
         text = path.read_text()
         assert "DESIGN.md" not in text or path.name == "test_layout.py", path

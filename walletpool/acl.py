@@ -1,5 +1,5 @@
 """Least privilege: the ACL rules of the Redis users walletpool needs, for
-`ACL SETUSER` (README, "Least privilege"). The engine's user runs the scripts (the
+`ACL SETUSER` (docs/operations/security.md). The engine's user runs the scripts (the
 commands they call are checked too) and waits for replicas; the syncer's adds reading
 and trimming the pools' streams. Both reach only keys under their prefix. Operators
 (`restore`, `doctor`, `upgrade`) use an administrator's account."""

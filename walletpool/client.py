@@ -111,8 +111,8 @@ class WalletPool(base.ClientBase):
         `rebalance` moves them); `max_waiters` how many orders may wait for a wallet at
         once (0: none), `max_wait` the longest one waits, seconds (0: none waits);
         `stream_cap` the most entries (one a call) the pool's stream keeps while no syncer
-        has attached to it (default 1,000; README, "Without a database"). Returns True
-        when the pool was created."""
+        has attached to it (default 1,000; docs/guide/persistence.md, "Without a
+        database"). Returns True when the pool was created."""
         return self._do(self._plans.configure(pool, lease_ttl, cooldown, max_size, max_uses,
                                               min_free, network, reserve, max_waiters,
                                               max_wait, stream_cap))

@@ -42,7 +42,7 @@ class Finding:
 
 def check_replication(client: SyncRedis, replicas: int, fsync: bool) -> list[Finding]:
     """The guard against a demoted primary that keeps selling, and the durability the
-    client's settings give (README, "Replicas and failover")."""
+    client's settings give (docs/guide/failover.md)."""
     info = client.info("replication")
     found = []
     attached = int(info.get("connected_slaves", 0))

@@ -1,6 +1,6 @@
 """Settings: explicit arguments first, then the environment, then defaults.
 
-Environment names (all documented in the README):
+Environment names (all documented in docs/operations/settings.md):
   REDIS_URL                  Redis to use (default redis://127.0.0.1:6379/0)
   WALLET_QUEUE_REDIS_DB      database number, overriding the one in REDIS_URL
   WALLET_QUEUE_TTL           default lease TTL of new pools, seconds (default 900)

@@ -1,5 +1,6 @@
-"""Helpers for testing code that uses walletpool: a pool's clock, frozen or moved ahead,
-so that lease expiry and cooldowns can be tested without sleeping.
+"""Helpers for testing code that uses walletpool: valid addresses nobody holds keys for
+(`sample_addresses`), and a pool's clock, frozen or moved ahead, so that lease expiry and
+cooldowns can be tested without sleeping.
 
 The clock is a setting of the pool in Redis that every script reads; a pool in
 production never has it. Use these on test pools only:
@@ -17,10 +18,11 @@ from collections.abc import Awaitable
 from typing import overload
 
 from .aio import AsyncWalletPool
+from .chains.samples import sample_addresses
 from .client import WalletPool
 from .engine.calls import Call
 
-__all__ = ["freeze_clock", "shift_clock"]
+__all__ = ["freeze_clock", "sample_addresses", "shift_clock"]
 
 
 @overload

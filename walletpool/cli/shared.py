@@ -1,5 +1,5 @@
 """What every command shares: the group and its connection options, the command class that
-ends each command as the README's table says, the client and database of a command, and
+ends each command as the documented exit codes say, the client and database of a command, and
 the output helpers.
 
 Exit codes: 0 ok, 1 refused by the pool (exhausted, lease lost, full), 2 bad input,
@@ -69,7 +69,7 @@ def _end(error: str, message: str, code: int, ctx: click.Context | None = None) 
 
 
 class _Command(click.Command):
-    """A command that ends as the README's table says, whatever stops it: a walletpool
+    """A command that ends as the documented exit codes say whatever stops it: a walletpool
     error (or a raw Redis or database one) as one line and its exit code, Ctrl-C as 130
     (after what the command does on it, e.g. a waiting allocation withdraws)."""
 
