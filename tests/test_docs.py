@@ -141,3 +141,22 @@ def test_the_settings_page_names_every_environment_name() -> None:
     page = (ROOT / "docs" / "operations" / "settings.md").read_text()
     assert len(names) > 15
     assert {n for n in names if f"`{n}`" not in page} == set()
+
+
+SHELL_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.M | re.S)
+
+
+def test_every_walletpool_command_in_a_shell_block_parses() -> None:
+    """Shell blocks start servers or install things, so they do not run here; the
+    walletpool commands in them must still be commands and options the CLI has."""
+    from click.testing import CliRunner
+
+    from walletpool.cli import main
+
+    commands = [line.split("#", 1)[0].split()[1:]
+                for page in PAGES for block in SHELL_BLOCK.findall(page.read_text())
+                for line in block.splitlines() if line.startswith("walletpool ")]
+    assert len(commands) >= 5
+    for command in commands:
+        result = CliRunner().invoke(main, [*command, "--help"])
+        assert result.exit_code == 0, (command, result.output)
