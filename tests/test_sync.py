@@ -252,7 +252,7 @@ def run_cli_syncer(redis_url: str, db_url: str, consumer: str, *extra: str
          "--database-url", db_url, "--consumer", consumer, "--block", "0.05",
          "--batch-size", "50", *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"})
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -296,7 +296,17 @@ def test_a_syncer_killed_mid_batch_loses_and_duplicates_nothing(
         while count(pg, schema.events) < appended and time.monotonic() < deadline:
             time.sleep(0.1)
         second.send_signal(signal.SIGTERM)
-        out, err = second.communicate(timeout=30)
+        try:
+            out, err = second.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # say where it hung: its words, every stack
+            second.send_signal(signal.SIGABRT)  # faulthandler prints each thread's stack
+            try:
+                out, err = second.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                second.kill()
+                out, err = second.communicate()
+            pytest.fail(f"the syncer did not stop on SIGTERM within 30 s (events "
+                        f"{count(pg, schema.events)} of {appended}); its stderr:\n{err}")
     finally:  # never leave a syncer behind to read later tests' streams
         for process in (first, second):
             if process is not None:
