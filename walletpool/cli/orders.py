@@ -15,7 +15,6 @@ from .shared import (
     lease_text,
     main,
     pool_of,
-    reported,
     shown_address,
 )
 
@@ -40,10 +39,9 @@ def allocate(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
     """Lease the next free wallet of POOL to OWNER (the same one again if OWNER holds one).
     With --wait, an order that finds none free waits its turn (exit 1 when none came)."""
     pool = pool_of(ctx)
-    with reported():
-        lease = pool.allocate(pool_name, owner, ttl=ttl, correlation_id=correlation_id,
-                              user_id=user_id, wait=wait, priority=priority)
-        network = pool.stats(pool_name).network
+    lease = pool.allocate(pool_name, owner, ttl=ttl, correlation_id=correlation_id,
+                          user_id=user_id, wait=wait, priority=priority)
+    network = pool.stats(pool_name).network
     shown = {**asdict(lease), "shown_address": shown_address(lease.address, network)}
     emit(shown, as_json, lease_text(lease, network))
 
@@ -76,10 +74,9 @@ def release(ctx: click.Context, pool_name: str, owner: str, token: int | None,
             as_json: bool) -> None:
     """Release the wallet OWNER holds in POOL."""
     pool = pool_of(ctx)
-    with reported():
-        lease = _held(pool, pool_name, owner, token)
-        state = pool.release(lease)
-        network = pool.stats(pool_name).network
+    lease = _held(pool, pool_name, owner, token)
+    state = pool.release(lease)
+    network = pool.stats(pool_name).network
     shown = shown_address(lease.address, network)
     emit({**asdict(lease), "shown_address": shown, "now": state}, as_json,
           f"released {shown} (now {state})")
@@ -98,8 +95,7 @@ def extend(ctx: click.Context, pool_name: str, owner: str, ttl: float | None,
     """Set the deadline of the lease OWNER holds in POOL to TTL seconds from now (the
     pool's lease_ttl by default): later or, with a shorter TTL, sooner."""
     pool = pool_of(ctx)
-    with reported():
-        lease = pool.extend(_held(pool, pool_name, owner, token), ttl=ttl)
-        network = pool.stats(pool_name).network
+    lease = pool.extend(_held(pool, pool_name, owner, token), ttl=ttl)
+    network = pool.stats(pool_name).network
     emit({**asdict(lease), "shown_address": shown_address(lease.address, network)},
           as_json, lease_text(lease, network, allocated=False))

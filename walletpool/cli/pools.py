@@ -22,7 +22,6 @@ from .shared import (
     emit,
     main,
     pool_of,
-    reported,
     shown_address,
 )
 
@@ -35,8 +34,7 @@ from .shared import (
 def pools(ctx: click.Context, wide: bool, as_json: bool) -> None:
     """List the pools with their counts."""
     pool = pool_of(ctx)
-    with reported():
-        stats = [pool.stats(name) for name in pool.pools()]
+    stats = [pool.stats(name) for name in pool.pools()]
     if as_json:
         emit([asdict(s) for s in stats], True, "")
     elif not stats:
@@ -64,10 +62,9 @@ def import_(ctx: click.Context, pool_name: str, source: TextIO, dry_run: bool, s
     0 when no line was rejected, 2 otherwise.
     """
     pool = pool_of(ctx)
-    with reported():
-        validation.pool_name(pool_name)
-        lines = read_lines(source, getattr(source, "name", "the input"))
-    with reported(), _Progress(len(lines) >= 10_000) as progress:
+    validation.pool_name(pool_name)
+    lines = read_lines(source, getattr(source, "name", "the input"))
+    with _Progress(len(lines) >= 10_000) as progress:
         report = pool.import_wallets(pool_name, lines, dry_run=dry_run or strict,
                                      progress=progress)
         if strict and not dry_run and not report.rejected:
@@ -139,9 +136,8 @@ def stats(ctx: click.Context, pool_names: tuple[str, ...], wide: bool, watch: bo
 
     pool = pool_of(ctx)
     while True:
-        with reported():
-            stats = [pool.stats(name) for name in (pool_names or pool.pools())]
-            lags = {s.pool: lag(pool.redis, pool.settings.prefix, s.pool) for s in stats}
+        stats = [pool.stats(name) for name in (pool_names or pool.pools())]
+        lags = {s.pool: lag(pool.redis, pool.settings.prefix, s.pool) for s in stats}
         if as_json:
             emit([{**asdict(s), "unsynced": lags[s.pool].unsynced,
                     "unsynced_age": lags[s.pool].oldest_age} for s in stats], True, "")
@@ -215,9 +211,8 @@ def _cell(stats: PoolStats, column: str, wide: bool) -> str:
 def peek(ctx: click.Context, pool_name: str, count: int, as_json: bool) -> None:
     """The next free addresses of POOL, head first."""
     pool = pool_of(ctx)
-    with reported():
-        addresses = pool.peek(pool_name, count)
-        network = pool.stats(pool_name).network
+    addresses = pool.peek(pool_name, count)
+    network = pool.stats(pool_name).network
     shown = [shown_address(a, network) for a in addresses]  # the form people copy
     emit(shown, as_json, "\n".join(shown))
 
@@ -231,11 +226,10 @@ def reap(ctx: click.Context, pool_names: tuple[str, ...], as_json: bool) -> None
     """Reclaim expired leases and return cooled wallets (all pools when none is named)."""
     pool = pool_of(ctx)
     reaped: dict[str, int] = {}
-    with reported():
-        for name in pool_names or pool.pools():
-            reaped[name] = pool.reap(name)
-            if not as_json:
-                click.echo(f"{name}: {reaped[name]} expired lease(s) reclaimed")
+    for name in pool_names or pool.pools():
+        reaped[name] = pool.reap(name)
+        if not as_json:
+            click.echo(f"{name}: {reaped[name]} expired lease(s) reclaimed")
     if as_json:
         emit(reaped, True, "")
 
@@ -249,20 +243,19 @@ def upgrade(ctx: click.Context, pool_names: tuple[str, ...], dry_run: bool) -> N
     """Convert pools in layout 1 (as walletpool 0.1.0 wrote them) to layout 2 (all pools
     when none is named). Idempotent; run it again after an interruption."""
     pool = pool_of(ctx)
-    with reported():
-        for name in pool_names or pool.pools():
-            total = _v1_entries(pool, name)
-            if dry_run:
-                click.echo(f"{name}: " + (
-                    f"in layout 1: would be upgraded to layout {LAYOUT} ({total} entries)"
-                    if total is not None else f"already in layout {LAYOUT}: nothing to do"))
-                continue
-            with _Progress((total or 0) >= 10_000) as progress:
-                def step(converted: int, of: int = total or 0) -> None:
-                    progress("upgrading", converted, of)
-                done = pool.upgrade(name, step)
-            click.echo(f"{name}: " + (f"upgraded ({total} entries converted)" if done
-                                      else "already in the current layout"))
+    for name in pool_names or pool.pools():
+        total = _v1_entries(pool, name)
+        if dry_run:
+            click.echo(f"{name}: " + (
+                f"in layout 1: would be upgraded to layout {LAYOUT} ({total} entries)"
+                if total is not None else f"already in layout {LAYOUT}: nothing to do"))
+            continue
+        with _Progress((total or 0) >= 10_000) as progress:
+            def step(converted: int, of: int = total or 0) -> None:
+                progress("upgrading", converted, of)
+            done = pool.upgrade(name, step)
+        click.echo(f"{name}: " + (f"upgraded ({total} entries converted)" if done
+                                  else "already in the current layout"))
 
 
 def _v1_entries(pool: WalletPool, name: str) -> int | None:
@@ -289,17 +282,16 @@ def retire(ctx: click.Context, pool_name: str, addresses: tuple[str, ...],
     reported, and the command then exits 1."""
     pool = pool_of(ctx)
     outcome: dict[str, str] = {}
-    with reported():
-        for address in addresses:
-            try:
-                outcome[address] = "retired" if pool.retire(pool_name, address) else \
-                    "already retired"
-            except errors.WalletNotFound as exc:
-                outcome[address] = "not in the pool"
-                if not as_json:  # as _fail words every error, the class first
-                    click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-            if not as_json:
-                click.echo(f"{address}: {outcome[address]}")
+    for address in addresses:
+        try:
+            outcome[address] = "retired" if pool.retire(pool_name, address) else \
+                "already retired"
+        except errors.WalletNotFound as exc:
+            outcome[address] = "not in the pool"
+            if not as_json:  # as _fail words every error, the class first
+                click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        if not as_json:
+            click.echo(f"{address}: {outcome[address]}")
     if as_json:
         emit(outcome, True, "")
     if "not in the pool" in outcome.values():
@@ -349,12 +341,11 @@ def configure(ctx: click.Context, pool_name: str, lease_ttl: float | None,
     """Create POOL or change its settings; options not given keep their value."""
     pool = pool_of(ctx)
     uses = _max_uses(max_uses)
-    with reported():
-        created = pool.configure(pool_name, lease_ttl=lease_ttl, cooldown=cooldown,
-                                 max_size=max_size, max_uses=uses, min_free=min_free,
-                                 network=network, reserve=reserve, max_waiters=max_waiters,
-                                 max_wait=max_wait, stream_cap=stream_cap)
-        stats = pool.stats(pool_name)
+    created = pool.configure(pool_name, lease_ttl=lease_ttl, cooldown=cooldown,
+                             max_size=max_size, max_uses=uses, min_free=min_free,
+                             network=network, reserve=reserve, max_waiters=max_waiters,
+                             max_wait=max_wait, stream_cap=stream_cap)
+    stats = pool.stats(pool_name)
     if as_json:
         emit({"pool": pool_name, "created": created, **asdict(stats)}, True, "")
         return

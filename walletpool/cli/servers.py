@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from ..engine import wire
 from .shared import (
     EXIT_BAD_INPUT,
     EXIT_REFUSED,
@@ -18,7 +17,6 @@ from .shared import (
     main,
     pool_of,
     remember,
-    reported,
 )
 
 
@@ -69,11 +67,7 @@ def acl(ctx: click.Context, syncer: bool, user: str | None) -> None:
     from ..acl import features, rules
 
     pool = pool_of(ctx)
-    with reported():
-        try:
-            info = pool.redis.info("server")
-        except Exception as exc:
-            raise wire.translate(exc, pool._where) from exc
+    info = pool.redis.info("server")  # a raw Redis error ends as any command's (shared)
     name = user or ("walletpool-syncer" if syncer else "walletpool")
     allowed = rules(pool.settings.prefix, syncer=syncer, **features(info))
     click.echo(f"ACL SETUSER {name} on >PASSWORD {allowed}")
@@ -92,13 +86,8 @@ def doctor(ctx: click.Context, database_url: str | None, as_json: bool) -> None:
     from ..doctor import check_database, check_redis
 
     pool = pool_of(ctx)
-    with reported():
-        try:
-            findings = check_redis(pool.redis, pool.settings.prefix,
-                                   pool.settings.replicas, pool.settings.fsync,
-                                   database=bool(database_url))
-        except Exception as exc:
-            raise wire.translate(exc, pool._where) from exc
+    findings = check_redis(pool.redis, pool.settings.prefix, pool.settings.replicas,
+                           pool.settings.fsync, database=bool(database_url))
     if database_url:
         findings += check_database(database_url)
     if as_json:

@@ -9,9 +9,9 @@ Exit codes: 0 ok, 1 refused by the pool (exhausted, lease lost, full), 2 bad inp
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -36,22 +36,6 @@ def _exit_code(exc: errors.WalletPoolError) -> int:
     if isinstance(exc, errors.BackendUnavailable):
         return EXIT_UNAVAILABLE
     return EXIT_REFUSED
-
-
-@contextmanager
-def reported() -> Iterator[None]:
-    """Turn walletpool errors into one line on stderr and the documented exit code; so
-    too a Redis or a database that cannot be reached (from the steps that talk to them
-    directly: restore, sync, reconcile), never a traceback."""
-    try:
-        yield
-    except errors.WalletPoolError as exc:
-        fail(exc)
-    except Exception as exc:
-        translated = _store_error(exc)
-        if translated is None:
-            raise
-        fail(translated)
 
 
 def fail(exc: errors.WalletPoolError, ctx: click.Context | None = None) -> NoReturn:
@@ -92,22 +76,21 @@ class _Group(click.Group):
     group_class = type  # a group's groups (db) are of this class too
 
 
-def _store_error(exc: Exception, ctx: click.Context | None = None
-                 ) -> errors.WalletPoolError | None:
-    """A raw redis-py or SQLAlchemy error as the walletpool error it means, or None."""
+def _store_error(exc: Exception, ctx: click.Context) -> errors.WalletPoolError | None:
+    """A raw redis-py or SQLAlchemy error (from the steps that talk to Redis or the
+    database directly: restore, sync, reconcile) as the walletpool error it means, or
+    None."""
     from redis import exceptions as rx
 
-    from ..validation import mask_url
-
-    ctx = ctx or click.get_current_context(silent=True)
+    obj = ctx.obj or {}
     if isinstance(exc, rx.RedisError):
-        pool = ctx.obj.get("pool") if ctx is not None and ctx.obj else None
-        return wire.translate(exc, mask_url(pool.settings.redis_url) if pool else "Redis")
+        pool = obj.get("pool")
+        return wire.translate(exc, pool._where if pool else "Redis")
     sa_exc = sys.modules.get("sqlalchemy.exc")  # loaded only by the database's commands
     if sa_exc is None or not isinstance(exc, sa_exc.DBAPIError):
         return None
     reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
-    engine = ctx.obj.get("engine") if ctx is not None and ctx.obj else None
+    engine = obj.get("engine")
     where = f" at {engine.url.render_as_string(hide_password=True)}" if engine else ""
     from ..store.migrations import missing_schema
 
@@ -130,9 +113,8 @@ def pool_of(ctx: click.Context) -> WalletPool:
     json_only(ctx)
     pool: WalletPool | None = ctx.obj.get("pool")
     if pool is None:
-        with reported():
-            connection = dict(ctx.obj.get("connection", {}))
-            pool = WalletPool.from_url(connection.pop("redis_url", None), **connection)
+        connection = dict(ctx.obj.get("connection", {}))
+        pool = WalletPool.from_url(connection.pop("redis_url", None), **connection)
         ctx.obj["pool"] = pool
         ctx.call_on_close(pool.close)
     return pool
@@ -171,8 +153,8 @@ def shown_address(address: str, network: str | None) -> str:
 
 
 def remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    """Keep a connection option for _pool and _engine; given after the command too, that
-    one wins (click parses the command's options after the group's)."""
+    """Keep a connection option for pool_of and engine_of; given after the command too,
+    that one wins (click parses the command's options after the group's)."""
     def remember(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
         connection = ctx.ensure_object(dict).setdefault("connection", {})
         if value is not None:
@@ -199,16 +181,19 @@ CONNECTION: list[tuple[str, str, dict[str, Any]]] = [
 (`walletpool --redis-url URL stats`), and so does every command that talks to Redis
 (`walletpool stats --redis-url URL`), hidden there to keep each command's help short."""
 
+DATABASE: tuple[str, str, dict[str, Any]] = ("--database-url", "database_url", {
+    "envvar": "WALLETPOOL_DATABASE_URL",
+    "help": "SQLAlchemy URL of the durable record [default: sqlite:///walletpool.db]."})
 DATABASE_HELP = ("SQLAlchemy URL of the durable record [env WALLETPOOL_DATABASE_URL; "
                  "default: sqlite:///walletpool.db].")
+"""The help of a command's own --database-url (the environment is read by the group's)."""
 
 
 def connected(command: Callable[..., Any]) -> Callable[..., Any]:
     """The connection options, after the command's name too (--database-url hidden where
     the command has no use of its own for it: the reserve's client takes it)."""
     own = {p.name for p in getattr(command, "__click_params__", [])}
-    database = [] if "database_url" in own else [
-        ("--database-url", "database_url", {"help": DATABASE_HELP})]
+    database = [] if "database_url" in own else [DATABASE]
     for flag, key, settings in reversed([*CONNECTION, *database]):
         command = click.option(flag, key, default=None, expose_value=False, hidden=True,
                                callback=remember(key),
@@ -217,10 +202,7 @@ def connected(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _group_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for flag, key, settings in reversed([*CONNECTION, ("--database-url", "database_url", {
-            "envvar": "WALLETPOOL_DATABASE_URL",
-            "help": "SQLAlchemy URL of the durable record [default: sqlite:///walletpool.db]."
-            })]):
+    for flag, key, settings in reversed([*CONNECTION, DATABASE]):
         command = click.option(flag, key, default=None, expose_value=False,
                                show_envvar="envvar" in settings, callback=remember(key),
                                **settings)(command)
@@ -253,8 +235,6 @@ class Stopping:
     Ctrl-C, as every command, and lets SIGTERM (a service manager's stop) end with 0."""
 
     def __init__(self, stop: Callable[[], object]) -> None:
-        import signal
-
         self.signals: list[int] = []
 
         def on_signal(signum: int, _frame: object) -> None:
@@ -265,7 +245,5 @@ class Stopping:
             signal.signal(sig, on_signal)
 
     def exit(self) -> None:
-        import signal
-
         if signal.SIGINT in self.signals:
             sys.exit(EXIT_INTERRUPTED)

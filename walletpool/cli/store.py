@@ -18,7 +18,6 @@ from .shared import (
     engine_of,
     main,
     pool_of,
-    reported,
 )
 
 if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that use the database
@@ -39,8 +38,7 @@ def db_upgrade(ctx: click.Context, database_url: str | None) -> None:
     from ..store.migrations import upgrade as run_upgrade
 
     engine = engine_of(ctx, database_url, create=True)
-    with reported():
-        applied = run_upgrade(engine)
+    applied = run_upgrade(engine)
     click.echo(f"schema at version {LATEST}" + (f" (applied {applied})" if applied else
                                                   " (nothing to do)"))
 
@@ -74,19 +72,18 @@ def sync(ctx: click.Context, database_url: str | None, batch_size: int, block: f
                     settings=pool.settings)
     stopping = Stopping(syncer.stop)
     rebalanced: list[Rebalanced] = []
-    with reported():
-        if once:
-            check(engine)  # a missing schema is reported, not retried
-            while not syncer.stopping and syncer.run_once():
-                pass
-            # then what a running syncer does at its start: a sync --once from cron
-            # keeps the reserves at their size too (--rebalance-every 0: it does not)
-            if rebalance_every and not syncer.stopping:
-                rebalanced = [d for d in syncer.rebalance()
-                              if d.size or d.taken or d.returned or d.released or d.repaired]
-            total = syncer.committed
-        else:
-            total = syncer.run()
+    if once:
+        check(engine)  # a missing schema is reported, not retried
+        while not syncer.stopping and syncer.run_once():
+            pass
+        # then what a running syncer does at its start: a sync --once from cron
+        # keeps the reserves at their size too (--rebalance-every 0: it does not)
+        if rebalance_every and not syncer.stopping:
+            rebalanced = [d for d in syncer.rebalance()
+                          if d.size or d.taken or d.returned or d.released or d.repaired]
+        total = syncer.committed
+    else:
+        total = syncer.run()
     stopped = " (stopped: the batch in hand stays in the stream)" if syncer.abandoned else ""
     click.echo(f"committed {total} events{stopped}")
     for d in rebalanced:
@@ -109,11 +106,10 @@ def rebalance(ctx: click.Context, pool_names: tuple[str, ...], database_url: str
 
     pool = pool_of(ctx)
     engine = engine_of(ctx, database_url)
-    with reported():
-        check(engine)
-        from ..reserve.rebalance import rebalance as run
+    check(engine)
+    from ..reserve.rebalance import rebalance as run
 
-        done = [pool._do(run(pool._ops, engine, name)) for name in (pool_names or pool.pools())]
+    done = [pool._do(run(pool._ops, engine, name)) for name in (pool_names or pool.pools())]
     if as_json:
         emit([asdict(d) for d in done], True, "")
         return
@@ -145,10 +141,9 @@ def heal(ctx: click.Context, pool_names: tuple[str, ...], database_url: str | No
 
     pool = pool_of(ctx)
     engine = engine_of(ctx, database_url)
-    with reported():
-        check(engine)
-        done = [pool._do(run(pool._ops, engine, name, arm=arm))
-                for name in (pool_names or pool.pools())]
+    check(engine)
+    done = [pool._do(run(pool._ops, engine, name, arm=arm))
+            for name in (pool_names or pool.pools())]
     if as_json:
         emit([asdict(d) for d in done], True, "")
         return
@@ -175,13 +170,12 @@ def restore(ctx: click.Context, database_url: str | None, pool_names: tuple[str,
 
     pool = pool_of(ctx)
     engine = engine_of(ctx, database_url)
-    with reported():
-        for name in pool_names or stored_pools(engine):
-            done = run_restore(pool.redis, engine, pool.settings.prefix,
-                               validation.pool_name(name), force=force)
-            click.echo(f"{name}: restored {done.free} free, {done.leased} leased, "
-                       f"{done.cooling} cooling, {done.retired} retired; next token "
-                       f"{done.next_token}")
+    for name in pool_names or stored_pools(engine):
+        done = run_restore(pool.redis, engine, pool.settings.prefix,
+                           validation.pool_name(name), force=force)
+        click.echo(f"{name}: restored {done.free} free, {done.leased} leased, "
+                   f"{done.cooling} cooling, {done.retired} retired; next token "
+                   f"{done.next_token}")
 
 
 @main.command()
@@ -206,18 +200,17 @@ def reconcile(ctx: click.Context, database_url: str | None, pool_names: tuple[st
     pool = pool_of(ctx)
     engine = engine_of(ctx, database_url)
     differences, damage, left = [], [], []
-    with reported():
-        check(engine)
-        names = pool_names or sorted(set(pool.pools()) | set(stored_pools(engine)))
-        for name in names:
-            validation.pool_name(name)
-            differences += run_reconcile(pool.redis, engine, pool.settings.prefix, name)
-            if name in pool.pools():
-                damage += pool._do(reconcile_structures(
-                    pool._ops, pool.redis, engine, pool.settings.prefix, name, repair=repair))
-                if repair:
-                    left += pool._do(reconcile_structures(
-                        pool._ops, pool.redis, engine, pool.settings.prefix, name))
+    check(engine)
+    names = pool_names or sorted(set(pool.pools()) | set(stored_pools(engine)))
+    for name in names:
+        validation.pool_name(name)
+        differences += run_reconcile(pool.redis, engine, pool.settings.prefix, name)
+        if name in pool.pools():
+            damage += pool._do(reconcile_structures(
+                pool._ops, pool.redis, engine, pool.settings.prefix, name, repair=repair))
+            if repair:
+                left += pool._do(reconcile_structures(
+                    pool._ops, pool.redis, engine, pool.settings.prefix, name))
     if as_json:
         emit({"differences": [asdict(d) for d in differences],
                "damage": [{k: v for k, v in asdict(d).items() if k != "target"}

@@ -45,9 +45,11 @@ def parse(url: str | None = None) -> sa.URL:
 
 def sqlite_file(parsed: sa.URL) -> Path | None:
     """The file a SQLite URL names (None for PostgreSQL and in-memory databases)."""
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") \
+            or database.startswith("file:"):  # a URI: sqlite3 decides what it opens
         return None
-    return Path(parsed.database) if not parsed.database.startswith("file:") else None
+    return Path(database)
 
 
 def create_engine(url: str | None = None, *, create: bool = False) -> sa.Engine:
