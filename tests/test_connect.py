@@ -63,8 +63,9 @@ def test_a_clients_connections_pack_in_one_call_byte_for_byte(module: str) -> No
     if connect.hiredis_pack is None:  # hiredis 2.0 (the range's lowest end): redis-py packs
         assert connection_class is plain_class
         return
-    assert connection_class.pack_command is not plain_class.pack_command
+    assert connection_class is not plain_class
     packing: Any = connection_class()
+    assert type(packing._command_packer) is connect._OneCallPacker
     plain: Any = plain_class()
     for args in PACKED_ARGS:
         assert packing.pack_command(*args) == [b"".join(plain.pack_command(*args))]
@@ -73,3 +74,26 @@ def test_a_clients_connections_pack_in_one_call_byte_for_byte(module: str) -> No
     for refused in (None, True):
         with pytest.raises(redis.DataError):
             packing.pack_command("SET", "k", refused)
+
+
+def test_every_command_a_client_sends_is_packed_in_one_call(
+        pool: WalletPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both clients send every command by the one-call packer, the sync client's
+    send_command (which does not go by pack_command) included."""
+    from walletpool import connect
+    from walletpool.testing import sample_addresses
+
+    if connect.hiredis_pack is None:
+        pytest.skip("hiredis 2.0 has no pack_command: redis-py packs (checked above)")
+    packed: list[bytes] = []
+
+    def counting(args: tuple[Any, ...]) -> bytes:
+        packed.append(str(args[0]).encode())
+        return connect.hiredis_pack.__wrapped__(args)  # type: ignore[no-any-return]
+
+    counting.__wrapped__ = connect.hiredis_pack  # type: ignore[attr-defined]
+    monkeypatch.setattr(connect, "hiredis_pack", counting)
+    pool.configure("BTC", lease_ttl=60)
+    pool.add("BTC", sample_addresses("btc", 2))
+    pool.release(pool.allocate("BTC", "order-1"))
+    assert packed.count(b"EVALSHA") + packed.count(b"FCALL") >= 4, packed

@@ -75,29 +75,44 @@ def _maint(options: dict[str, object]) -> dict[str, object]:
     return {key: options[key]} if key in options else {}
 
 
+class _OneCallPacker:
+    """Packs a command with one hiredis call, and what hiredis refuses (TypeError: None,
+    a bool, ...) or a command name with a space (which redis-py splits) with redis-py's
+    own packer, which gives redis-py's own errors."""
+
+    __slots__ = ("_by_redis_py",)
+
+    def __init__(self, by_redis_py: Any) -> None:
+        self._by_redis_py = by_redis_py
+
+    def pack(self, *args: Any) -> list[bytes]:
+        if type(args[0]) is str and " " not in args[0]:
+            try:
+                return [hiredis_pack(args)]
+            except TypeError:
+                pass
+        return self._by_redis_py.pack(*args)  # type: ignore[no-any-return]
+
+
 def packing_in_one_call(connection_class: Any) -> Any:
     """`connection_class`, packing each command with one hiredis call. redis-py 8 encodes
     every argument in Python first, which costs a batch of coalesced calls (hundreds of
     arguments) more than the rest of its packing; hiredis encodes str, bytes, int and
-    float byte for byte as redis-py does and refuses anything else (TypeError), which
-    then goes redis-py's way, as does a command name with a space (redis-py splits it)."""
+    float byte for byte as redis-py does. Both redis-py clients send every command
+    through the connection's packer (`_command_packer`; the sync `send_command` does not
+    go by `pack_command`), so that is what is replaced, on each new connection."""
     if hiredis_pack is None:
         return connection_class
     packing = _PACKING.get(connection_class)
     if packing is None:
-        by_redis_py = connection_class.pack_command
-
-        def pack_command(self: Any, *args: Any) -> list[bytes]:
-            if type(args[0]) is str and " " not in args[0]:
-                try:
-                    return [hiredis_pack(args)]
-                except TypeError:
-                    pass
-            return by_redis_py(self, *args)  # type: ignore[no-any-return]
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            connection_class.__init__(self, *args, **kwargs)
+            if getattr(self, "_command_packer", None) is not None:
+                self._command_packer = _OneCallPacker(self._command_packer)
 
         packing = _PACKING[connection_class] = type(
             connection_class.__name__, (connection_class,),
-            {"pack_command": pack_command, "__module__": __name__})
+            {"__init__": __init__, "__module__": __name__})
     return packing
 
 
