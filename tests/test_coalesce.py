@@ -27,14 +27,19 @@ from walletpool import (
     InvalidInput,
     Lease,
     LeaseLost,
+    LowWater,
     NotReplicated,
     PoolExhausted,
     WalletPool,
 )
 from walletpool.dev.redis_server import RedisServer
-from walletpool.engine.calls import Call, Outcome
+from walletpool.engine import batches, waits
+from walletpool.engine.calls import Call, Outcome, identity
+from walletpool.keys import key
+from walletpool.testing import freeze_clock, shift_clock
 
 POOL = "COIN"
+FROZEN_AT = 1_800_000_000.0
 WALLETS = [f"w{i:02d}" for i in range(12)]
 
 
@@ -165,6 +170,94 @@ def test_each_caller_of_a_batch_gets_its_own_outcome(sync_pool: WalletPool) -> N
     released = pool._send_batch([ops.release(first), ops.release(second), ops.release(first)])
     assert [value for value, _ in released[:2]] == ["free", "free"]
     assert isinstance(released[2][1], LeaseLost) and released[2][1].reason == "none"
+
+
+def _unnamed(reply: Any) -> Any:
+    """A reply without its stream entry's id (a 'queued' one names it; each stream
+    numbers its own)."""
+    return [*reply[:3], "<id>", *reply[4:]] if reply[:1] == [b"queued"] else reply
+
+
+def _seen(outcome: Outcome) -> str:
+    """An outcome as its caller sees it, a queued order's stream cursor left out."""
+    value, error = outcome
+    if isinstance(value, waits.Queued):
+        value = replace(value, cursor="")
+    return repr((value, error))
+
+
+def _stream_lines(client: redis.Redis, prefix: str) -> list[str]:
+    entries: Any = client.xrange(key(prefix, POOL, "events"))
+    return [line for _, entry in entries for line in str(entry["c"]).split("\n")]
+
+
+@pytest.mark.parametrize("max_uses", [None, 3])
+def test_a_batch_makes_the_leases_alerts_and_changes_its_calls_alone_make(
+        redis_server: RedisServer, redis_client: redis.Redis, max_uses: int | None) -> None:
+    """Two pools alike, on frozen clocks at one instant: one gets each batch as one
+    script call, the other the same calls one by one. Leases (tokens included), each
+    caller's low-water alert, lost releases and the stream's changes are the same, for
+    the batches the scripts serve at once (fresh owners, distinct wallets, nobody
+    waiting) and for those they serve call by call (an owner or a wallet named twice)."""
+    alerts: dict[str, list[tuple[str, int]]] = {"batched": [], "alone": []}
+    pools = {}
+    for prefix in alerts:
+        def alert(low: LowWater, seen: list[tuple[str, int]] = alerts[prefix]) -> None:
+            seen.append((low.pool, low.free))
+
+        pool = WalletPool.from_url(redis_server.url, prefix=prefix, coalesce=False,
+                                   on_low_water=alert)
+        pool.configure(POOL, lease_ttl=60, cooldown=0, max_size=100, min_free=8,
+                       max_uses=max_uses)
+        pool.add(POOL, WALLETS)
+        freeze_clock(pool, POOL, at=FROZEN_AT)
+        pools[prefix] = pool
+    batched, alone = pools["batched"], pools["alone"]
+
+    def both(calls_of: Callable[[WalletPool], list[Call[Any]]]) -> list[Outcome]:
+        """The script's own replies compared, then each decoded as its caller decodes
+        it (which raises the low-water alerts)."""
+        calls = calls_of(batched)
+        replies = batched._send(replace(batches.batch_call(calls), decode=identity))
+        alone_calls = calls_of(alone)
+        one_by_one = [alone._send(replace(call, decode=identity)) for call in alone_calls]
+        assert [_unnamed(r) for r in replies] == [_unnamed(r) for r in one_by_one]
+        outcomes = [batches._outcome(c, r) for c, r in zip(calls, replies, strict=True)]
+        alone_outcomes = [batches._outcome(c, r)
+                          for c, r in zip(alone_calls, one_by_one, strict=True)]
+        assert [_seen(o) for o in outcomes] == [_seen(o) for o in alone_outcomes]
+        return outcomes
+
+    owners = ["a", "b", "c", "d", "e", "f"]
+    got = both(lambda p: [p._ops.allocate(POOL, o, ttl=30 + i) for i, o in enumerate(owners)])
+    leases = [lease for lease, _ in got]
+    assert len({lease.token for lease in leases}) == 6
+    both(lambda p: [p._ops.release(lease) for lease in leases[:4]])
+    both(lambda p: [p._ops.allocate(POOL, o) for o in ["g", "a", "g", "h"]])  # one by one
+    both(lambda p: [p._ops.release(lease) for lease in [leases[4], leases[5], leases[4]]])
+    # a stale release of a wallet, then its true one: the first sees the wallet leased
+    got = both(lambda p: [p._ops.allocate(POOL, o) for o in ["i", "j"]])
+    held = [lease for lease, _ in got]
+    again = both(lambda p: [p._ops.allocate(POOL, o) for o in ["i", "n"]])  # i holds one
+    assert again[0][0].fresh is False and again[1][0].fresh is True
+    forged = replace(held[0], token=held[0].token + 1)
+    both(lambda p: [p._ops.release(lease) for lease in [forged, held[0], held[1]]])
+    # an expired lease among live ones: each goes back in its turn (call by call)
+    got = both(lambda p: [p._ops.allocate(POOL, "k", ttl=60), p._ops.allocate(POOL, "m", ttl=1)])
+    for pool in pools.values():
+        shift_clock(pool, POOL, 2)
+    both(lambda p: [p._ops.release(lease) for lease, _ in got])
+    # an order waits on a drained pool: each release hands its wallet on in its turn
+    drained = both(lambda p: [p._ops.allocate(POOL, f"x{i}") for i in range(len(WALLETS))])
+    taken = [lease for lease, error in drained if error is None]
+    assert len(taken) >= 2 and any(isinstance(e, PoolExhausted) for _, e in drained)
+    both(lambda p: [waits.join(p._ops, POOL, "waiting", 0, "", "", 60_000, "normal")])
+    both(lambda p: [p._ops.release(lease) for lease in taken[:2]])
+    assert alerts["batched"] == alerts["alone"] and len(alerts["batched"]) >= 3
+    assert _stream_lines(redis_client, "batched") == _stream_lines(redis_client, "alone")
+    assert batched.stats(POOL).low_water_alerts == alone.stats(POOL).low_water_alerts
+    for pool in pools.values():
+        pool.close()
 
 
 def test_orders_that_may_wait_join_in_arrival_order_and_are_handed_wallets_in_it(

@@ -7,9 +7,10 @@
 
 -- Check leases (address, owner, token) against the store and end the live ones as
 -- released. Returns each outcome (the new state, or 'lost:expired' / 'lost:stale' /
--- 'lost:none') and the stored leases read. Expired ones are settled as expirations.
-local function release_leases(conf, now, addresses, owners, tokens)
-  local stored = load_leases(addresses)
+-- 'lost:none') and the stored leases read (`stored`, when given: read already by
+-- load_leases). Expired ones are settled as expirations.
+local function release_leases(conf, now, addresses, owners, tokens, stored)
+  stored = stored or load_leases(addresses)
   local outcomes = {}
   local live, live_leases, expired, expired_leases = {}, {}, {}, {}
   local seen = {}
