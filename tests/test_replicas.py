@@ -29,6 +29,7 @@ from walletpool import (
     WalletPool,
 )
 from walletpool.dev.redis_server import binary_features, server_name
+from walletpool.engine import waits
 from walletpool.keys import key
 
 POOL = "COIN"
@@ -242,6 +243,36 @@ def test_a_hand_off_no_replica_confirmed_is_taken_back_and_the_waiter_told(
         assert isinstance(outcome[0], NotReplicated)
         assert pool.get_lease(POOL, "waiter") is None  # taken back on the primary
         assert pool.stats(POOL).free == 1
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["alone", "in-a-batch"])
+def test_an_order_whose_joining_no_replica_confirmed_leaves_the_line(
+        durable: WalletPool, replicated: Replicated, together: bool) -> None:
+    """A waiting order's join the replica did not confirm is NotReplicated, and the
+    order leaves the line on the primary: a wallet freed later is not handed to an
+    order whose caller stopped waiting. Alone and in a coalesced batch."""
+    held = [durable.allocate(POOL, f"h{i}") for i in range(5)]  # the pool drained
+    joins = [waits.join(durable._ops, POOL, owner, 0, "", "", 60_000, "normal")
+             for owner in ("w1", "w2")]
+    replicated.stall()
+    try:
+        if together:
+            outcomes = durable._send_batch(joins)
+        else:
+            outcomes = []
+            for call in joins:
+                try:
+                    outcomes.append((durable._call_alone(call), None))
+                except NotReplicated as exc:
+                    outcomes.append((None, exc))
+        assert all(isinstance(error, NotReplicated) and "given back" in str(error)
+                   for _, error in outcomes), outcomes
+        assert durable.stats(POOL).waiting == 0
+        durable.release(held[0])
+    finally:
+        replicated.resume()
+    assert durable.get_lease(POOL, "w1") is None and durable.get_lease(POOL, "w2") is None
+    assert durable.stats(POOL).free == 1
 
 
 def test_doctor_asks_a_primary_with_replicas_to_refuse_writes_without_them(

@@ -195,7 +195,8 @@ class NotReplicated(BackendUnavailable):
     @classmethod
     def of(cls, *, pool: str, operation: str, wanted: int, acknowledged: int,
            timeout: float, undone: bool) -> NotReplicated:
-        after = (" The lease it made was given back; the call is safe to retry." if undone
+        after = (" What it made (a lease, or an order's place in line) was given back; the "
+                 "call is safe to retry." if undone
                  else " The call is safe to retry.")
         return cls(f"the {operation} on pool {pool} reached {acknowledged} of the {wanted} "
                    f"replicas it waits for within {timeout:g} s, so a failover could lose it."

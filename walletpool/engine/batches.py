@@ -11,6 +11,7 @@ refusal of a bad argument, its own logs with its own correlation id."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import WalletPoolError
@@ -96,12 +97,14 @@ def unconfirmed(durability: Durability, calls: list[Call[Any]], results: list[Ou
     """The replicas did not confirm the batch's wait: what the durable calls handed out
     is taken back (one release batch), and each of them becomes NotReplicated. A program
     (engine/calls.py), so that both clients run this one logic."""
-    undo, at = [], []
+    undo, at, withdrawals = [], [], []
     for i, (call, outcome) in enumerate(zip(calls, results, strict=True)):
         back = taking_back(call, outcome) if durability.applies(call) else None
-        if back is not None:
+        if back is not None and back.script.name == "release":
             undo.append(back)
             at.append(i)
+        elif back is not None:  # an order that joined the line withdraws
+            withdrawals.append((i, back))
     undone: set[int] = set()
     if undo:
         try:
@@ -110,6 +113,12 @@ def unconfirmed(durability: Durability, calls: list[Call[Any]], results: list[Ou
                       if error is None}
         except WalletPoolError as exc:  # the leases then end at their deadline
             log.warning("could not take back unreplicated writes: %s", exc)
+    for i, back in withdrawals:
+        try:
+            yield replace(back, durable=False)  # as alone: a taking back waits for nothing
+            undone.add(i)
+        except WalletPoolError as exc:  # its ticket then ends at its deadline
+            log.warning("could not withdraw an unreplicated order: %s", exc)
     return refused(durability, calls, results, acknowledged, undone)
 
 

@@ -104,7 +104,12 @@ def join(ops: Operations, pool: str, owner: str, ttl_arg: int, cid: str, uid: st
         return ops.allocated(pool, owner, reply)
 
     def undo(result: Lease | Queued) -> Call[Any] | None:
-        return ops.release(result) if isinstance(result, Lease) and result.fresh else None
+        """A fresh lease is released; an order that joined the line withdraws (its caller
+        gets NotReplicated and stops waiting: left in the line, it would be handed a
+        wallet nobody takes), giving back a wallet handed to it meanwhile."""
+        if isinstance(result, Queued):
+            return withdraw(ops, pool, owner, give_back=True, joined_ms=result.joined_ms)
+        return ops.release(result) if result.fresh else None
 
     return Call(script("allocate"), keys, (owner, ttl_arg, cid, uid, wait_ms, priority),
                 decode, idempotent=True, durable=True, undo=undo)
