@@ -32,6 +32,7 @@ from .engine.operations import KEEP, Keep
 from .errors import WalletPoolError
 from .hub import AsyncHub, _shielded
 from .importer import Source, read_source
+from .kept import AsyncKeptConnections, keeps_connections
 from .keys import conf_pattern, pool_from_conf_key
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Priority, ReleasedTo
 from .reserve.lane import database_step
@@ -65,6 +66,10 @@ class AsyncWalletPool(base.ClientBase):
                          replica_timeout=replica_timeout, fsync=fsync, wait=wait,
                          coalesce=coalesce)
         self.redis: wire.AsyncRedis = client
+        self._kept = AsyncKeptConnections(client) \
+            if not self._cluster and keeps_connections(client) else None
+        self._execute: Callable[..., Awaitable[Any]] = \
+            client.execute_command if self._kept is None else self._kept.execute
         self._hook_tasks: set[asyncio.Task[Any]] = set()
         self._ops.spawn = self._spawn
         self._hubs: dict[str, AsyncHub] = {}
@@ -96,6 +101,8 @@ class AsyncWalletPool(base.ClientBase):
     async def close(self) -> None:
         for hub in self._hubs.values():
             await hub.close()
+        if self._kept is not None:
+            await self._kept.close()
         await self.redis.aclose()
         for sentinel in self._sentinels:
             await sentinel.aclose()
@@ -299,13 +306,15 @@ class AsyncWalletPool(base.ClientBase):
             await ask()
         except rx.RedisError:
             return False
+        if self._kept is not None:
+            await self._kept.forget()
         return True
 
     async def _run_script(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:
         """As WalletPool._run_script: FCALL where the server has Functions, else EVALSHA."""
         async def execute(*args: Any) -> Any:
             if acknowledged is None:
-                return await self.redis.execute_command(*args)
+                return await self._execute(*args)
             return await self._execute_and_wait(call, acknowledged, args)
 
         if self._functions.on:
@@ -343,7 +352,7 @@ class AsyncWalletPool(base.ClientBase):
 
     async def _load_library(self) -> bool:
         try:
-            await self.redis.execute_command(*wire.load_args())
+            await self._execute(*wire.load_args())
         except rx.ResponseError as exc:
             if not self._functions.refused_load(exc):
                 raise

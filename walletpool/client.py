@@ -21,6 +21,7 @@ from .engine.operations import KEEP, Keep
 from .errors import WalletPoolError
 from .hub import SyncHub, withdraw_cancelled
 from .importer import Source, read_source
+from .kept import KeptConnections, keeps_connections
 from .keys import pool_names
 from .models import AddResult, ImportReport, Lease, LowWater, PoolStats, Priority, ReleasedTo
 from .reserve.lane import database_step
@@ -63,7 +64,10 @@ class WalletPool(base.ClientBase):
                          replica_timeout=replica_timeout, fsync=fsync, wait=wait,
                          coalesce=coalesce)
         self.redis: wire.SyncRedis = client
-        self._execute: Callable[..., Any] = client.execute_command
+        self._kept = KeptConnections(client) \
+            if not self._cluster and keeps_connections(client) else None
+        self._execute: Callable[..., Any] = \
+            client.execute_command if self._kept is None else self._kept.execute
         self._hubs: dict[str, SyncHub] = {}
         self._hubs_lock = threading.Lock()
         self._coalescer = SyncCoalescer(self._call_alone, self._send_batch,
@@ -85,6 +89,8 @@ class WalletPool(base.ClientBase):
             hubs = list(self._hubs.values())
         for hub in hubs:  # their readers stop before the connections they read on close
             hub.close()
+        if self._kept is not None:
+            self._kept.close()
         self.redis.close()
         for sentinel in self._sentinels:
             sentinel.close()
@@ -342,6 +348,8 @@ class WalletPool(base.ClientBase):
             ask()
         except redis.exceptions.RedisError:
             return False
+        if self._kept is not None:
+            self._kept.forget()
         return True
 
     def _run_script(self, call: Call[Any], acknowledged: list[int] | None = None) -> Any:

@@ -1,0 +1,150 @@
+"""Connections a client keeps between its script calls. A script call through
+redis-py's `execute_command` takes a connection from the pool and gives it back each
+time, and with coalescing a batch is one such call, so that checkout cost the clients
+as much as the rest of sending a batch: per call, 20 µs of a sync client's 55 and 24 of
+an asyncio client's 104 (measured on a no-op script). A client keeps a few of the
+pool's connections instead and sends each script call on one of them, checked as the
+pool checks one it hands out (connected, nothing unread: a connection the server
+closed while it sat idle is made again before a call is sent on it).
+
+A connection an error leaves in doubt (broken, timed out, interrupted) is closed and
+goes back to the pool, and so is every other one kept until then, as it comes back:
+what broke one (a restart, a failover, a proxy) broke them all, and a call sent again
+must not meet the next broken one. An error reply leaves a connection as good as
+before. After Sentinel names a new primary (`forget`), the connections kept from
+before go the same way, as redis-py drops its idle ones to the old primary. Not for
+Cluster clients or a client with one connection of its own: those send through
+`execute_command`."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+KEEP = 4
+"""The most idle connections a client keeps; more go back to the pool."""
+
+
+def _checkout_args(pool: Any) -> tuple[str, ...]:
+    """What the pool's get_connection takes: redis-py 5 requires a command name, later
+    versions take none and warn when given one."""
+    name = inspect.signature(pool.get_connection).parameters.get("command_name")
+    return ("FCALL",) if name is not None and name.default is inspect.Parameter.empty else ()
+
+
+def keeps_connections(client: Any) -> bool:
+    """Whether script calls on `client` can go on kept connections."""
+    return getattr(client, "connection", None) is None and hasattr(client, "connection_pool")
+
+
+class KeptConnections:
+    """A sync client's kept connections; `execute(*args)` sends one command on one."""
+
+    def __init__(self, client: Any) -> None:
+        self._pool = client.connection_pool
+        self._args = _checkout_args(self._pool)
+        self._idle: list[tuple[Any, int]] = []
+        self._era = 0
+
+    def execute(self, *args: Any) -> Any:
+        conn, era = self._idle.pop() if self._idle else (
+            self._pool.get_connection(*self._args), self._era)
+        try:
+            self._ready(conn)
+            conn.send_command(*args)
+            reply = conn.read_response()
+        except ResponseError:
+            self._put(conn, era)
+            raise
+        except BaseException:
+            self._discard(conn)
+            self.forget()
+            raise
+        self._put(conn, era)
+        return reply
+
+    def forget(self) -> None:
+        """Close every connection kept until now (a new primary was named)."""
+        self._era += 1
+        while self._idle:
+            self._discard(self._idle.pop()[0])
+
+    def close(self) -> None:
+        while self._idle:
+            self._pool.release(self._idle.pop()[0])
+
+    def _ready(self, conn: Any) -> None:
+        ensure = getattr(self._pool, "ensure_connection", None)
+        if ensure is not None:
+            ensure(conn)
+            return
+        conn.connect()  # redis-py 5.0: what its get_connection checks
+        if conn.can_read():
+            conn.disconnect()
+            conn.connect()
+
+    def _put(self, conn: Any, era: int) -> None:
+        if era != self._era:
+            self._discard(conn)
+        elif len(self._idle) < KEEP:
+            self._idle.append((conn, era))
+        else:
+            self._pool.release(conn)
+
+    def _discard(self, conn: Any) -> None:
+        try:
+            conn.disconnect()
+        finally:
+            self._pool.release(conn)
+
+
+class AsyncKeptConnections:
+    """An asyncio client's kept connections: as KeptConnections, awaited."""
+
+    def __init__(self, client: Any) -> None:
+        self._pool = client.connection_pool
+        self._args = _checkout_args(self._pool)
+        self._idle: list[tuple[Any, int]] = []
+        self._era = 0
+
+    async def execute(self, *args: Any) -> Any:
+        conn, era = self._idle.pop() if self._idle else (
+            await self._pool.get_connection(*self._args), self._era)
+        try:
+            await self._pool.ensure_connection(conn)
+            await conn.send_command(*args)
+            reply = await conn.read_response()
+        except ResponseError:
+            await self._put(conn, era)
+            raise
+        except BaseException:
+            await self._discard(conn)
+            await self.forget()
+            raise
+        await self._put(conn, era)
+        return reply
+
+    async def forget(self) -> None:
+        self._era += 1
+        while self._idle:
+            await self._discard(self._idle.pop()[0])
+
+    async def close(self) -> None:
+        while self._idle:
+            await self._pool.release(self._idle.pop()[0])
+
+    async def _put(self, conn: Any, era: int) -> None:
+        if era != self._era:
+            await self._discard(conn)
+        elif len(self._idle) < KEEP:
+            self._idle.append((conn, era))
+        else:
+            await self._pool.release(conn)
+
+    async def _discard(self, conn: Any) -> None:
+        try:
+            await conn.disconnect()
+        finally:
+            await self._pool.release(conn)
