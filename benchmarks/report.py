@@ -88,7 +88,7 @@ def targets(r: Results, names: dict[str, str]) -> list[Target]:
     ratio("AsyncWalletPool, 64 tasks, vs allocate_many/release_many of 100", "tasks", "batch",
           0.5)
     ratio("WalletPool, 16 threads, vs walletpool sequential", "threads", "seq", 3)
-    ratio("one caller, coalescing on vs off (side by side)", "seq", "seq_alone", 0.95)
+    ratio("one caller, coalescing on vs off (side by side)", "seq_coalesced", "seq", 0.95)
     ratio("processes x 16 tasks vs redis-allocator from as many processes", "procs_tasks",
           "allocator_procs", 2.5)
     ratio("processes x 16 tasks vs PostgreSQL from as many processes", "procs_tasks",

@@ -155,21 +155,21 @@ TASKS = 64
 
 def jobs(client: redis.Redis, pool: WalletPool, name: str, cycles: int) -> list[Job]:
     """walletpool's one-client rows and the no-op floor, to measure beside the others.
-    `pool` coalesces (the default); each row that measures what coalescing changes has
-    a twin with it off, measured in turn with it."""
-    alone = WalletPool.from_url(pool.settings.redis_url, coalesce=False)
+    `pool` is a WalletPool as made by default (each call alone); each row that measures
+    what coalescing changes has a twin with it on, measured in turn with it."""
+    coalescing = WalletPool.from_url(pool.settings.redis_url, coalesce=True)
     return [
         Job("walletpool", "no-op EVALSHA x2 (redis-py floor)", cycles, noop_evalsha(client)),
         Job("walletpool", "walletpool sequential", cycles, sequential(pool, name)),
-        Job("walletpool", "walletpool sequential, coalesce off", cycles,
-            sequential(alone, name)),
+        Job("walletpool", "walletpool sequential, coalesce on", cycles,
+            sequential(coalescing, name)),
         Job("walletpool", f"walletpool allocate_many/release_many ({BATCH})", cycles * 10,
             batched(pool, name)),
         Job("walletpool", f"walletpool pipeline ({BATCH})", cycles * 10, pipelined(pool, name)),
-        Job("walletpool", f"WalletPool, {THREADS} threads", cycles * 2,
+        Job("walletpool", f"WalletPool, {THREADS} threads", cycles * 4,
             threads(pool, name, THREADS)),
-        Job("walletpool", f"WalletPool, {THREADS} threads, coalesce off", cycles * 2,
-            threads(alone, name, THREADS)),
+        Job("walletpool", f"WalletPool, {THREADS} threads, coalesce on", cycles * 2,
+            threads(coalescing, name, THREADS)),
     ]
 
 

@@ -1,7 +1,8 @@
 """A sync worker: threads take orders from a queue, lease an address for each, hold it
-while the order is open, and release it. Threads share one client, whose concurrent
-calls coalesce. An order that finds no address free gets PoolExhausted and goes back to
-the queue (a worker could instead wait with allocate(wait=S)).
+while the order is open, and release it. Threads share one client; each sends its own
+calls, on a connection the client keeps. An order that finds no address free gets
+PoolExhausted and goes back to the queue (a worker could instead wait with
+allocate(wait=S)).
 
     walletpool up && export REDIS_URL=redis://127.0.0.1:6379/0
     python examples/worker.py --orders 200 --threads 8

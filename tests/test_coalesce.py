@@ -44,7 +44,8 @@ WALLETS = [f"w{i:02d}" for i in range(12)]
 
 
 def ready(url: str, **settings: Any) -> WalletPool:
-    pool = WalletPool.from_url(url, **settings)
+    """A WalletPool that coalesces (opt-in for the sync client), its pool of 12 wallets."""
+    pool = WalletPool.from_url(url, **{"coalesce": True, **settings})
     pool.configure(POOL, lease_ttl=60, cooldown=0, max_size=100)
     pool.add(POOL, WALLETS)
     return pool
@@ -523,7 +524,7 @@ def test_threads_and_tasks_together_never_share_a_wallet(
             pool._coalescer.on_batch = lambda kind, n: sizes.append(n)
             await asyncio.gather(*(task_worker(pool, t) for t in range(32)))
 
-    with WalletPool.from_url(redis_server.url) as shared:
+    with WalletPool.from_url(redis_server.url, coalesce=True) as shared:
         assert shared._coalescer is not None
         shared._coalescer.on_batch = lambda kind, n: sizes.append(n)
         threads = [threading.Thread(target=thread_worker, args=(shared, t)) for t in range(8)]
@@ -541,8 +542,12 @@ def test_threads_and_tasks_together_never_share_a_wallet(
     assert redis_client.llen("wp:{COIN}:free") == len(WALLETS)
 
 
-def test_coalesce_false_sends_every_call_alone(redis_server: RedisServer,
-                                               redis_client: redis.Redis) -> None:
+def test_coalescing_is_on_for_tasks_off_for_threads_unless_set(
+        redis_server: RedisServer, redis_client: redis.Redis,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """AsyncWalletPool coalesces by default, WalletPool sends each call alone (faster for
+    threads, measured: docs/guide/coalescing.md); `coalesce=` or WALLETPOOL_COALESCE
+    sets either."""
     ready(redis_server.url).close()
 
     async def scenario() -> tuple[bool, list[Lease]]:
@@ -552,6 +557,19 @@ def test_coalesce_false_sends_every_call_alone(redis_server: RedisServer,
 
     off, leases = asyncio.run(scenario())
     assert off and sorted(lease.wallet for lease in leases) == WALLETS[:5]
+
+    async def default() -> bool:
+        async with AsyncWalletPool.from_url(redis_server.url) as pool:
+            return pool._coalescer is not None
+
+    assert asyncio.run(default())
+    with WalletPool.from_url(redis_server.url) as alone:
+        assert alone._coalescer is None
+    with WalletPool.from_url(redis_server.url, coalesce=True) as on:
+        assert on._coalescer is not None
+    monkeypatch.setenv("WALLETPOOL_COALESCE", "true")
     with WalletPool.from_url(redis_server.url) as on:
         assert on._coalescer is not None
+    monkeypatch.setenv("WALLETPOOL_COALESCE", "false")
+    assert not asyncio.run(default())
 

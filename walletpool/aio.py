@@ -75,7 +75,7 @@ class AsyncWalletPool(base.ClientBase):
         self._hubs: dict[str, AsyncHub] = {}
         self._coalescer = AsyncCoalescer(self._call_alone, self._send_batch, self._send,
                                          self.settings.max_batch) \
-            if self.settings.coalesce else None
+            if self.settings.coalesce is not False else None
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
         """Run what an async low-water hook returned, keeping a reference until done."""

@@ -56,9 +56,11 @@ class WalletPool(base.ClientBase):
         `replica_timeout` seconds, else NotReplicated; `fsync`: and once the primary (and
         each replica counted) wrote it to its AOF (Redis 7.2+, Valkey). `wait`
         (WALLETPOOL_WAIT): how long `allocate` waits for a wallet by default. `coalesce`
-        (WALLETPOOL_COALESCE, default True): concurrent allocate, release and extend
-        calls of one pool (from several threads) go to Redis as one script call
-        (walletpool.coalesce); False sends each alone."""
+        (WALLETPOOL_COALESCE, default False): True sends concurrent allocate, release and
+        extend calls of one pool (from several threads) to Redis as one script call
+        (walletpool.coalesce). Off by default: each thread sending its own call on a
+        connection of its own serves threads faster than batches handed between them
+        (docs/guide/coalescing.md)."""
         super().__init__(client, prefix=prefix, settings=settings, on_low_water=on_low_water,
                          database_url=database_url, replicas=replicas,
                          replica_timeout=replica_timeout, fsync=fsync, wait=wait,

@@ -5,9 +5,11 @@ coalescing. Calls that arrive while one is in flight queue; when it returns, the
 (up to `max_batch`) goes as one batch (engine/batches.py), and so on while calls keep
 coming. Each caller gets its own outcome, as if its call had gone alone.
 
-`SyncCoalescer` serves threads: leader and followers, no extra thread. The caller whose
-call is in flight leads; when it returns it makes the first queued caller the leader
-of the next batch and wakes it, then hands each member of its own batch its outcome.
+`SyncCoalescer` serves threads when a WalletPool is made with coalesce=True (by default
+each thread sends its own call: faster under the GIL, docs/guide/coalescing.md):
+leader and followers, no extra thread. The caller whose call is in flight leads; when
+it returns it makes the first queued caller the leader of the next batch and wakes it,
+then hands each member of its own batch its outcome.
 `AsyncCoalescer` serves tasks: a lone call is sent by its own task, a batch by a task
 of its own, so that a caller's cancellation never strands the others; a cancelled
 caller whose batch leased it a wallet gives it back, and one that joined the waiters

@@ -27,8 +27,9 @@ Environment names (all documented in docs/operations/settings.md):
                              certificate (default: the system's CAs)
   WALLETPOOL_TLS_CERT        for rediss:// URLs: a client certificate (with _TLS_KEY)
   WALLETPOOL_TLS_KEY         its private key
-  WALLETPOOL_COALESCE        false: every call goes alone, never in a batch of concurrent
-                             calls of its kind on its pool (default true)
+  WALLETPOOL_COALESCE        true: concurrent calls of one kind on one pool go as one batch;
+                             false: each goes alone (default: AsyncWalletPool coalesces,
+                             WalletPool sends each call alone, the faster for threads)
   WALLETPOOL_MAX_BATCH       the most calls one batch carries (default 100)
 """
 
@@ -72,7 +73,7 @@ class SettingsKeywords(TypedDict, total=False):
     tls_ca: str | None
     tls_cert: str | None
     tls_key: str | None
-    coalesce: bool
+    coalesce: bool | None
     max_batch: int
 
 
@@ -98,7 +99,8 @@ class Settings:
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
-    coalesce: bool = True
+    coalesce: bool | None = None
+    """None: the client's default (AsyncWalletPool coalesces, WalletPool does not)."""
     max_batch: int = 100
 
     def __post_init__(self) -> None:
@@ -120,7 +122,7 @@ class Settings:
             raise InvalidInput("a client certificate needs its key: set both tls_cert and "
                                "tls_key (WALLETPOOL_TLS_CERT, WALLETPOOL_TLS_KEY)")
         validation.count("max_batch", self.max_batch, low=1, high=1000)
-        if not isinstance(self.coalesce, bool):
+        if self.coalesce is not None and not isinstance(self.coalesce, bool):
             raise InvalidInput(f"coalesce must be true or false, not {self.coalesce!r}")
         if not isinstance(self.fsync, bool):
             raise InvalidInput(f"fsync must be true or false, not {self.fsync!r}")
