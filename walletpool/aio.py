@@ -272,9 +272,10 @@ class AsyncWalletPool(base.ClientBase):
     async def _send(self, call: Call[T], acknowledged: list[int] | None = None) -> T:
         """The call's decoded reply, after the attempts wire.attempts allows; with
         `acknowledged`, the wait's count is appended to it."""
-        if not call.idempotent:
+        if not call.idempotent and self._kept is None:
             # let the loop take in a close the server sent meanwhile, so that the pool
             # replaces that connection instead of sending a call it cannot resend on it
+            # (a kept connection is looked at without a turn of the loop: kept.py)
             await asyncio.sleep(0)
         for attempt, sent in wire.attempts(call):
             try:

@@ -19,6 +19,7 @@ Cluster clients or a client with one connection of its own: those send through
 from __future__ import annotations
 
 import inspect
+import select
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -100,6 +101,22 @@ class KeptConnections:
             self._pool.release(conn)
 
 
+def _closed_meanwhile(conn: Any) -> bool:
+    """Whether the server closed (or wrote on) a kept asyncio connection since the event
+    loop last looked at it: its socket is readable. One poll instead of a turn of the
+    loop, which a call that cannot simply be sent again (a release) would otherwise
+    take first, so that the close is seen before the call goes."""
+    writer = getattr(conn, "_writer", None)
+    sock = writer.transport.get_extra_info("socket") if writer is not None else None
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):  # closed under it
+        return True
+    return bool(readable)
+
+
 class AsyncKeptConnections:
     """An asyncio client's kept connections: as KeptConnections, awaited."""
 
@@ -113,6 +130,8 @@ class AsyncKeptConnections:
         conn, era = self._idle.pop() if self._idle else (
             await self._pool.get_connection(*self._args), self._era)
         try:
+            if _closed_meanwhile(conn):
+                await conn.disconnect()  # made again by ensure_connection
             await self._pool.ensure_connection(conn)
             await conn.send_command(*args)
             reply = await conn.read_response()
