@@ -18,11 +18,18 @@ Cluster clients or a client with one connection of its own: those send through
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import select
+import sys
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _within
+else:  # what redis-py itself uses on 3.10
+    from async_timeout import timeout as _within  # type: ignore[import-not-found,unused-ignore]
 
 KEEP = 4
 """The most idle connections a client keeps; more go back to the pool."""
@@ -117,6 +124,28 @@ def _closed_meanwhile(conn: Any) -> bool:
     return bool(readable)
 
 
+async def _send(conn: Any, args: tuple[Any, ...]) -> None:
+    """Write a command on a connected asyncio connection. redis-py's send_command runs
+    each write in asyncio.wait_for, which makes a task and takes a turn of the loop per
+    command; the write and its drain, within the socket timeout, are all it does. Its
+    errors are redis-py's, as send_command raises them."""
+    write = getattr(conn, "_send_packed_command", None)
+    if write is None:
+        await conn.send_command(*args)
+        return
+    packed = conn.pack_command(*args)
+    try:
+        if conn.socket_timeout:
+            async with _within(conn.socket_timeout):
+                await write(packed)
+        else:
+            await write(packed)
+    except asyncio.TimeoutError:
+        raise TimeoutError("Timeout writing to socket") from None
+    except OSError as exc:
+        raise ConnectionError(f"Error while writing to socket: {exc}") from exc
+
+
 class AsyncKeptConnections:
     """An asyncio client's kept connections: as KeptConnections, awaited."""
 
@@ -133,7 +162,7 @@ class AsyncKeptConnections:
             if _closed_meanwhile(conn):
                 await conn.disconnect()  # made again by ensure_connection
             await self._pool.ensure_connection(conn)
-            await conn.send_command(*args)
+            await _send(conn, args)
             reply = await conn.read_response()
         except ResponseError:
             await self._put(conn, era)
