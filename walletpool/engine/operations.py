@@ -135,10 +135,10 @@ class Operations:
         return lease
 
     def low_water(self, pool: str, free: Any, min_free: Any) -> None:
-        free = int(text(free))
+        free = int(free)
         if free < 0:  # the script checks only when the pool has a min_free and it fell below
             return
-        alert = LowWater(pool, free, int(text(min_free)))
+        alert = LowWater(pool, free, int(min_free))
         log.warning("pool below its low-water mark", extra=_fields(
             pool=pool, free=alert.free, min_free=alert.min_free))
         if self.on_low_water is None:
