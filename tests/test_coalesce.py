@@ -93,24 +93,47 @@ class Gate:
 
 # -- arrival order, one batch, each caller its own outcome ---------------------------------
 
-def test_tasks_that_arrive_together_are_served_in_arrival_order_in_one_batch(
+def test_tasks_that_call_in_one_turn_of_the_loop_go_as_one_batch_in_arrival_order(
         redis_server: RedisServer, redis_client: redis.Redis) -> None:
-    """Task 0 goes alone; tasks 1-9 queue behind it in the order they called, and go as
-    one batch: the k-th to arrive gets the k-th wallet of the free queue."""
+    """Ten tasks call in one turn of the event loop: the first finds none in flight and
+    goes in that same turn, the nine others with it, as one batch in the order they
+    called (the k-th gets the k-th wallet of the free queue). A call made alone goes
+    alone."""
     ready(redis_server.url).close()
     sizes: list[int] = []
 
-    async def scenario() -> list[Lease]:
+    async def scenario() -> tuple[list[Lease], Lease]:
         async with AsyncWalletPool.from_url(redis_server.url) as pool:
             assert pool._coalescer is not None
             pool._coalescer.on_batch = lambda kind, n: sizes.append(n)
-            return await asyncio.gather(*(pool.allocate(POOL, f"o{i}") for i in range(10)))
+            leases = await asyncio.gather(*(pool.allocate(POOL, f"o{i}") for i in range(10)))
+            return leases, await pool.allocate(POOL, "alone")
 
-    leases = asyncio.run(scenario())
+    leases, alone = asyncio.run(scenario())
     assert [lease.wallet for lease in leases] == WALLETS[:10]
-    assert sizes == [1, 9]
+    assert alone.wallet == WALLETS[10]
+    assert sizes == [10, 1]
     tokens = [lease.token for lease in leases]
     assert tokens == sorted(tokens) and len(set(tokens)) == 10
+
+
+def test_a_task_cancelled_before_its_turn_ends_leaves_the_others_to_go(
+        redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    """The first of three tasks calling in one turn is cancelled before that turn ends:
+    it is never sent, and the two that joined it go without it."""
+    ready(redis_server.url).close()
+
+    async def scenario() -> list[Any]:
+        async with AsyncWalletPool.from_url(redis_server.url) as pool:
+            tasks = [asyncio.ensure_future(pool.allocate(POOL, f"o{i}")) for i in range(3)]
+            await asyncio.sleep(0)  # each task has made its call; the first waits its turn
+            tasks[0].cancel()
+            return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+
+    results = asyncio.run(scenario())
+    assert [type(r).__name__ for r in results] == ["CancelledError", "Lease", "Lease"]
+    assert [r.wallet for r in results[1:]] == WALLETS[:2]
+    assert redis_client.hget("wp:{COIN}:leases", ">o0") is None
 
 
 def test_threads_that_arrive_while_a_call_is_in_flight_go_in_arrival_order(
@@ -360,7 +383,13 @@ def test_a_cancelled_task_whose_batch_leased_it_a_wallet_gives_it_back(
             gate.asyncio(pool)
             with redis.Redis(port=redis_server.port) as admin:
                 admin.execute_command("CLIENT", "PAUSE", 60_000, "WRITE")
-                tasks = [asyncio.ensure_future(pool.allocate(POOL, f"o{i}")) for i in range(5)]
+                sent = asyncio.Event()  # task 0 goes alone, held by the paused server
+                coalescer: Any = pool._coalescer
+                coalescer.on_batch = lambda kind, n: sent.set()
+                tasks = [asyncio.ensure_future(pool.allocate(POOL, "o0"))]
+                await sent.wait()
+                tasks += [asyncio.ensure_future(pool.allocate(POOL, f"o{i}"))
+                          for i in range(1, 5)]
                 while _queued(pool) < 4:
                     await asyncio.sleep(0.001)
                 tasks[4].cancel()  # still queued: never sent

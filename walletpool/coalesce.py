@@ -10,8 +10,13 @@ each thread sends its own call: faster under the GIL, docs/guide/coalescing.md):
 leader and followers, no extra thread. The caller whose call is in flight leads; when
 it returns it makes the first queued caller the leader of the next batch and wakes it,
 then hands each member of its own batch its outcome.
-`AsyncCoalescer` serves tasks: a lone call is sent by its own task, a batch by a task
-of its own, so that a caller's cancellation never strands the others; a cancelled
+`AsyncCoalescer` serves tasks. A call that finds none of its kind in flight goes in the
+same turn of the event loop, and the calls made in that turn go with it: tasks woken
+together by one batch's reply call together, and go as one batch instead of one alone
+and the rest behind it (4 processes x 16 tasks: 2.05x -> 3.30x redis-allocator's four
+processes; a single caller pays one turn of the loop, within noise). A call alone is
+sent by its own task, a batch by a task of its own, so that a caller's cancellation
+never strands the others; a cancelled
 caller whose batch leased it a wallet gives it back, and one that joined the waiters
 withdraws (docs/design.md, "Coalescing")."""
 
@@ -239,16 +244,20 @@ class AsyncCoalescer(_Coalescer["asyncio.Future[Outcome]"]):
     async def run(self, call: Call[T]) -> T:
         lane = self._lanes.lane(call)
         if lane.busy:
+            return await self._queued(lane, _Caller(  # type: ignore[no-any-return]
+                call, asyncio.get_running_loop().create_future()))
+        lane.busy = True
+        try:
+            await asyncio.sleep(0)  # the calls made in this same turn of the loop join it
+        except asyncio.CancelledError:  # never sent; those that joined go without it
+            self._next(lane)
+            raise
+        if lane.queue:  # it goes first in their batch, sent by a task of its own
             me: _Caller[asyncio.Future[Outcome]] = _Caller(
                 call, asyncio.get_running_loop().create_future())
-            lane.queue.append(me)
-            try:
-                return _unwrap(await me.wake)  # type: ignore[no-any-return]
-            except asyncio.CancelledError:
-                if not me.taken:  # never sent
-                    lane.queue.remove(me)
-                raise  # taken: its batch gives back what it got (_flush)
-        lane.busy = True
+            lane.queue.appendleft(me)
+            self._next(lane)
+            return await self._queued(lane, me)  # type: ignore[no-any-return]
         try:
             if self._lanes.on_batch is not None:
                 self._lanes.on_batch(call.script.name, 1)
@@ -256,6 +265,19 @@ class AsyncCoalescer(_Coalescer["asyncio.Future[Outcome]"]):
         finally:
             self._next(lane)
         return value
+
+    @staticmethod
+    async def _queued(lane: _Lane[asyncio.Future[Outcome]],
+                      me: _Caller[asyncio.Future[Outcome]]) -> Any:
+        """A caller's outcome once its batch returns."""
+        if not me.taken:
+            lane.queue.append(me)
+        try:
+            return _unwrap(await me.wake)
+        except asyncio.CancelledError:
+            if not me.taken:  # never sent
+                lane.queue.remove(me)
+            raise  # taken: its batch gives back what it got (_flush)
 
     def _next(self, lane: _Lane[asyncio.Future[Outcome]]) -> None:
         batch = self._lanes.take(lane)
