@@ -93,47 +93,60 @@ class Gate:
 
 # -- arrival order, one batch, each caller its own outcome ---------------------------------
 
-def test_tasks_that_call_in_one_turn_of_the_loop_go_as_one_batch_in_arrival_order(
+def test_tasks_that_arrive_together_are_served_in_arrival_order_in_one_batch(
         redis_server: RedisServer, redis_client: redis.Redis) -> None:
-    """Ten tasks call in one turn of the event loop: the first finds none in flight and
-    goes in that same turn, the nine others with it, as one batch in the order they
-    called (the k-th gets the k-th wallet of the free queue). A call made alone goes
-    alone."""
+    """Task 0 goes alone; tasks 1-9 queue behind it in the order they called, and go as
+    one batch: the k-th to arrive gets the k-th wallet of the free queue. The nine that
+    batch's reply woke then release in that same turn of the loop, and their releases go
+    as one batch too, none of them alone."""
     ready(redis_server.url).close()
-    sizes: list[int] = []
+    sizes: dict[str, list[int]] = {"allocate": [], "release": []}
 
-    async def scenario() -> tuple[list[Lease], Lease]:
+    async def one(pool: AsyncWalletPool, i: int) -> Lease:
+        lease = await pool.allocate(POOL, f"o{i}")
+        if i:
+            await pool.release(lease)
+        return lease
+
+    async def scenario() -> list[Lease]:
         async with AsyncWalletPool.from_url(redis_server.url) as pool:
             assert pool._coalescer is not None
-            pool._coalescer.on_batch = lambda kind, n: sizes.append(n)
-            leases = await asyncio.gather(*(pool.allocate(POOL, f"o{i}") for i in range(10)))
-            return leases, await pool.allocate(POOL, "alone")
+            pool._coalescer.on_batch = lambda kind, n: sizes[kind].append(n)
+            return await asyncio.gather(*(one(pool, i) for i in range(10)))
 
-    leases, alone = asyncio.run(scenario())
+    leases = asyncio.run(scenario())
     assert [lease.wallet for lease in leases] == WALLETS[:10]
-    assert alone.wallet == WALLETS[10]
-    assert sizes == [10, 1]
+    assert sizes == {"allocate": [1, 9], "release": [9]}
     tokens = [lease.token for lease in leases]
     assert tokens == sorted(tokens) and len(set(tokens)) == 10
 
 
-def test_a_task_cancelled_before_its_turn_ends_leaves_the_others_to_go(
+def test_a_task_cancelled_in_its_turn_leaves_the_others_to_go(
         redis_server: RedisServer, redis_client: redis.Redis) -> None:
-    """The first of three tasks calling in one turn is cancelled before that turn ends:
-    it is never sent, and the two that joined it go without it."""
+    """Of the tasks one batch's reply woke, the first to release waits for the turn to
+    end so that the others join it; cancelled meanwhile (by the next one), it is never
+    sent, and those that joined go without it."""
     ready(redis_server.url).close()
+    tasks: list[asyncio.Task[Lease]] = []
+
+    async def one(pool: AsyncWalletPool, i: int) -> Lease:
+        lease = await pool.allocate(POOL, f"o{i}")
+        if i == 2:
+            tasks[1].cancel()  # task 1 waits for its turn to end, its release not sent
+        if i:
+            await pool.release(lease)
+        return lease
 
     async def scenario() -> list[Any]:
         async with AsyncWalletPool.from_url(redis_server.url) as pool:
-            tasks = [asyncio.ensure_future(pool.allocate(POOL, f"o{i}")) for i in range(3)]
-            await asyncio.sleep(0)  # each task has made its call; the first waits its turn
-            tasks[0].cancel()
+            tasks.extend(asyncio.ensure_future(one(pool, i)) for i in range(5))
             return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
 
     results = asyncio.run(scenario())
-    assert [type(r).__name__ for r in results] == ["CancelledError", "Lease", "Lease"]
-    assert [r.wallet for r in results[1:]] == WALLETS[:2]
-    assert redis_client.hget("wp:{COIN}:leases", ">o0") is None
+    assert [type(r).__name__ for r in results] == [
+        "Lease", "CancelledError", "Lease", "Lease", "Lease"]
+    assert redis_client.hget("wp:{COIN}:leases", ">o1") is not None  # never released
+    assert redis_client.hget("wp:{COIN}:leases", ">o3") is None
 
 
 def test_threads_that_arrive_while_a_call_is_in_flight_go_in_arrival_order(

@@ -10,13 +10,13 @@ each thread sends its own call: faster under the GIL, docs/guide/coalescing.md):
 leader and followers, no extra thread. The caller whose call is in flight leads; when
 it returns it makes the first queued caller the leader of the next batch and wakes it,
 then hands each member of its own batch its outcome.
-`AsyncCoalescer` serves tasks. A call that finds none of its kind in flight goes in the
-same turn of the event loop, and the calls made in that turn go with it: tasks woken
-together by one batch's reply call together, and go as one batch instead of one alone
-and the rest behind it (4 processes x 16 tasks: 2.05x -> 3.30x redis-allocator's four
-processes; a single caller pays one turn of the loop, within noise). A call alone is
-sent by its own task, a batch by a task of its own, so that a caller's cancellation
-never strands the others; a cancelled
+`AsyncCoalescer` serves tasks. The tasks one batch's reply wakes run in one turn of the
+event loop, and their next calls (the releases of the leases just handed out) would go
+as one alone and the rest behind it: so while some of them have not run yet, a call
+that finds none of its kind in flight waits for that turn to end, and the calls made in
+it go with it as one batch. Otherwise a call goes at once. A call alone is sent by its
+own task, a batch by a task of its own, so that a caller's cancellation never strands
+the others; a cancelled
 caller whose batch leased it a wallet gives it back, and one that joined the waiters
 withdraws (docs/design.md, "Coalescing")."""
 
@@ -52,7 +52,7 @@ class _Caller(Generic[W]):
     """One caller's call while it waits to go, with how it learns its outcome (`wake`: a
     _Signal or an asyncio future)."""
 
-    __slots__ = ("call", "leads", "outcome", "taken", "wake")
+    __slots__ = ("call", "leads", "outcome", "taken", "wake", "woken")
 
     def __init__(self, call: Call[Any], wake: W) -> None:
         self.call = call
@@ -62,6 +62,8 @@ class _Caller(Generic[W]):
         self.leads: list[_Caller[W]] | None = None
         """The batch this caller sends (the sync leader)."""
         self.outcome: Outcome | None = None
+        self.woken = False
+        """Woken with others of its batch, in one turn of the loop (asyncio)."""
 
 
 class _Lane(Generic[W]):
@@ -240,6 +242,9 @@ class AsyncCoalescer(_Coalescer["asyncio.Future[Outcome]"]):
         self._give_back = give_back
         self._lanes: _Lanes[asyncio.Future[Outcome]] = _Lanes(max_batch, on_batch)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._woken = 0
+        """Callers a batch's reply woke that have not run yet: their next calls come in
+        this same turn of the loop."""
 
     async def run(self, call: Call[T]) -> T:
         lane = self._lanes.lane(call)
@@ -247,11 +252,12 @@ class AsyncCoalescer(_Coalescer["asyncio.Future[Outcome]"]):
             return await self._queued(lane, _Caller(  # type: ignore[no-any-return]
                 call, asyncio.get_running_loop().create_future()))
         lane.busy = True
-        try:
-            await asyncio.sleep(0)  # the calls made in this same turn of the loop join it
-        except asyncio.CancelledError:  # never sent; those that joined go without it
-            self._next(lane)
-            raise
+        if self._woken:  # the others a batch woke call in this turn: wait for it to end
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:  # never sent; those that joined go without it
+                self._next(lane)
+                raise
         if lane.queue:  # it goes first in their batch, sent by a task of its own
             me: _Caller[asyncio.Future[Outcome]] = _Caller(
                 call, asyncio.get_running_loop().create_future())
@@ -266,8 +272,7 @@ class AsyncCoalescer(_Coalescer["asyncio.Future[Outcome]"]):
             self._next(lane)
         return value
 
-    @staticmethod
-    async def _queued(lane: _Lane[asyncio.Future[Outcome]],
+    async def _queued(self, lane: _Lane[asyncio.Future[Outcome]],
                       me: _Caller[asyncio.Future[Outcome]]) -> Any:
         """A caller's outcome once its batch returns."""
         if not me.taken:
@@ -278,6 +283,9 @@ class AsyncCoalescer(_Coalescer["asyncio.Future[Outcome]"]):
             if not me.taken:  # never sent
                 lane.queue.remove(me)
             raise  # taken: its batch gives back what it got (_flush)
+        finally:
+            if me.woken:
+                self._woken -= 1
 
     def _next(self, lane: _Lane[asyncio.Future[Outcome]]) -> None:
         batch = self._lanes.take(lane)
@@ -311,6 +319,9 @@ class AsyncCoalescer(_Coalescer["asyncio.Future[Outcome]"]):
                     abandoned.append((caller.call, outcome))
                 elif not caller.wake.done():
                     caller.wake.set_result(outcome)
+                    if len(batch) > 1:
+                        caller.woken = True
+                        self._woken += 1
         for call, outcome in abandoned:
             await self._abandon(call, outcome)
 
