@@ -83,8 +83,15 @@ def test_every_command_a_client_sends_is_packed_in_one_call(
     from walletpool import connect
     from walletpool.testing import sample_addresses
 
-    if connect.hiredis_pack is None:
-        pytest.skip("hiredis 2.0 has no pack_command: redis-py packs (checked above)")
+    if connect.hiredis_pack is None:  # hiredis 2.0: redis-py packs every command
+        def never(self: Any, *args: Any) -> list[bytes]:
+            raise AssertionError("the one-call packer is in use without hiredis's")
+
+        monkeypatch.setattr(connect._OneCallPacker, "pack", never)
+        pool.configure("BTC", lease_ttl=60)
+        pool.add("BTC", sample_addresses("btc", 2))
+        assert pool.release(pool.allocate("BTC", "order-1")) == "free"
+        return
     packed: list[bytes] = []
 
     def counting(args: tuple[Any, ...]) -> bytes:
