@@ -47,14 +47,29 @@ def keeps_connections(client: Any) -> bool:
     return getattr(client, "connection", None) is None and hasattr(client, "connection_pool")
 
 
-class KeptConnections:
-    """A sync client's kept connections; `execute(*args)` sends one command on one."""
+class _Kept:
+    """What both clients' kept connections share: the pool, the idle connections (each
+    with the era it was taken in), and what becomes of one that comes back whole."""
 
     def __init__(self, client: Any) -> None:
         self._pool = client.connection_pool
         self._args = _checkout_args(self._pool)
         self._idle: list[tuple[Any, int]] = []
         self._era = 0
+
+    def _fate(self, era: int) -> str:
+        """'discard' (taken before a forget), 'keep', or 'release' (enough kept)."""
+        if era != self._era:
+            return "discard"
+        return "keep" if len(self._idle) < KEEP else "release"
+
+
+class KeptConnections(_Kept):
+    """A sync client's kept connections; `execute(*args)` sends one command on one."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self._ensure = getattr(self._pool, "ensure_connection", None)  # redis-py 5.1+
 
     def execute(self, *args: Any) -> Any:
         conn, era = self._idle.pop() if self._idle else (
@@ -84,9 +99,8 @@ class KeptConnections:
             self._pool.release(self._idle.pop()[0])
 
     def _ready(self, conn: Any) -> None:
-        ensure = getattr(self._pool, "ensure_connection", None)
-        if ensure is not None:
-            ensure(conn)
+        if self._ensure is not None:
+            self._ensure(conn)
             return
         conn.connect()  # redis-py 5.0: what its get_connection checks
         if conn.can_read():
@@ -94,12 +108,13 @@ class KeptConnections:
             conn.connect()
 
     def _put(self, conn: Any, era: int) -> None:
-        if era != self._era:
-            self._discard(conn)
-        elif len(self._idle) < KEEP:
+        fate = self._fate(era)
+        if fate == "keep":
             self._idle.append((conn, era))
-        else:
+        elif fate == "release":
             self._pool.release(conn)
+        else:
+            self._discard(conn)
 
     def _discard(self, conn: Any) -> None:
         try:
@@ -146,14 +161,8 @@ async def _send(conn: Any, args: tuple[Any, ...]) -> None:
         raise ConnectionError(f"Error while writing to socket: {exc}") from exc
 
 
-class AsyncKeptConnections:
+class AsyncKeptConnections(_Kept):
     """An asyncio client's kept connections: as KeptConnections, awaited."""
-
-    def __init__(self, client: Any) -> None:
-        self._pool = client.connection_pool
-        self._args = _checkout_args(self._pool)
-        self._idle: list[tuple[Any, int]] = []
-        self._era = 0
 
     async def execute(self, *args: Any) -> Any:
         conn, era = self._idle.pop() if self._idle else (
@@ -184,12 +193,13 @@ class AsyncKeptConnections:
             await self._pool.release(self._idle.pop()[0])
 
     async def _put(self, conn: Any, era: int) -> None:
-        if era != self._era:
-            await self._discard(conn)
-        elif len(self._idle) < KEEP:
+        fate = self._fate(era)
+        if fate == "keep":
             self._idle.append((conn, era))
-        else:
+        elif fate == "release":
             await self._pool.release(conn)
+        else:
+            await self._discard(conn)
 
     async def _discard(self, conn: Any) -> None:
         try:
